@@ -1,0 +1,8 @@
+//! The pure core: no Discord, no SQL, no clock (`now` is always a parameter).
+
+pub mod feed;
+pub mod playbook;
+pub mod triage;
+pub mod types;
+
+pub use types::{CaseId, Handle, Money, Network, ParseError, Priority, Role, Segment};

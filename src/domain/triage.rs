@@ -1,0 +1,1 @@
+//! Triage: priority from keyword rules, customer segment and reach.
