@@ -1,9 +1,24 @@
 //! carebot: a chat-ops bot for social customer care.
 //!
+//! Integrations post social-media mentions into Discord feed channels; carebot turns every
+//! mention into a case, suggests playbook replies within the team's empowerment limits, and
+//! keeps an append-only timeline of the work.
+//!
 //! # Layout
-//! - [`domain`]: pure types and rules (feed parsing, triage, playbooks, empowerment).
-//! - `app`: the engine; one store transaction per input, writing state, case events and outbox.
-//! - `store`: the storage port and its SQLite adapter.
-//! - `console`: the terminal front end and scenario runner; `cli`: the command line.
+//! - [`domain`]: pure types and rules (feed parsing, triage, playbooks, case life cycle); no
+//!   I/O, and `now` is always a parameter.
+//! - [`app`]: the [`app::Engine`]; one store transaction per input, writing state, case events
+//!   and transport-neutral outbox messages together.
+//! - [`store`]: the storage port and its SQLite adapter (sqlx, `migrations/sqlite`).
+//! - [`console`]: the terminal front end and scenario runner.
+//! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
+//! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod discord;
 pub mod domain;
+pub mod store;
+pub mod telemetry;

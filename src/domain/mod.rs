@@ -1,5 +1,6 @@
 //! The pure core: no Discord, no SQL, no clock (`now` is always a parameter).
 
+pub mod case;
 pub mod feed;
 pub mod playbook;
 pub mod triage;

@@ -42,7 +42,11 @@ impl CaseId {
             .trim();
         match digits.parse::<i64>() {
             Ok(n) if n > 0 => Ok(CaseId(n)),
-            _ => Err(ParseError::new("case id", input, "use the case number, e.g. `#12` or `12`")),
+            _ => Err(ParseError::new(
+                "case id",
+                input,
+                "use the case number, e.g. `#12` or `12`",
+            )),
         }
     }
 }
@@ -62,7 +66,11 @@ impl Handle {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let s = input.trim().trim_start_matches('@').trim();
         if s.is_empty() {
-            return Err(ParseError::new("handle", input, "give the customer's handle, e.g. `@dana_travels`"));
+            return Err(ParseError::new(
+                "handle",
+                input,
+                "give the customer's handle, e.g. `@dana_travels`",
+            ));
         }
         if s.chars().count() > 100 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ParseError::new(
@@ -99,7 +107,12 @@ impl Network {
             "ig" | "insta" | "instagram.com" => "instagram".to_string(),
             _ => s,
         };
-        if s.is_empty() || s.len() > 40 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if s.is_empty()
+            || s.len() > 40
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(ParseError::new(
                 "network",
                 input,
@@ -143,7 +156,11 @@ impl Priority {
             "p2" | "2" | "high" => Ok(Priority::P2),
             "p3" | "3" | "normal" => Ok(Priority::P3),
             "p4" | "4" | "low" => Ok(Priority::P4),
-            _ => Err(ParseError::new("priority", input, "use P1 (most urgent), P2, P3 or P4")),
+            _ => Err(ParseError::new(
+                "priority",
+                input,
+                "use P1 (most urgent), P2, P3 or P4",
+            )),
         }
     }
 
@@ -189,7 +206,11 @@ impl Segment {
             "vip" => Ok(Segment::Vip),
             "promising" => Ok(Segment::Promising),
             "standard" => Ok(Segment::Standard),
-            _ => Err(ParseError::new("segment", input, "use vip, promising or standard")),
+            _ => Err(ParseError::new(
+                "segment",
+                input,
+                "use vip, promising or standard",
+            )),
         }
     }
 
@@ -227,7 +248,11 @@ impl Role {
             "senior" => Ok(Role::Senior),
             "supervisor" => Ok(Role::Supervisor),
             "admin" => Ok(Role::Admin),
-            _ => Err(ParseError::new("role", input, "use agent, senior, supervisor or admin")),
+            _ => Err(ParseError::new(
+                "role",
+                input,
+                "use agent, senior, supervisor or admin",
+            )),
         }
     }
 
@@ -263,13 +288,27 @@ impl Money {
     /// Parses `25`, `25.5`, `25.50`, `$25` or `25 USD` into cents.
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let s = input.trim().trim_start_matches(['$', '€', '£']).trim();
-        let s = s.strip_suffix("USD").or_else(|| s.strip_suffix("EUR")).unwrap_or(s).trim();
-        let bad = || ParseError::new("amount", input, "use a non-negative amount such as `25` or `25.50`");
+        let s = s
+            .strip_suffix("USD")
+            .or_else(|| s.strip_suffix("EUR"))
+            .unwrap_or(s)
+            .trim();
+        let bad = || {
+            ParseError::new(
+                "amount",
+                input,
+                "use a non-negative amount such as `25` or `25.50`",
+            )
+        };
         let (whole, frac) = match s.split_once('.') {
             Some((w, f)) => (w, f),
             None => (s, ""),
         };
-        if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        if whole.is_empty()
+            || !whole.chars().all(|c| c.is_ascii_digit())
+            || frac.len() > 2
+            || !frac.chars().all(|c| c.is_ascii_digit())
+        {
             return Err(bad());
         }
         let whole: i64 = whole.parse().map_err(|_| bad())?;
@@ -278,7 +317,11 @@ impl Money {
             1 => frac.parse::<i64>().map_err(|_| bad())? * 10,
             _ => frac.parse().map_err(|_| bad())?,
         };
-        whole.checked_mul(100).and_then(|w| w.checked_add(cents)).map(Money).ok_or_else(bad)
+        whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(cents))
+            .map(Money)
+            .ok_or_else(bad)
     }
 
     pub fn cents(self) -> i64 {
@@ -345,7 +388,9 @@ mod tests {
 
     #[test]
     fn roles_are_ordered_by_power() {
-        assert!(Role::Agent < Role::Senior && Role::Senior < Role::Supervisor && Role::Supervisor < Role::Admin);
+        assert!(
+            Role::Agent < Role::Senior && Role::Senior < Role::Supervisor && Role::Supervisor < Role::Admin
+        );
         assert!(Role::parse("boss").is_err());
     }
 }

@@ -1,0 +1,178 @@
+//! Use cases. [`Engine`] takes an input (a feed post, a mention, a command from an actor) and
+//! performs it in one store transaction that writes the state change, the case events and the
+//! outbox rows together, so a crash never leaves a case without its card or a card without a case.
+
+mod commands;
+mod ingest;
+pub mod outbox;
+pub mod text;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chrono::Duration;
+use serde::Serialize;
+
+pub use commands::{Command, CustomerRef, QueueView, Reply};
+pub use ingest::{IngestOutcome, IngestStats};
+
+use crate::config::Config;
+use crate::domain::case::{CaseRuleError, Owner};
+use crate::domain::feed::{FeedConfigError, FeedReader};
+use crate::domain::playbook::{PlaybookErrors, PlaybookSet};
+use crate::domain::triage::{TriageConfigError, TriageRules};
+use crate::domain::{CaseId, ParseError, Role};
+use crate::store::{Store, StoreError};
+
+/// Someone issuing commands: a Discord member or a console user, with their carebot roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// Stable id (a Discord user id, a console name).
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn new(id: impl Into<String>, name: impl Into<String>, roles: Vec<Role>) -> Self {
+        Actor {
+            id: id.into(),
+            name: name.into(),
+            roles,
+        }
+    }
+
+    /// True when one of the actor's roles is `needs` or above it.
+    pub fn may(&self, needs: Role) -> bool {
+        self.roles.iter().any(|r| *r >= needs)
+    }
+
+    /// The most powerful role, used for empowerment limits.
+    pub fn top_role(&self) -> Option<Role> {
+        self.roles.iter().copied().max()
+    }
+
+    pub fn as_owner(&self) -> Owner {
+        Owner {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// A refused or failed command; `Display` is what the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{command}` needs the {needs} role; ask an admin to give you that role")]
+    NotAllowed { command: &'static str, needs: Role },
+    #[error("there is no case {0}; check the number with `/queue` or `cases list`")]
+    UnknownCase(CaseId),
+    #[error("there is no customer {0}; check the handle (and the network, if the handle is on several)")]
+    UnknownCustomer(String),
+    #[error("{0} is on several networks ({1}); say which network")]
+    AmbiguousCustomer(String, String),
+    #[error("there is no playbook `{0}`; see `/playbook list`")]
+    UnknownPlaybook(String),
+    #[error("no case here: run this inside a case thread or give the case number")]
+    NoCase,
+    #[error("{0}")]
+    Rule(#[from] CaseRuleError),
+    #[error("{0}")]
+    Invalid(#[from] ParseError),
+    #[error("the playbooks were not reloaded, the previous set stays active:\n{0}")]
+    Playbooks(PlaybookErrors),
+    #[error("something went wrong on our side ({0}); the change was not saved, try again")]
+    Store(#[from] StoreError),
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid playbooks in {dir}:\n{errors}")]
+    Playbooks { dir: PathBuf, errors: PlaybookErrors },
+    #[error("invalid feed profile: {0}")]
+    Feed(#[from] FeedConfigError),
+    #[error("invalid triage rule: {0}")]
+    Triage(#[from] TriageConfigError),
+}
+
+/// Engine settings derived from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub reopen_window: Duration,
+    pub suggestions_on_card: usize,
+    pub playbooks_dir: PathBuf,
+}
+
+/// The case engine. Cheap to share behind an `Arc`; all methods take `now`.
+pub struct Engine {
+    store: Store,
+    playbooks: RwLock<Arc<PlaybookSet>>,
+    feed: FeedReader,
+    triage: TriageRules,
+    settings: Settings,
+}
+
+impl Engine {
+    /// Builds the engine from config: opens the store, loads the playbooks, compiles the rules.
+    pub async fn start(config: &Config) -> Result<Engine, StartError> {
+        let playbooks =
+            PlaybookSet::load_dir(&config.playbooks_dir).map_err(|errors| StartError::Playbooks {
+                dir: config.playbooks_dir.clone(),
+                errors,
+            })?;
+        let store = Store::connect(&config.database.url).await?;
+        Engine::from_parts(store, playbooks, config)
+    }
+
+    /// Builds the engine on an open store and a loaded playbook set.
+    pub fn from_parts(store: Store, playbooks: PlaybookSet, config: &Config) -> Result<Engine, StartError> {
+        let profiles = if config.feed.profiles.is_empty() {
+            FeedReader::default_profiles()
+        } else {
+            config.feed.profiles.clone()
+        };
+        let feed = FeedReader::new(&profiles, &config.feed.brand_handles)?;
+        let rules = if config.triage.rules.is_empty() {
+            TriageRules::default_rules()
+        } else {
+            config.triage.rules.clone()
+        };
+        let triage = TriageRules::new(&rules)?;
+        Ok(Engine {
+            store,
+            playbooks: RwLock::new(Arc::new(playbooks)),
+            feed,
+            triage,
+            settings: Settings {
+                reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
+                suggestions_on_card: config.cases.suggestions_on_card,
+                playbooks_dir: config.playbooks_dir.clone(),
+            },
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn feed_reader(&self) -> &FeedReader {
+        &self.feed
+    }
+
+    /// The playbook set in force (a reload swaps it atomically).
+    pub fn playbooks(&self) -> Arc<PlaybookSet> {
+        self.playbooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Loads `dir` (default: the configured folder); on any error the current set stays.
+    pub fn reload_playbooks(&self, dir: Option<&Path>) -> Result<usize, PlaybookErrors> {
+        let set = PlaybookSet::load_dir(dir.unwrap_or(&self.settings.playbooks_dir))?;
+        let n = set.playbooks().len();
+        *self.playbooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        tracing::info!(playbooks = n, "playbooks reloaded");
+        Ok(n)
+    }
+}

@@ -1,0 +1,282 @@
+//! Transport-neutral outgoing messages. The engine writes them into the outbox table in the
+//! same transaction as the change; each adapter renders them (Discord embeds and buttons, plain
+//! text in a terminal). All text here is plain: adapters escape it for their markup.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::case::{Case, Customer};
+use crate::domain::playbook::Suggestion;
+use crate::domain::{CaseId, Priority};
+
+/// One message to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outgoing {
+    /// Start the case's thread (from the feed post when there is one) and post its card.
+    OpenCase {
+        case_id: CaseId,
+        feed_channel_id: Option<String>,
+        feed_message_id: Option<String>,
+        thread_name: String,
+        card: Card,
+    },
+    /// Edit the case card in place.
+    UpdateCard { case_id: CaseId, card: Card },
+    /// A message in the case thread.
+    CaseMessage { case_id: CaseId, message: Message },
+}
+
+impl Outgoing {
+    pub fn case_id(&self) -> CaseId {
+        match self {
+            Outgoing::OpenCase { case_id, .. }
+            | Outgoing::UpdateCard { case_id, .. }
+            | Outgoing::CaseMessage { case_id, .. } => *case_id,
+        }
+    }
+}
+
+/// The case card: who, what, how urgent, who owns it, and the buttons to work it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card {
+    pub title: String,
+    /// The customer's opening post (plain text, untrusted).
+    pub description: String,
+    pub url: Option<String>,
+    pub priority: Priority,
+    pub fields: Vec<Field>,
+    pub buttons: Vec<Button>,
+}
+
+/// A message posted into a case thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub title: Option<String>,
+    pub body: String,
+    pub fields: Vec<Field>,
+    pub buttons: Vec<Button>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+    pub inline: bool,
+}
+
+impl Field {
+    fn new(name: &str, value: impl Into<String>, inline: bool) -> Self {
+        Field {
+            name: name.to_string(),
+            value: value.into(),
+            inline,
+        }
+    }
+}
+
+/// A button; `id` is what comes back when it is pressed (see [`ButtonAction`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    pub id: String,
+    pub label: String,
+}
+
+/// What a case button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonAction {
+    Claim,
+    Suggest,
+    Escalate,
+    Resolve,
+}
+
+impl ButtonAction {
+    const ALL: [ButtonAction; 4] = [
+        ButtonAction::Claim,
+        ButtonAction::Suggest,
+        ButtonAction::Escalate,
+        ButtonAction::Resolve,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ButtonAction::Claim => "claim",
+            ButtonAction::Suggest => "suggest",
+            ButtonAction::Escalate => "escalate",
+            ButtonAction::Resolve => "resolve",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ButtonAction::Claim => "Claim",
+            ButtonAction::Suggest => "Suggest",
+            ButtonAction::Escalate => "Escalate",
+            ButtonAction::Resolve => "Resolve",
+        }
+    }
+
+    /// The button id for this action on a case: `case:claim:12`.
+    pub fn button_id(self, case: CaseId) -> String {
+        format!("case:{}:{}", self.name(), case.0)
+    }
+
+    /// Reads a button id back; `None` for ids carebot did not make.
+    pub fn parse(id: &str) -> Option<(ButtonAction, CaseId)> {
+        let mut parts = id.split(':');
+        if parts.next()? != "case" {
+            return None;
+        }
+        let name = parts.next()?;
+        let case = parts.next()?.parse().ok().filter(|n| *n > 0).map(CaseId)?;
+        let action = Self::ALL.into_iter().find(|a| a.name() == name)?;
+        parts.next().is_none().then_some((action, case))
+    }
+}
+
+fn case_buttons(case: &Case) -> Vec<Button> {
+    if !case.status.is_active() {
+        return vec![];
+    }
+    ButtonAction::ALL
+        .into_iter()
+        .filter(|a| !(case.owner.is_some() && *a == ButtonAction::Claim))
+        .map(|a| Button {
+            id: a.button_id(case.id),
+            label: a.label().to_string(),
+        })
+        .collect()
+}
+
+/// The thread name: case number, handle and topic, within Discord's 100 characters.
+pub fn thread_name(case: &Case, customer: &Customer) -> String {
+    let name = format!("{} {} – {}", case.id, customer.handle, case.title);
+    truncate_chars(&name, 100)
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with `…`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Builds the case card from the case, its customer and its opening post.
+pub fn case_card(case: &Case, customer: &Customer, opening_text: &str, url: Option<&str>) -> Card {
+    let mut fields = vec![
+        Field::new("Customer", customer_label(customer), true),
+        Field::new("Segment", customer.segment.as_str(), true),
+        Field::new("Network", customer.network.as_str(), true),
+        Field::new("Priority", case.priority.as_str(), true),
+        Field::new("Status", case.status.as_str(), true),
+        Field::new(
+            "Owner",
+            case.owner
+                .as_ref()
+                .map(|o| o.name.clone())
+                .unwrap_or_else(|| "unclaimed".into()),
+            true,
+        ),
+        Field::new("Category", case.category.clone(), true),
+        Field::new("Mentions", case.mention_count.to_string(), true),
+    ];
+    if !case.priority_reasons.is_empty() {
+        fields.push(Field::new(
+            "Why this priority",
+            case.priority_reasons.join("; "),
+            false,
+        ));
+    }
+    if !case.tags.is_empty() {
+        fields.push(Field::new("Tags", case.tags.join(", "), false));
+    }
+    if case.unparsed {
+        fields.push(Field::new(
+            "Unparsed",
+            "no feed profile could read this post; check the author by hand",
+            false,
+        ));
+    }
+    Card {
+        title: format!("Case {} · {}", case.id, case.title),
+        description: opening_text.to_string(),
+        url: url.map(str::to_string),
+        priority: case.priority,
+        fields,
+        buttons: case_buttons(case),
+    }
+}
+
+fn customer_label(customer: &Customer) -> String {
+    match &customer.display_name {
+        Some(name) if !name.trim().is_empty() => format!("{name} ({})", customer.handle),
+        _ => customer.handle.to_string(),
+    }
+}
+
+/// The suggestions message posted under a new card.
+pub fn suggestions_message(case: CaseId, suggestions: &[Suggestion]) -> Message {
+    let fields = suggestions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut value = format!("{}\nWhy: {}", s.reply, s.reasons.join("; "));
+            for r in &s.remedies {
+                value.push_str(&format!("\n• {}", r.summary));
+            }
+            Field::new(
+                &format!("{}. {} (score {})", i + 1, s.title, s.score),
+                value,
+                false,
+            )
+        })
+        .collect();
+    Message {
+        title: Some(format!("Suggested replies for case {case}")),
+        body: if suggestions.is_empty() {
+            "No playbook matched.".into()
+        } else {
+            String::new()
+        },
+        fields,
+        buttons: vec![],
+    }
+}
+
+/// A plain line posted into the thread (a merged mention, a note, a reply, a status change).
+pub fn thread_line(title: &str, body: impl Into<String>) -> Message {
+    Message {
+        title: Some(title.to_string()),
+        body: body.into(),
+        fields: vec![],
+        buttons: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn button_ids_round_trip_and_foreign_ids_are_refused() {
+        let id = ButtonAction::Resolve.button_id(CaseId(42));
+        assert_eq!(id, "case:resolve:42");
+        assert_eq!(
+            ButtonAction::parse(&id),
+            Some((ButtonAction::Resolve, CaseId(42)))
+        );
+        assert_eq!(ButtonAction::parse("case:dance:1"), None);
+        assert_eq!(ButtonAction::parse("case:claim:0"), None);
+        assert_eq!(ButtonAction::parse("other:claim:1"), None);
+        assert_eq!(ButtonAction::parse("case:claim:1:x"), None);
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate_chars("héllo wörld", 5), "héll…");
+        assert_eq!(truncate_chars("short", 10), "short");
+    }
+}

@@ -1,0 +1,266 @@
+//! Plain-text rendering of replies and outgoing messages, for the terminal and for chat
+//! adapters that show text. User-facing wording lives here, in one place.
+
+use std::fmt::Write;
+
+use super::commands::{CaseDetail, CustomerDetail, Reply};
+use super::outbox::{Card, Message, Outgoing};
+use crate::domain::playbook::{OnTimeout, Playbook, Suggestion};
+use crate::store::CaseSummary;
+
+/// Renders a command's reply as plain text.
+pub fn reply(reply: &Reply) -> String {
+    match reply {
+        Reply::Case(detail) => case_detail(detail),
+        Reply::Suggestions { case, items } => {
+            let mut out = format!("Suggestions for case {case}:\n");
+            out.push_str(&suggestions(items));
+            out
+        }
+        Reply::Customer(detail) => customer_detail(detail),
+        Reply::Queue { view, cases } => {
+            let mut out = format!("Queue ({view}): {} case(s)\n", cases.len());
+            out.push_str(&case_table(cases));
+            out
+        }
+        Reply::Playbooks { items } => {
+            let mut out = format!("{} playbooks:\n", items.len());
+            for p in items {
+                let _ = writeln!(
+                    out,
+                    "  {:<24} {}{}",
+                    p.id,
+                    p.title,
+                    if p.fallback { " (fallback)" } else { "" }
+                );
+            }
+            out
+        }
+        Reply::Playbook(p) => playbook(p),
+        Reply::Done { message, .. } => format!("{message}\n"),
+    }
+}
+
+/// Ranked suggestions with reasons, rendered reply and what the agent may grant.
+pub fn suggestions(items: &[Suggestion]) -> String {
+    let mut out = String::new();
+    if items.is_empty() {
+        out.push_str("  no playbook matched\n");
+    }
+    for (i, s) in items.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {} [{}] score {}", i + 1, s.title, s.playbook, s.score);
+        let _ = writeln!(out, "     why: {}", s.reasons.join("; "));
+        for line in s.reply.lines() {
+            let _ = writeln!(out, "     > {line}");
+        }
+        for r in &s.remedies {
+            let _ = writeln!(out, "     • {}", r.summary);
+        }
+    }
+    out
+}
+
+/// One line per case: id, priority, status, customer, mentions, category, owner, title.
+pub fn case_table(cases: &[CaseSummary]) -> String {
+    let mut out = String::new();
+    for c in cases {
+        let _ = writeln!(
+            out,
+            "  {:<6} {} {:<9} {:<22} {:>2} msg  {:<20} {:<10} {}",
+            c.id.to_string(),
+            c.priority,
+            c.status.as_str(),
+            format!("{} ({})", c.handle, c.network),
+            c.mentions,
+            c.category,
+            c.owner.as_deref().unwrap_or("-"),
+            c.title
+        );
+    }
+    out
+}
+
+fn case_detail(d: &CaseDetail) -> String {
+    let c = &d.case;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Case {} · {} · {} · {}",
+        c.id, c.priority, c.status, c.category
+    );
+    let _ = writeln!(
+        out,
+        "  customer: {} on {} ({}){}",
+        d.customer.handle,
+        d.customer.network,
+        d.customer.segment,
+        d.customer
+            .display_name
+            .as_deref()
+            .map(|n| format!(", {n}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "  owner: {}",
+        c.owner.as_ref().map(|o| o.name.as_str()).unwrap_or("unclaimed")
+    );
+    if !c.priority_reasons.is_empty() {
+        let _ = writeln!(out, "  why {}: {}", c.priority, c.priority_reasons.join("; "));
+    }
+    if !c.tags.is_empty() {
+        let _ = writeln!(out, "  tags: {}", c.tags.join(", "));
+    }
+    let _ = writeln!(out, "  mentions ({}):", d.mentions.len());
+    for m in &d.mentions {
+        let _ = writeln!(
+            out,
+            "    [{}] {}",
+            m.posted_at.format("%Y-%m-%d %H:%M"),
+            one_line(&m.text, 160)
+        );
+    }
+    let _ = writeln!(out, "  timeline:");
+    for e in &d.timeline {
+        let _ = writeln!(
+            out,
+            "    {} {:<9} {}{}",
+            e.at.format("%Y-%m-%d %H:%M"),
+            e.kind,
+            e.actor,
+            event_detail(&e.detail)
+        );
+    }
+    out
+}
+
+fn event_detail(detail: &serde_json::Value) -> String {
+    let pick = ["text", "to_name", "tags", "to", "segment", "note"];
+    for key in pick {
+        match detail.get(key) {
+            Some(serde_json::Value::String(s)) => return format!(": {}", one_line(s, 100)),
+            Some(serde_json::Value::Array(a)) if !a.is_empty() => {
+                let items: Vec<String> = a
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect();
+                return format!(": {}", items.join(", "));
+            }
+            _ => {}
+        }
+    }
+    String::new()
+}
+
+fn customer_detail(d: &CustomerDetail) -> String {
+    let c = &d.customer;
+    let mut out = format!("Customer {} on {} · segment {}\n", c.handle, c.network, c.segment);
+    if let Some(name) = &c.display_name {
+        let _ = writeln!(out, "  name: {name}");
+    }
+    let _ = writeln!(out, "  first seen: {}", c.created_at.format("%Y-%m-%d"));
+    let _ = writeln!(out, "  cases ({}):", d.cases.len());
+    out.push_str(&case_table(&d.cases));
+    out
+}
+
+fn playbook(p: &Playbook) -> String {
+    let mut out = format!("Playbook {} · {}\n  file: {}\n", p.id, p.title, p.file);
+    if let Some(priority) = p.priority {
+        let _ = writeln!(out, "  default priority: {priority}");
+    }
+    for (i, step) in p.steps.iter().enumerate() {
+        let _ = writeln!(out, "  step {}: {step}", i + 1);
+    }
+    for r in &p.remedies {
+        let _ = writeln!(out, "  remedy: {} ({:?}, {})", r.label, r.kind, r.unit);
+    }
+    let e = &p.escalation;
+    let timeout = match &e.on_timeout {
+        OnTimeout::NextTier { approver } => format!("goes to {approver}"),
+        OnTimeout::GrantUpTo { cap } => format!("granted up to {cap}"),
+        OnTimeout::Deny => "denied".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "  escalation: {} decides within {}h; on timeout {timeout}",
+        e.approver,
+        e.deadline_secs as f64 / 3600.0
+    );
+    out
+}
+
+/// A single line of at most `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    super::outbox::truncate_chars(&line, max)
+}
+
+/// Renders an outgoing message as the terminal shows it.
+pub fn outgoing(out: &Outgoing) -> String {
+    match out {
+        Outgoing::OpenCase {
+            thread_name, card, ..
+        } => {
+            format!("┌ new thread: {thread_name}\n{}", card_text(card))
+        }
+        Outgoing::UpdateCard { case_id, card } => {
+            let status = card
+                .fields
+                .iter()
+                .find(|f| f.name == "Status")
+                .map(|f| f.value.as_str())
+                .unwrap_or("");
+            let owner = card
+                .fields
+                .iter()
+                .find(|f| f.name == "Owner")
+                .map(|f| f.value.as_str())
+                .unwrap_or("");
+            format!(
+                "↻ card {case_id} updated: {} · {status} · owner {owner}\n",
+                card.priority
+            )
+        }
+        Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
+    }
+}
+
+fn card_text(card: &Card) -> String {
+    let mut out = format!("│ {}\n", card.title);
+    for line in card.description.lines().take(6) {
+        let _ = writeln!(out, "│ > {}", one_line(line, 200));
+    }
+    let inline: Vec<String> = card
+        .fields
+        .iter()
+        .filter(|f| f.inline)
+        .map(|f| format!("{}: {}", f.name, f.value))
+        .collect();
+    let _ = writeln!(out, "│ {}", inline.join(" · "));
+    for f in card.fields.iter().filter(|f| !f.inline) {
+        let _ = writeln!(out, "│ {}: {}", f.name, f.value);
+    }
+    if let Some(url) = &card.url {
+        let _ = writeln!(out, "│ {url}");
+    }
+    if !card.buttons.is_empty() {
+        let labels: Vec<String> = card.buttons.iter().map(|b| format!("[{}]", b.label)).collect();
+        let _ = writeln!(out, "└ {}", labels.join(" "));
+    }
+    out
+}
+
+fn message_text(case: crate::domain::CaseId, m: &Message) -> String {
+    let mut out = format!("  {case} ▸ {}\n", m.title.as_deref().unwrap_or(""));
+    for line in m.body.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = writeln!(out, "    {}", one_line(line, 200));
+    }
+    for f in &m.fields {
+        let _ = writeln!(out, "    {}", f.name);
+        for line in f.value.lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+    out
+}

@@ -1,0 +1,518 @@
+//! The command line. Each command parses its arguments, calls the library, renders the result.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{text, Actor, Engine, IngestStats};
+use crate::config::Config;
+use crate::console::{self, Console};
+use crate::domain::case::CaseStatus;
+use crate::domain::feed::Mention;
+use crate::domain::playbook::{PlaybookSet, TemplateVars};
+use crate::domain::{CaseId, Handle, Network, Role, Segment};
+use crate::store::CaseFilter;
+
+/// carebot: social customer care in Discord.
+#[derive(Debug, Parser)]
+#[command(name = "carebot", version, about)]
+pub struct Cli {
+    /// Database URL (default: sqlite://carebot.db, or the config file's).
+    #[arg(long, global = true, env = "CAREBOT_DATABASE_URL")]
+    pub db: Option<String>,
+    /// TOML config file.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Folder of playbook TOML files (default: playbooks).
+    #[arg(long, global = true)]
+    pub playbooks: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the bundled scenario on a fresh embedded database and print the story.
+    Demo,
+    /// The bot in a terminal: feed posts and /commands, typed or from a scenario script.
+    Console {
+        /// Run this scenario file instead of reading the terminal.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Act as this person (interactive use).
+        #[arg(long = "as", default_value = "agent")]
+        actor: String,
+        /// Your roles, comma separated (agent, senior, supervisor, admin).
+        #[arg(long, default_value = "agent")]
+        roles: String,
+    },
+    /// Connect to Discord (token from DISCORD_TOKEN).
+    Run,
+    /// Validate playbooks.
+    Playbooks {
+        #[command(subcommand)]
+        command: PlaybooksCommand,
+    },
+    /// Suggest playbook replies for a text.
+    Suggest {
+        #[arg(long)]
+        text: String,
+        #[arg(long, default_value = "twitter")]
+        network: String,
+        #[arg(long, default_value = "standard")]
+        segment: String,
+        /// Whose limits to show.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        #[arg(long, default_value_t = 3)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import mentions from a JSON Lines file (idempotent).
+    Ingest {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or show cases.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybooksCommand {
+    /// Check a folder of playbooks (default: the configured one); exits 1 on any error.
+    Check { dir: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasesCommand {
+    /// Cases, most urgent first.
+    List {
+        /// Only these statuses (repeatable): new, open, waiting, escalated, resolved, closed.
+        #[arg(long)]
+        status: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One case with its mentions and timeline.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The bundled demo scenario.
+pub const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.txt");
+
+impl Cli {
+    /// Config from file and environment, then the command line's overrides.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(db) = &self.db {
+            config.database.url = db.clone();
+        }
+        if let Some(dir) = &self.playbooks {
+            config.playbooks_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = cli.config()?;
+    let stdout = std::io::stdout();
+    match cli.command {
+        CliCommand::Demo => {
+            demo(&config, stdout.lock()).await?;
+            Ok(0)
+        }
+        CliCommand::Console { script, actor, roles } => {
+            let engine = Engine::start(&config).await?;
+            let actor = console::parse_actor(&format!("{actor} {roles}")).map_err(anyhow::Error::msg)?;
+            match script {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read script {}", path.display()))?;
+                    let mut console = Console::new(&engine, stdout.lock(), actor);
+                    console
+                        .run_script(&text)
+                        .await
+                        .with_context(|| format!("script {}", path.display()))?;
+                    Ok(0)
+                }
+                None => interactive(&engine, actor).await.map(|_| 0),
+            }
+        }
+        CliCommand::Run => {
+            crate::discord::run(&config).await?;
+            Ok(0)
+        }
+        CliCommand::Playbooks {
+            command: PlaybooksCommand::Check { dir },
+        } => {
+            let dir = dir.unwrap_or(config.playbooks_dir.clone());
+            Ok(check_playbooks(&dir, &mut stdout.lock())?)
+        }
+        CliCommand::Suggest {
+            text: body,
+            network,
+            segment,
+            role,
+            limit,
+            json,
+        } => {
+            let set = load_playbooks(&config.playbooks_dir)?;
+            let network = Network::parse(&network)?;
+            let segment = Segment::parse(&segment)?;
+            let role = Role::parse(&role)?;
+            let vars = sample_vars(&body, &network, segment);
+            let items = set.suggest(&body, &network, segment, role, &vars, limit);
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &items)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{}", text::suggestions(&items))?;
+            }
+            Ok(0)
+        }
+        CliCommand::Ingest { file, json } => {
+            let engine = Engine::start(&config).await?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+            );
+            let stats = ingest_jsonl(&engine, reader, Utc::now(), &mut std::io::stderr()).await?;
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &stats)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "opened {} · merged {} · reopened {} · duplicate {} · ignored {} · unparsed {} · errors {}",
+                    stats.opened, stats.merged, stats.reopened, stats.duplicate, stats.ignored, stats.unparsed, stats.errors
+                )?;
+            }
+            Ok(if stats.errors > 0 { 2 } else { 0 })
+        }
+        CliCommand::Cases { command } => {
+            let engine = Engine::start(&config).await?;
+            let mut out = stdout.lock();
+            match command {
+                CasesCommand::List { status, json } => {
+                    let statuses = status
+                        .iter()
+                        .map(|s| CaseStatus::parse(s))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut tx = engine.store().read().await?;
+                    let cases = tx
+                        .list_cases(&CaseFilter {
+                            statuses,
+                            ..Default::default()
+                        })
+                        .await?;
+                    if json {
+                        let items: Vec<CaseListItem> = cases.iter().map(CaseListItem::from).collect();
+                        serde_json::to_writer_pretty(&mut out, &items)?;
+                        writeln!(out)?;
+                    } else {
+                        write!(out, "{}", text::case_table(&cases))?;
+                    }
+                }
+                CasesCommand::Show { id, json } => {
+                    let detail = engine.case_detail(CaseId::parse(&id)?).await?;
+                    if json {
+                        serde_json::to_writer_pretty(&mut out, &detail)?;
+                        writeln!(out)?;
+                    } else {
+                        write!(out, "{}", text::reply(&crate::app::Reply::Case(Box::new(detail))))?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// One `cases list --json` item.
+#[derive(Debug, Serialize)]
+pub struct CaseListItem {
+    pub id: i64,
+    pub status: CaseStatus,
+    pub priority: crate::domain::Priority,
+    pub network: Network,
+    pub handle: Handle,
+    pub mentions: i64,
+    pub category: String,
+    pub owner: Option<String>,
+    pub title: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+impl From<&crate::store::CaseSummary> for CaseListItem {
+    fn from(c: &crate::store::CaseSummary) -> Self {
+        CaseListItem {
+            id: c.id.0,
+            status: c.status,
+            priority: c.priority,
+            network: c.network.clone(),
+            handle: c.handle.clone(),
+            mentions: c.mentions,
+            category: c.category.clone(),
+            owner: c.owner.clone(),
+            title: c.title.clone(),
+            opened_at: c.opened_at,
+        }
+    }
+}
+
+fn load_playbooks(dir: &Path) -> anyhow::Result<PlaybookSet> {
+    PlaybookSet::load_dir(dir).map_err(|e| anyhow::anyhow!("invalid playbooks in {}:\n{e}", dir.display()))
+}
+
+/// `playbooks check`: prints each error with file and line; 0 when valid, 1 otherwise.
+pub fn check_playbooks(dir: &Path, out: &mut impl Write) -> anyhow::Result<i32> {
+    match PlaybookSet::load_dir(dir) {
+        Ok(set) => {
+            writeln!(out, "{}: {} playbooks OK", dir.display(), set.playbooks().len())?;
+            for p in set.playbooks() {
+                writeln!(out, "  {:<24} {}", p.id, p.title)?;
+            }
+            Ok(0)
+        }
+        Err(errors) => {
+            writeln!(out, "{}: {} error(s)", dir.display(), errors.0.len())?;
+            writeln!(out, "{errors}")?;
+            Ok(1)
+        }
+    }
+}
+
+fn sample_vars(text: &str, network: &Network, segment: Segment) -> TemplateVars {
+    let mut vars = TemplateVars::default();
+    vars.customer.handle = "@customer".into();
+    vars.customer.name = "there".into();
+    vars.customer.network = network.to_string();
+    vars.customer.segment = segment.to_string();
+    vars.case.id = "#0".into();
+    vars.case.priority = "P3".into();
+    vars.case.status = "new".into();
+    vars.agent.name = "the care team".into();
+    vars.mention.text = text.to_string();
+    vars.mention.network = network.to_string();
+    vars
+}
+
+/// One line of an import file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportLine {
+    pub id: Option<serde_json::Value>,
+    pub network: Option<String>,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub text: String,
+    pub url: Option<String>,
+    pub posted_at: Option<DateTime<Utc>>,
+    pub followers: Option<u64>,
+}
+
+impl ImportLine {
+    /// Turns the line into a mention; a missing or bad handle makes it an unparsed mention.
+    pub fn into_mention(self, now: DateTime<Utc>) -> Result<Mention, String> {
+        let id = match &self.id {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(_) => return Err("`id` must be a string or a number".into()),
+            None => self
+                .url
+                .clone()
+                .ok_or("give each line an `id` (or at least a `url`)")?,
+        };
+        let network = match &self.network {
+            Some(n) => Network::parse(n).map_err(|e| e.to_string())?,
+            None => Network::unknown(),
+        };
+        let (handle, unparsed) = match self.handle.as_deref().map(Handle::parse) {
+            Some(Ok(h)) => (h, false),
+            _ => {
+                let safe: String = id
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .take(60)
+                    .collect();
+                (
+                    Handle::parse(&format!("unparsed-{safe}")).map_err(|e| e.to_string())?,
+                    true,
+                )
+            }
+        };
+        Ok(Mention {
+            source_id: format!("import:{id}"),
+            external_id: self.url.clone(),
+            network,
+            handle,
+            display_name: self.name,
+            text: self.text.trim().to_string(),
+            url: self.url,
+            posted_at: self.posted_at.unwrap_or(now),
+            followers: self.followers,
+            unparsed,
+        })
+    }
+}
+
+/// How many mentions go into one transaction during an import.
+pub const IMPORT_BATCH: usize = 500;
+
+/// Imports JSON Lines: bad lines are reported (with their number) to `errors` and skipped.
+pub async fn ingest_jsonl(
+    engine: &Engine,
+    reader: impl BufRead,
+    now: DateTime<Utc>,
+    errors: &mut impl Write,
+) -> anyhow::Result<IngestStats> {
+    let mut stats = IngestStats::default();
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    for (i, line) in reader.lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                writeln!(errors, "line {}: cannot read: {e}", i + 1)?;
+                stats.errors += 1;
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = serde_json::from_str::<ImportLine>(&line)
+            .map_err(|e| format!("not a valid mention: {e}"))
+            .and_then(|l| l.into_mention(now));
+        match parsed {
+            Ok(m) => batch.push(m),
+            Err(e) => {
+                writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
+                stats.errors += 1;
+            }
+        }
+        if batch.len() >= IMPORT_BATCH {
+            flush(engine, &mut batch, now, &mut stats).await?;
+        }
+    }
+    flush(engine, &mut batch, now, &mut stats).await?;
+    Ok(stats)
+}
+
+async fn flush(
+    engine: &Engine,
+    batch: &mut Vec<Mention>,
+    now: DateTime<Utc>,
+    stats: &mut IngestStats,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcomes = engine
+        .receive_mentions(batch, now)
+        .await
+        .context("import failed; this batch was not saved")?;
+    for (m, o) in batch.iter().zip(outcomes) {
+        stats.count(o, m.unparsed);
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// `carebot demo`: the bundled scenario on a fresh database in a temporary folder.
+pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("carebot-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut config = config.clone();
+    config.database.url = format!("sqlite://{}", dir.join("demo.db").display());
+    if config.feed.brand_handles.is_empty() {
+        // The demo's fictional brand.
+        config.feed.brand_handles = vec!["AcmeShop".into(), "AcmeRentals".into(), "AcmeCare".into()];
+    }
+    let playbooks = if config.playbooks_dir.join("general.toml").exists() {
+        load_playbooks(&config.playbooks_dir)?
+    } else {
+        PlaybookSet::from_sources(&bundled_playbooks())
+            .map_err(|e| anyhow::anyhow!("bundled playbooks: {e}"))?
+    };
+    let store = crate::store::Store::connect(&config.database.url).await?;
+    let engine = Engine::from_parts(store, playbooks, &config)?;
+    let start = DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")?.with_timezone(&Utc);
+    let mut console = Console::with_clock(&engine, out, Actor::new("demo", "demo", vec![Role::Agent]), start);
+    let result = async {
+        console.run_script(DEMO_SCENARIO).await?;
+        console.summary().await
+    }
+    .await;
+    engine.store().close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map_err(Into::into)
+}
+
+const BUNDLED_PLAYBOOKS: &[(&str, &str)] = &[
+    (
+        "billing-dispute.toml",
+        include_str!("../playbooks/billing-dispute.toml"),
+    ),
+    (
+        "checkout-outage.toml",
+        include_str!("../playbooks/checkout-outage.toml"),
+    ),
+    (
+        "flash-sale-failure.toml",
+        include_str!("../playbooks/flash-sale-failure.toml"),
+    ),
+    ("general.toml", include_str!("../playbooks/general.toml")),
+    (
+        "loyalty-points-expiry.toml",
+        include_str!("../playbooks/loyalty-points-expiry.toml"),
+    ),
+    ("praise.toml", include_str!("../playbooks/praise.toml")),
+    (
+        "roadside-breakdown.toml",
+        include_str!("../playbooks/roadside-breakdown.toml"),
+    ),
+    ("rude-staff.toml", include_str!("../playbooks/rude-staff.toml")),
+    (
+        "shipping-delay.toml",
+        include_str!("../playbooks/shipping-delay.toml"),
+    ),
+];
+
+/// The shipped playbooks, compiled into the binary so `demo` runs anywhere.
+pub fn bundled_playbooks() -> Vec<(String, String)> {
+    BUNDLED_PLAYBOOKS
+        .iter()
+        .map(|(name, text)| (format!("playbooks/{name}"), text.to_string()))
+        .collect()
+}
+
+async fn interactive(engine: &Engine, actor: Actor) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut console = Console::new(engine, stdout.lock(), actor);
+    eprintln!("carebot console: type feed posts (`feed CHANNEL | text`) and /commands; /help lists them; Ctrl-D quits.");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if let Err(e) = console.line(&line).await {
+            eprintln!("✗ {e}");
+        }
+    }
+    Ok(())
+}

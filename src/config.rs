@@ -1,0 +1,249 @@
+//! Layered configuration: built-in defaults, then a TOML file, then environment variables.
+//!
+//! Secrets never live in the file: the Discord token comes from `DISCORD_TOKEN` only and is
+//! wrapped in [`Secret`], whose `Debug` and `Display` redact it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::feed::FeedProfileConfig;
+use crate::domain::triage::TriageRuleConfig;
+
+/// A value that must never reach a log line.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; check the path given with --config")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+/// Everything carebot can be told. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    /// Folder of playbook TOML files.
+    pub playbooks_dir: PathBuf,
+    pub feed: FeedConfig,
+    pub triage: TriageConfig,
+    pub cases: CasesConfig,
+    pub discord: DiscordConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://carebot.db` (created when missing) or `sqlite::memory:`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// The brand's own handles (posts by them are ignored), with or without `@`.
+    pub brand_handles: Vec<String>,
+    /// Feed profiles; empty means the shipped defaults.
+    pub profiles: Vec<FeedProfileConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageConfig {
+    /// Keyword rules; empty means the shipped defaults.
+    pub rules: Vec<TriageRuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CasesConfig {
+    /// A mention this many hours after a case was resolved reopens it; later ones open a new case.
+    pub reopen_window_hours: i64,
+    /// How many suggestions a new case card shows.
+    pub suggestions_on_card: usize,
+}
+
+/// The Discord adapter's settings (`carebot run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// Discord's API, or a compatible endpoint (a REST proxy, a test double).
+    pub api_base: String,
+    /// The guild carebot serves.
+    pub guild_id: Option<u64>,
+    /// Feed channels and the profiles to read their posts with.
+    pub feeds: Vec<FeedChannelConfig>,
+    /// Where escalations are posted.
+    pub escalations_channel: Option<u64>,
+    /// Where the weekly digest is posted.
+    pub digest_channel: Option<u64>,
+    /// Discord role ids for each carebot role: `agent = [123]`, `senior = [..]`, ...
+    pub roles: BTreeMap<String, Vec<u64>>,
+    /// Read from `DISCORD_TOKEN`, never from the file.
+    #[serde(skip)]
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedChannelConfig {
+    pub channel_id: u64,
+    /// Profile names to try, in order; empty means all.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            playbooks_dir: PathBuf::from("playbooks"),
+            feed: FeedConfig::default(),
+            triage: TriageConfig::default(),
+            cases: CasesConfig::default(),
+            discord: DiscordConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://carebot.db".into(),
+        }
+    }
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        CasesConfig {
+            reopen_window_hours: 72,
+            suggestions_on_card: 3,
+        }
+    }
+}
+
+/// Discord's real API base.
+pub const DISCORD_API: &str = "https://discord.com";
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            api_base: DISCORD_API.into(),
+            guild_id: None,
+            feeds: vec![],
+            escalations_channel: None,
+            digest_channel: None,
+            roles: BTreeMap::new(),
+            token: Secret::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` when given, then the environment (`CAREBOT_DATABASE_URL`,
+    /// `CAREBOT_PLAYBOOKS_DIR`, `CAREBOT_DISCORD_API_BASE`, `DISCORD_TOKEN`).
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Parses a TOML text; the error names the line and the key.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(url) = var("CAREBOT_DATABASE_URL") {
+            self.database.url = url;
+        }
+        if let Some(dir) = var("CAREBOT_PLAYBOOKS_DIR") {
+            self.playbooks_dir = PathBuf::from(dir);
+        }
+        if let Some(base) = var("CAREBOT_DISCORD_API_BASE") {
+            self.discord.api_base = base;
+        }
+        if let Some(token) = var("DISCORD_TOKEN") {
+            let token = token.trim().to_string();
+            if token.is_empty() {
+                return Err(ConfigError::Env {
+                    name: "DISCORD_TOKEN",
+                    message: "is set but empty".into(),
+                });
+            }
+            self.discord.token = Secret::new(token);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.database.url, "sqlite://carebot.db");
+        assert_eq!(c.cases.reopen_window_hours, 72);
+        assert_eq!(c.discord.api_base, DISCORD_API);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let err = Config::from_toml("[cases]\nreopen_hours = 3\n").unwrap_err();
+        assert!(err.contains("reopen_hours"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_the_token_is_redacted() {
+        let mut c = Config::from_toml("[database]\nurl = \"sqlite://a.db\"\n").unwrap();
+        c.apply_env(|n| match n {
+            "CAREBOT_DATABASE_URL" => Some("sqlite://b.db".into()),
+            "DISCORD_TOKEN" => Some("super-secret".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.database.url, "sqlite://b.db");
+        assert_eq!(c.discord.token.expose(), "super-secret");
+        assert!(!format!("{c:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,281 @@
+//! Parsing slash-style commands typed in the console or a scenario script.
+
+use crate::app::{Command, CustomerRef, QueueView};
+use crate::domain::case::Owner;
+use crate::domain::{CaseId, Handle, Network, ParseError, Priority, Segment};
+
+/// A console command line that could not be understood; says what to type instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("unknown command `{0}`; type /help for the list")]
+    Unknown(String),
+    #[error("`{command}` needs {what}; usage: {usage}")]
+    Missing {
+        command: &'static str,
+        what: &'static str,
+        usage: &'static str,
+    },
+    #[error("{0}")]
+    Value(#[from] ParseError),
+}
+
+/// Usage lines, shown by `/help`.
+pub const HELP: &str = "\
+/case show #ID                    the case, its posts and its timeline
+/case claim #ID                   take ownership
+/case assign #ID NAME             give it to someone (senior)
+/case note #ID TEXT               internal note, never sent to the customer
+/case reply #ID TEXT              record the public reply you sent
+/case tag #ID TAG...              add tags
+/case priority #ID P1..P4         change the priority
+/case waiting #ID                 waiting on the customer
+/case resolve #ID [NOTE]          resolve
+/case reopen #ID                  reopen
+/suggest #ID                      ranked playbook suggestions
+/customer show @HANDLE [NETWORK]  or /customer show #ID
+/customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
+/queue [unassigned|mine|oldest]   work queues
+/playbook list | show ID | reload (admin)
+";
+
+fn case_arg(command: &'static str, usage: &'static str, arg: Option<&str>) -> Result<CaseId, SyntaxError> {
+    let arg = arg.ok_or(SyntaxError::Missing {
+        command,
+        what: "a case number",
+        usage,
+    })?;
+    Ok(CaseId::parse(arg)?)
+}
+
+fn rest_text(words: &[&str]) -> String {
+    words.join(" ")
+}
+
+fn customer_ref(
+    command: &'static str,
+    usage: &'static str,
+    words: &[&str],
+) -> Result<CustomerRef, SyntaxError> {
+    let first = words.first().ok_or(SyntaxError::Missing {
+        command,
+        what: "a handle or a case number",
+        usage,
+    })?;
+    if first.starts_with('#') || first.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(CustomerRef::Case(CaseId::parse(first)?));
+    }
+    let handle = Handle::parse(first)?;
+    let network = words.get(1).map(|n| Network::parse(n)).transpose()?;
+    Ok(CustomerRef::Handle { network, handle })
+}
+
+/// Parses `/case claim #3`-style text into a [`Command`].
+pub fn command(line: &str) -> Result<Command, SyntaxError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (head, sub) = (words.first().copied().unwrap_or(""), words.get(1).copied());
+    let arg = |i: usize| words.get(i).copied();
+    let after = |i: usize| {
+        if words.len() > i {
+            rest_text(&words[i..])
+        } else {
+            String::new()
+        }
+    };
+    match (head, sub) {
+        ("/case", Some("show")) => Ok(Command::Show {
+            case: case_arg("/case show", "/case show #ID", arg(2))?,
+        }),
+        ("/case", Some("claim")) => Ok(Command::Claim {
+            case: case_arg("/case claim", "/case claim #ID", arg(2))?,
+        }),
+        ("/case", Some("assign")) => {
+            let usage = "/case assign #ID NAME";
+            let case = case_arg("/case assign", usage, arg(2))?;
+            let name = arg(3).ok_or(SyntaxError::Missing {
+                command: "/case assign",
+                what: "who to assign",
+                usage,
+            })?;
+            let name = name.trim_start_matches('@');
+            Ok(Command::Assign {
+                case,
+                to: Owner {
+                    id: name.to_string(),
+                    name: name.to_string(),
+                },
+            })
+        }
+        ("/case", Some("note")) => Ok(Command::Note {
+            case: case_arg("/case note", "/case note #ID TEXT", arg(2))?,
+            text: after(3),
+        }),
+        ("/case", Some("reply")) => Ok(Command::Reply {
+            case: case_arg("/case reply", "/case reply #ID TEXT", arg(2))?,
+            text: after(3),
+        }),
+        ("/case", Some("tag")) => {
+            let usage = "/case tag #ID TAG...";
+            let case = case_arg("/case tag", usage, arg(2))?;
+            if words.len() < 4 {
+                return Err(SyntaxError::Missing {
+                    command: "/case tag",
+                    what: "at least one tag",
+                    usage,
+                });
+            }
+            Ok(Command::Tag {
+                case,
+                tags: words[3..].iter().map(|t| t.to_string()).collect(),
+            })
+        }
+        ("/case", Some("priority")) => {
+            let usage = "/case priority #ID P1..P4";
+            let case = case_arg("/case priority", usage, arg(2))?;
+            let p = arg(3).ok_or(SyntaxError::Missing {
+                command: "/case priority",
+                what: "a priority",
+                usage,
+            })?;
+            Ok(Command::Priority {
+                case,
+                priority: Priority::parse(p)?,
+            })
+        }
+        ("/case", Some("waiting")) => Ok(Command::Waiting {
+            case: case_arg("/case waiting", "/case waiting #ID", arg(2))?,
+        }),
+        ("/case", Some("resolve")) => {
+            let case = case_arg("/case resolve", "/case resolve #ID [NOTE]", arg(2))?;
+            let note = after(3);
+            Ok(Command::Resolve {
+                case,
+                note: (!note.is_empty()).then_some(note),
+            })
+        }
+        ("/case", Some("reopen")) => Ok(Command::Reopen {
+            case: case_arg("/case reopen", "/case reopen #ID", arg(2))?,
+        }),
+        ("/suggest", _) => Ok(Command::Suggest {
+            case: case_arg("/suggest", "/suggest #ID", arg(1))?,
+        }),
+        ("/customer", Some("show")) => Ok(Command::CustomerShow {
+            customer: customer_ref("/customer show", "/customer show @HANDLE [NETWORK]", &words[2..])?,
+        }),
+        ("/customer", Some("segment")) => {
+            let usage = "/customer segment @HANDLE vip|promising|standard [NETWORK]";
+            let handle = arg(2).ok_or(SyntaxError::Missing {
+                command: "/customer segment",
+                what: "a handle",
+                usage,
+            })?;
+            let segment = arg(3).ok_or(SyntaxError::Missing {
+                command: "/customer segment",
+                what: "a segment",
+                usage,
+            })?;
+            let mut who = vec![handle];
+            who.extend(arg(4));
+            Ok(Command::CustomerSegment {
+                customer: customer_ref("/customer segment", usage, &who)?,
+                segment: Segment::parse(segment)?,
+            })
+        }
+        ("/queue", view) => {
+            let view = match view.unwrap_or("unassigned") {
+                "unassigned" => QueueView::Unassigned,
+                "mine" => QueueView::Mine,
+                "oldest" => QueueView::Oldest,
+                other => return Err(SyntaxError::Unknown(format!("/queue {other}"))),
+            };
+            Ok(Command::Queue { view })
+        }
+        ("/playbook", Some("list")) => Ok(Command::PlaybookList),
+        ("/playbook", Some("show")) => {
+            let id = arg(2).ok_or(SyntaxError::Missing {
+                command: "/playbook show",
+                what: "a playbook id",
+                usage: "/playbook show ID",
+            })?;
+            Ok(Command::PlaybookShow { id: id.to_string() })
+        }
+        ("/playbook", Some("reload")) => Ok(Command::PlaybookReload),
+        _ => Err(SyntaxError::Unknown(line.trim().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_commands_parse_with_their_arguments() {
+        assert_eq!(
+            command("/case claim #3").unwrap(),
+            Command::Claim { case: CaseId(3) }
+        );
+        assert_eq!(
+            command("/case note 3 called the depot, car on its way").unwrap(),
+            Command::Note {
+                case: CaseId(3),
+                text: "called the depot, car on its way".into()
+            }
+        );
+        assert_eq!(
+            command("/case priority #2 p1").unwrap(),
+            Command::Priority {
+                case: CaseId(2),
+                priority: Priority::P1
+            }
+        );
+        assert_eq!(
+            command("/case resolve #2").unwrap(),
+            Command::Resolve {
+                case: CaseId(2),
+                note: None
+            }
+        );
+        assert_eq!(
+            command("/queue").unwrap(),
+            Command::Queue {
+                view: QueueView::Unassigned
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_case_number_says_the_usage() {
+        let err = command("/case claim").unwrap_err();
+        assert!(err.to_string().contains("/case claim #ID"), "{err}");
+        assert!(matches!(command("/case claim abc"), Err(SyntaxError::Value(_))));
+        assert!(matches!(command("/dance"), Err(SyntaxError::Unknown(_))));
+    }
+
+    #[test]
+    fn customers_are_found_by_handle_or_case() {
+        assert_eq!(
+            command("/customer show @Dana twitter").unwrap(),
+            Command::CustomerShow {
+                customer: CustomerRef::Handle {
+                    network: Some(Network::parse("twitter").unwrap()),
+                    handle: Handle::parse("dana").unwrap()
+                }
+            }
+        );
+        assert_eq!(
+            command("/customer segment @dana vip").unwrap(),
+            Command::CustomerSegment {
+                customer: CustomerRef::Handle {
+                    network: None,
+                    handle: Handle::parse("dana").unwrap()
+                },
+                segment: Segment::Vip
+            }
+        );
+        assert_eq!(
+            command("/customer show #4").unwrap(),
+            Command::CustomerShow {
+                customer: CustomerRef::Case(CaseId(4))
+            }
+        );
+    }
+}

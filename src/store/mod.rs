@@ -1,0 +1,91 @@
+//! The storage port. The app talks to [`Store`] and [`Tx`]; rows and SQL stay in the adapter.
+//!
+//! SQLite is the embedded default (`sqlite://carebot.db`). Queries are runtime `query` +
+//! `bind` (no compile-time checked macros) so a PostgreSQL adapter can share the shapes.
+
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use sqlite::{NewCase, Store, Tx};
+
+use crate::domain::case::CaseStatus;
+use crate::domain::{CaseId, Handle, Network, Priority};
+
+/// A storage failure. The user sees a short message; the log gets the cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database URL `{0}` is not supported; use sqlite://FILE (e.g. sqlite://carebot.db) or sqlite::memory:")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored row is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// One line of a case list (`cases list`, `/queue`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseSummary {
+    pub id: CaseId,
+    pub status: CaseStatus,
+    pub priority: Priority,
+    pub network: Network,
+    pub handle: Handle,
+    pub mentions: i64,
+    pub category: String,
+    pub owner: Option<String>,
+    pub title: String,
+    pub opened_at: DateTime<Utc>,
+    pub last_customer_at: DateTime<Utc>,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub statuses: Vec<CaseStatus>,
+    /// Only cases owned by this actor id.
+    pub owner: Option<String>,
+    /// Only cases nobody owns.
+    pub unassigned: bool,
+    pub limit: Option<i64>,
+    /// Oldest first (by last customer message) instead of by priority.
+    pub oldest_first: bool,
+}
+
+/// A stored mention, as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredMention {
+    pub id: i64,
+    pub source_id: String,
+    pub network: Network,
+    pub handle: Handle,
+    pub display_name: Option<String>,
+    pub text: String,
+    pub url: Option<String>,
+    pub followers: Option<i64>,
+    pub unparsed: bool,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// One entry of a case's append-only timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// An outbox row waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_id: Option<CaseId>,
+    pub payload: String,
+    pub attempts: i64,
+}

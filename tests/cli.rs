@@ -1,0 +1,150 @@
+//! The command line as scripts use it: the real binary, JSON output, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn carebot(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carebot"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .env_remove("CAREBOT_DATABASE_URL")
+        .arg("--db")
+        .arg(format!("sqlite://{}", dir.join("cli.db").display()))
+        .args(args)
+        .output()
+        .expect("carebot runs")
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("carebot-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn the_demo_tells_the_whole_story() {
+    let dir = workdir("demo");
+    let out = carebot(&dir, &["demo"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "opened case #1",
+        "joined case #1",
+        "already claimed by ana",
+        "needs the senior role",
+        "ignored (own_brand)",
+        "ignored (echo)",
+        "unparsed",
+        "already seen",
+        "reopened case #1",
+        "you may grant up to",
+        "══ Summary ══",
+    ] {
+        assert!(text.contains(expected), "demo output lacks `{expected}`:\n{text}");
+    }
+}
+
+#[test]
+fn ingest_is_idempotent_and_reports_bad_lines() {
+    let dir = workdir("ingest");
+    let file = dir.join("mentions.jsonl");
+    std::fs::write(
+        &file,
+        [
+            r#"{"id":"t1","network":"twitter","handle":"@dana","name":"Dana","text":"flat tyre on my rental","url":"https://x.com/dana/1","posted_at":"2026-11-27T09:00:00Z","followers":120}"#,
+            r#"{"id":"t2","network":"twitter","handle":"dana","text":"still waiting","posted_at":"2026-11-27T09:05:00Z"}"#,
+            r#"{"id":"t3","network":"facebook","handle":"leo","text":"checkout broken"}"#,
+            r#"this is not json"#,
+            r#"{"id":"t4","network":"twitter","text":"no handle here"}"#,
+            r#"{"id":"t5","network":"not a network!","handle":"x","text":"y"}"#,
+            "",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = carebot(&dir, &["ingest", file, "--json"]);
+    assert_eq!(out.status.code(), Some(2), "errors make the exit code 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("line 6"), "{stderr}");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["opened"], 3);
+    assert_eq!(stats["merged"], 1);
+    assert_eq!(stats["unparsed"], 1);
+    assert_eq!(stats["errors"], 2);
+
+    let again = carebot(&dir, &["ingest", file, "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(stats["duplicate"], 4);
+    assert_eq!(stats["opened"], 0);
+
+    let list = json(&carebot(&dir, &["cases", "list", "--json"]));
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let dana = items.iter().find(|c| c["handle"] == "dana").unwrap();
+    for field in [
+        "id", "status", "priority", "network", "handle", "mentions", "category", "owner",
+    ] {
+        assert!(dana.get(field).is_some(), "cases list item lacks {field}: {dana}");
+    }
+    assert_eq!(dana["mentions"], 2);
+    assert_eq!(dana["category"], "roadside-breakdown");
+
+    let show = json(&carebot(
+        &dir,
+        &["cases", "show", &dana["id"].to_string(), "--json"],
+    ));
+    assert_eq!(show["mentions"].as_array().unwrap().len(), 2);
+    assert_eq!(show["timeline"][0]["kind"], "opened");
+
+    let missing = carebot(&dir, &["cases", "show", "#999"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no case #999"));
+}
+
+#[test]
+fn suggest_prints_ranked_json() {
+    let dir = workdir("suggest");
+    let out = json(&carebot(
+        &dir,
+        &["suggest", "--text", "I was charged twice for my order", "--json"],
+    ));
+    let first = &out[0];
+    assert_eq!(first["playbook"], "billing-dispute");
+    for field in ["playbook", "title", "score", "reasons", "reply", "remedies"] {
+        assert!(first.get(field).is_some(), "suggestion lacks {field}");
+    }
+}
+
+#[test]
+fn playbooks_check_names_file_and_line_and_fails() {
+    let dir = workdir("check");
+    let ok = carebot(&dir, &["playbooks", "check"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let bad = dir.join("books");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("broken.toml"),
+        "id = \"broken\"\ntitle = \"Broken\"\n[triggers]\npatterns = ['(unclosed']\n[reply]\ntemplate = \"hi\"\n",
+    )
+    .unwrap();
+    let out = carebot(&dir, &["playbooks", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("broken.toml:4"), "{text}");
+}

@@ -1,0 +1,463 @@
+//! The case engine end to end on a fresh SQLite database per test.
+
+use std::path::PathBuf;
+
+use carebot::app::outbox::Outgoing;
+use carebot::app::{Actor, Command, CommandError, CustomerRef, Engine, IngestOutcome, QueueView, Reply};
+use carebot::config::Config;
+use carebot::domain::case::{CaseStatus, Owner};
+use carebot::domain::feed::FeedPost;
+use carebot::domain::{CaseId, Handle, Priority, Role, Segment};
+use chrono::{DateTime, Duration, Utc};
+
+struct TestApp {
+    engine: Engine,
+    _dir: tempdir::Dir,
+    posts: u64,
+}
+
+mod tempdir {
+    /// A folder removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn spawn_app() -> TestApp {
+    carebot::telemetry::init("warn");
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("carebot-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("t.db").display());
+    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    config.feed.brand_handles = vec!["AcmeShop".into()];
+    let engine = Engine::start(&config).await.expect("engine starts");
+    TestApp {
+        engine,
+        _dir: tempdir::Dir(dir),
+        posts: 0,
+    }
+}
+
+fn agent(name: &str) -> Actor {
+    Actor::new(name, name, vec![Role::Agent])
+}
+
+impl TestApp {
+    fn post(&mut self, content: &str) -> FeedPost {
+        self.posts += 1;
+        FeedPost {
+            source_id: format!("test:{}", self.posts),
+            channel_id: "feed".into(),
+            message_id: (1000 + self.posts).to_string(),
+            poster: "feed-bot".into(),
+            content: content.into(),
+            embeds: vec![],
+            posted_at: t0(),
+        }
+    }
+
+    async fn feed(&mut self, content: &str, now: DateTime<Utc>) -> IngestOutcome {
+        let post = self.post(content);
+        self.engine
+            .receive_post(&post, None, now)
+            .await
+            .expect("post stored")
+            .0
+    }
+
+    async fn outbox(&self) -> Vec<Outgoing> {
+        let rows = self
+            .engine
+            .store()
+            .pending_outbox(t0() + Duration::days(365), 10_000)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| serde_json::from_str(&r.payload).unwrap())
+            .collect()
+    }
+
+    async fn run(&self, actor: &Actor, command: Command) -> Result<Reply, CommandError> {
+        self.engine
+            .execute(actor, command, t0() + Duration::minutes(5))
+            .await
+    }
+
+    async fn case(&self, id: i64) -> carebot::domain::case::Case {
+        self.engine.case_detail(CaseId(id)).await.unwrap().case
+    }
+}
+
+const FLAT_TYRE: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";
+
+#[tokio::test]
+async fn a_feed_post_opens_a_case_with_its_card_and_suggestions() {
+    let mut app = spawn_app().await;
+    let outcome = app.feed(FLAT_TYRE, t0()).await;
+    assert_eq!(outcome, IngestOutcome::Opened(CaseId(1)));
+    let case = app.case(1).await;
+    assert_eq!(case.status, CaseStatus::New);
+    assert_eq!(case.category, "roadside-breakdown");
+    assert_eq!(case.feed_message_id.as_deref(), Some("1001"));
+    let out = app.outbox().await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    match &out[0] {
+        Outgoing::OpenCase {
+            thread_name,
+            card,
+            feed_message_id,
+            ..
+        } => {
+            assert!(thread_name.starts_with("#1 @dana_travels"), "{thread_name}");
+            assert_eq!(feed_message_id.as_deref(), Some("1001"));
+            assert!(card.description.contains("Flat tyre"));
+            assert!(card.buttons.iter().any(|b| b.id == "case:claim:1"));
+        }
+        other => panic!("expected OpenCase, got {other:?}"),
+    }
+    match &out[1] {
+        Outgoing::CaseMessage { message, .. } => {
+            let first = &message.fields[0];
+            assert!(
+                first.name.contains("Roadside") || first.name.contains("roadside"),
+                "{}",
+                first.name
+            );
+            assert!(first.value.contains("yourself"), "{}", first.value);
+        }
+        other => panic!("expected suggestions, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_same_post_twice_changes_nothing() {
+    let mut app = spawn_app().await;
+    let post = app.post(FLAT_TYRE);
+    app.engine.receive_post(&post, None, t0()).await.unwrap();
+    let before = app.outbox().await.len();
+    let (again, _) = app.engine.receive_post(&post, None, t0()).await.unwrap();
+    assert_eq!(again, IngestOutcome::Duplicate);
+    // The same tweet relayed as a different feed message is recognised by its URL.
+    assert_eq!(app.feed(FLAT_TYRE, t0()).await, IngestOutcome::Duplicate);
+    assert_eq!(app.outbox().await.len(), before);
+    assert_eq!(app.case(1).await.mention_count, 1);
+}
+
+#[tokio::test]
+async fn a_second_post_by_the_customer_joins_the_open_case() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    let second = "[Twitter] @Dana_Travels: still waiting on the hard shoulder https://twitter.com/dana_travels/status/2";
+    assert_eq!(
+        app.feed(second, t0() + Duration::minutes(3)).await,
+        IngestOutcome::Merged(CaseId(1))
+    );
+    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    assert_eq!(detail.case.mention_count, 2);
+    assert_eq!(detail.mentions.len(), 2);
+    assert_eq!(
+        detail
+            .timeline
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["opened", "mention"]
+    );
+    let out = app.outbox().await;
+    assert!(matches!(
+        out[2],
+        Outgoing::CaseMessage {
+            case_id: CaseId(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        out[3],
+        Outgoing::UpdateCard {
+            case_id: CaseId(1),
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_resolved_case_reopens_within_the_window_and_not_after() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    let ana = agent("ana");
+    app.run(
+        &ana,
+        Command::Resolve {
+            case: CaseId(1),
+            note: None,
+        },
+    )
+    .await
+    .unwrap();
+    let again =
+        "[Twitter] @dana_travels: got billed for the tyre anyway https://twitter.com/dana_travels/status/3";
+    assert_eq!(
+        app.feed(again, t0() + Duration::hours(5)).await,
+        IngestOutcome::Reopened(CaseId(1))
+    );
+    assert_eq!(app.case(1).await.status, CaseStatus::New);
+    app.engine
+        .execute(
+            &ana,
+            Command::Resolve {
+                case: CaseId(1),
+                note: None,
+            },
+            t0() + Duration::hours(6),
+        )
+        .await
+        .unwrap();
+    let much_later =
+        "[Twitter] @dana_travels: renting again next month! https://twitter.com/dana_travels/status/4";
+    assert_eq!(
+        app.feed(much_later, t0() + Duration::days(10)).await,
+        IngestOutcome::Opened(CaseId(2))
+    );
+}
+
+#[tokio::test]
+async fn brand_posts_and_retweets_are_ignored_and_counted() {
+    let mut app = spawn_app().await;
+    let own = app
+        .feed(
+            "[Twitter] @AcmeShop: we are on it! https://twitter.com/AcmeShop/status/9",
+            t0(),
+        )
+        .await;
+    assert!(matches!(own, IngestOutcome::Ignored(_)), "{own:?}");
+    let rt = app
+        .feed(
+            "[Twitter] @fan: RT @mia: the site is down https://twitter.com/fan/status/10",
+            t0(),
+        )
+        .await;
+    assert!(matches!(rt, IngestOutcome::Ignored(_)), "{rt:?}");
+    let mut tx = app.engine.store().read().await.unwrap();
+    let counts = tx.ignored_counts().await.unwrap();
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 2, "{counts:?}");
+    assert!(app.outbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_huge_and_odd_posts_still_become_cases() {
+    let mut app = spawn_app().await;
+    let (_, unparsed) = {
+        let post = app.post("¯\\_(ツ)_/¯ @everyone **look**");
+        app.engine.receive_post(&post, None, t0()).await.unwrap()
+    };
+    assert!(unparsed);
+    assert!(app.case(1).await.unparsed);
+    let huge = format!(
+        "[Twitter] @bigtext: {} https://twitter.com/bigtext/status/5",
+        "ä".repeat(100 * 1024)
+    );
+    assert_eq!(app.feed(&huge, t0()).await, IngestOutcome::Opened(CaseId(2)));
+    let odd = "[Twitter] @rtl_user: \u{202e}reversed\u{200d} text 👩‍👩‍👧 e\u{301} https://twitter.com/rtl_user/status/6";
+    assert_eq!(app.feed(odd, t0()).await, IngestOutcome::Opened(CaseId(3)));
+    assert_eq!(app.feed("", t0()).await, IngestOutcome::Opened(CaseId(4)));
+}
+
+#[tokio::test]
+async fn a_second_claim_is_refused_naming_the_owner_and_changes_nothing() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    app.run(&agent("ana"), Command::Claim { case: CaseId(1) })
+        .await
+        .unwrap();
+    let events_before = app.engine.case_detail(CaseId(1)).await.unwrap().timeline.len();
+    let err = app
+        .run(&agent("ben"), Command::Claim { case: CaseId(1) })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ana"), "{err}");
+    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    assert_eq!(detail.case.owner.unwrap().id, "ana");
+    assert_eq!(detail.timeline.len(), events_before);
+}
+
+#[tokio::test]
+async fn commands_check_roles_and_case_numbers() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    let nobody = Actor::new("x", "x", vec![]);
+    let err = app
+        .run(&nobody, Command::Claim { case: CaseId(1) })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CommandError::NotAllowed {
+                needs: Role::Agent,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let vip = Command::CustomerSegment {
+        customer: CustomerRef::Handle {
+            network: None,
+            handle: Handle::parse("dana_travels").unwrap(),
+        },
+        segment: Segment::Vip,
+    };
+    let err = app.run(&agent("ana"), vip.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("senior"), "{err}");
+    let sofia = Actor::new("sofia", "Sofia", vec![Role::Senior]);
+    app.run(&sofia, vip).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    assert_eq!(detail.customer.segment, Segment::Vip);
+    let err = app
+        .run(&agent("ana"), Command::Show { case: CaseId(99) })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no case #99"), "{err}");
+    let assign = Command::Assign {
+        case: CaseId(1),
+        to: Owner {
+            id: "ben".into(),
+            name: "Ben".into(),
+        },
+    };
+    assert!(matches!(
+        app.run(&agent("ana"), assign.clone()).await,
+        Err(CommandError::NotAllowed { .. })
+    ));
+    app.run(&sofia, assign).await.unwrap();
+    assert_eq!(app.case(1).await.owner.unwrap().name, "Ben");
+}
+
+#[tokio::test]
+async fn working_a_case_records_every_step_on_the_timeline() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    let ana = agent("ana");
+    for command in [
+        Command::Claim { case: CaseId(1) },
+        Command::Note {
+            case: CaseId(1),
+            text: "calling the branch".into(),
+        },
+        Command::Reply {
+            case: CaseId(1),
+            text: "A new car is on its way.".into(),
+        },
+        Command::Tag {
+            case: CaseId(1),
+            tags: vec!["Roadside".into(), "rental".into()],
+        },
+        Command::Priority {
+            case: CaseId(1),
+            priority: Priority::P1,
+        },
+        Command::Waiting { case: CaseId(1) },
+        Command::Resolve {
+            case: CaseId(1),
+            note: Some("car delivered".into()),
+        },
+        Command::Reopen { case: CaseId(1) },
+    ] {
+        app.run(&ana, command).await.unwrap();
+    }
+    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let kinds: Vec<&str> = detail.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["opened", "claimed", "note", "reply", "tagged", "priority", "waiting", "resolved", "reopened"]
+    );
+    assert!(detail.timeline[1..].iter().all(|e| e.actor == "ana"));
+    assert_eq!(detail.case.tags, vec!["roadside", "rental"]);
+    assert_eq!(detail.case.priority, Priority::P1);
+    assert_eq!(detail.case.first_response_at, Some(t0() + Duration::minutes(5)));
+    assert_eq!(detail.case.status, CaseStatus::Open);
+    let err = app
+        .run(
+            &ana,
+            Command::Note {
+                case: CaseId(1),
+                text: "   ".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[tokio::test]
+async fn suggestions_and_queues_answer_from_the_store() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    app.feed(
+        "[Twitter] @mia: checkout keeps failing with error 500 https://twitter.com/mia/status/7",
+        t0(),
+    )
+    .await;
+    let ana = agent("ana");
+    match app.run(&ana, Command::Suggest { case: CaseId(2) }).await.unwrap() {
+        Reply::Suggestions { items, .. } => assert_eq!(items[0].playbook, "checkout-outage"),
+        other => panic!("{other:?}"),
+    }
+    app.run(&ana, Command::Claim { case: CaseId(1) }).await.unwrap();
+    match app
+        .run(
+            &ana,
+            Command::Queue {
+                view: QueueView::Unassigned,
+            },
+        )
+        .await
+        .unwrap()
+    {
+        Reply::Queue { cases, .. } => assert_eq!(cases.iter().map(|c| c.id.0).collect::<Vec<_>>(), vec![2]),
+        other => panic!("{other:?}"),
+    }
+    match app
+        .run(
+            &ana,
+            Command::Queue {
+                view: QueueView::Mine,
+            },
+        )
+        .await
+        .unwrap()
+    {
+        Reply::Queue { cases, .. } => assert_eq!(cases.iter().map(|c| c.id.0).collect::<Vec<_>>(), vec![1]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_playbook_reload_keeps_the_previous_set() {
+    let app = spawn_app().await;
+    let admin = Actor::new("root", "Root", vec![Role::Admin]);
+    let before = app.engine.playbooks().playbooks().len();
+    let bad = std::env::temp_dir().join(format!("carebot-badbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("broken.toml"), "id = \"x\"\ntitle = \n").unwrap();
+    let err = app.engine.reload_playbooks(Some(&bad)).unwrap_err();
+    assert!(err.to_string().contains("broken.toml"), "{err}");
+    assert_eq!(app.engine.playbooks().playbooks().len(), before);
+    assert!(matches!(
+        app.run(&agent("ana"), Command::PlaybookReload).await,
+        Err(CommandError::NotAllowed { .. })
+    ));
+    app.run(&admin, Command::PlaybookReload).await.unwrap();
+    std::fs::remove_dir_all(&bad).unwrap();
+}
