@@ -98,6 +98,8 @@ pub struct DiscordConfig {
     pub guild_id: Option<u64>,
     /// Feed channels and the profiles to read their posts with.
     pub feeds: Vec<FeedChannelConfig>,
+    /// Where threads are opened for cases that have no feed post (imported mentions).
+    pub cases_channel: Option<u64>,
     /// Where escalations are posted.
     pub escalations_channel: Option<u64>,
     /// Where the weekly digest is posted.
@@ -157,6 +159,7 @@ impl Default for DiscordConfig {
             api_base: DISCORD_API.into(),
             guild_id: None,
             feeds: vec![],
+            cases_channel: None,
             escalations_channel: None,
             digest_channel: None,
             roles: BTreeMap::new(),

@@ -78,12 +78,7 @@ impl TestApp {
     }
 
     async fn outbox(&self) -> Vec<Outgoing> {
-        let rows = self
-            .engine
-            .store()
-            .pending_outbox(t0() + Duration::days(365), 10_000)
-            .await
-            .unwrap();
+        let rows = self.engine.store().undelivered_outbox(10_000).await.unwrap();
         rows.iter()
             .map(|r| serde_json::from_str(&r.payload).unwrap())
             .collect()

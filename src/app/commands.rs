@@ -48,6 +48,7 @@ pub enum Command {
     Waiting { case: CaseId },
     Resolve { case: CaseId, note: Option<String> },
     Reopen { case: CaseId },
+    Escalate { case: CaseId, reason: String },
     Suggest { case: CaseId },
     CustomerShow { customer: CustomerRef },
     CustomerSegment { customer: CustomerRef, segment: Segment },
@@ -71,6 +72,7 @@ impl Command {
             Command::Waiting { .. } => "/case waiting",
             Command::Resolve { .. } => "/case resolve",
             Command::Reopen { .. } => "/case reopen",
+            Command::Escalate { .. } => "/case escalate",
             Command::Suggest { .. } => "/suggest",
             Command::CustomerShow { .. } => "/customer show",
             Command::CustomerSegment { .. } => "/customer segment",
@@ -331,6 +333,87 @@ impl Engine {
         })
     }
 
+    /// The escalation packet: who the customer is, what they said, what was done, who decides by when.
+    async fn escalation_packet(
+        &self,
+        tx: &mut Tx,
+        case: &Case,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outgoing, CommandError> {
+        let customer = self.customer_of(tx, case).await?;
+        let mentions = tx.mentions(case.id).await?;
+        let events = tx.events(case.id).await?;
+        let set = self.playbooks();
+        let policy = set
+            .get(&case.category)
+            .or_else(|| set.fallback())
+            .map(|p| p.escalation.clone());
+        let mut fields = vec![
+            outbox::Field::new(
+                "Customer",
+                format!(
+                    "{} on {} ({})",
+                    customer.handle, customer.network, customer.segment
+                ),
+                true,
+            ),
+            outbox::Field::new("Priority", case.priority.as_str(), true),
+            outbox::Field::new("Category", case.category.clone(), true),
+            outbox::Field::new("Requested by", actor.name.clone(), true),
+        ];
+        if let Some(policy) = &policy {
+            let deadline = now + chrono::Duration::seconds(policy.deadline_secs);
+            fields.push(outbox::Field::new("Decision by", policy.approver.as_str(), true));
+            fields.push(outbox::Field::new(
+                "Deadline",
+                deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+                true,
+            ));
+        }
+        let posts: Vec<String> = mentions
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(|m| {
+                format!(
+                    "[{}] {}",
+                    m.posted_at.format("%m-%d %H:%M"),
+                    super::text::one_line(&m.text, 300)
+                )
+            })
+            .collect();
+        fields.push(outbox::Field::new(
+            "What the customer said",
+            posts.join("\n"),
+            false,
+        ));
+        let work: Vec<String> = events
+            .iter()
+            .filter(|e| matches!(e.kind.as_str(), "note" | "reply" | "assigned" | "priority"))
+            .map(|e| {
+                let text = e.detail.get("text").and_then(|t| t.as_str()).unwrap_or("");
+                format!("{} {} {}", e.kind, e.actor, super::text::one_line(text, 200))
+            })
+            .collect();
+        if !work.is_empty() {
+            fields.push(outbox::Field::new("Done so far", work.join("\n"), false));
+        }
+        let message = outbox::Message {
+            title: Some(format!("Escalation: case {} · {}", case.id, case.title)),
+            body: reason.to_string(),
+            fields,
+            buttons: vec![],
+        };
+        Ok(Outgoing::ChannelMessage {
+            case_id: case.id,
+            channel: outbox::TeamChannel::Escalations,
+            message,
+        })
+    }
+
     /// Commands that change one case: load, apply the domain rule, save, audit, update the card.
     async fn change_case(
         &self,
@@ -347,7 +430,8 @@ impl Engine {
             | Command::Priority { case, .. }
             | Command::Waiting { case }
             | Command::Resolve { case, .. }
-            | Command::Reopen { case } => *case,
+            | Command::Reopen { case }
+            | Command::Escalate { case, .. } => *case,
             other => unreachable!("{} is not a case change", other.name()),
         };
         let mut tx = self.store.begin().await?;
@@ -465,6 +549,23 @@ impl Engine {
                     serde_json::json!({}),
                     Some(line),
                     format!("Case {id} reopened."),
+                    true,
+                )
+            }
+            Command::Escalate { reason, .. } => {
+                let reason = case::agent_text("escalation reason", &reason)?;
+                case.escalate()?;
+                let packet = self
+                    .escalation_packet(&mut tx, &case, actor, &reason, now)
+                    .await?;
+                self.enqueue(&mut tx, &packet, now).await?;
+                let line = outbox::thread_line(&format!("Escalated by {}", actor.name), reason.clone());
+                let detail = serde_json::json!({ "reason": reason });
+                (
+                    "escalated",
+                    detail,
+                    Some(line),
+                    format!("Case {id} escalated to the approvers."),
                     true,
                 )
             }

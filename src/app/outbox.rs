@@ -24,6 +24,20 @@ pub enum Outgoing {
     UpdateCard { case_id: CaseId, card: Card },
     /// A message in the case thread.
     CaseMessage { case_id: CaseId, message: Message },
+    /// A message about a case in a team channel (e.g. the escalations channel).
+    ChannelMessage {
+        case_id: CaseId,
+        channel: TeamChannel,
+        message: Message,
+    },
+}
+
+/// Team channels the adapters map to real places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamChannel {
+    /// Where supervisors decide escalations.
+    Escalations,
 }
 
 impl Outgoing {
@@ -31,7 +45,8 @@ impl Outgoing {
         match self {
             Outgoing::OpenCase { case_id, .. }
             | Outgoing::UpdateCard { case_id, .. }
-            | Outgoing::CaseMessage { case_id, .. } => *case_id,
+            | Outgoing::CaseMessage { case_id, .. }
+            | Outgoing::ChannelMessage { case_id, .. } => *case_id,
         }
     }
 }
@@ -65,7 +80,7 @@ pub struct Field {
 }
 
 impl Field {
-    fn new(name: &str, value: impl Into<String>, inline: bool) -> Self {
+    pub fn new(name: &str, value: impl Into<String>, inline: bool) -> Self {
         Field {
             name: name.to_string(),
             value: value.into(),

@@ -223,6 +223,20 @@ pub fn outgoing(out: &Outgoing) -> String {
             )
         }
         Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
+        Outgoing::ChannelMessage {
+            case_id,
+            channel,
+            message,
+        } => {
+            format!(
+                "[#{}]\n{}",
+                serde_json::to_value(channel)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or(""),
+                message_text(*case_id, message)
+            )
+        }
     }
 }
 

@@ -265,7 +265,7 @@ impl<'a, W: Write> Console<'a, W> {
         let store = self.engine.store();
         loop {
             let now = self.now().max(Utc::now());
-            let rows = store.pending_outbox(now, 100).await?;
+            let rows = store.undelivered_outbox(100).await?;
             if rows.is_empty() {
                 return Ok(());
             }

@@ -31,6 +31,7 @@ pub const HELP: &str = "\
 /case waiting #ID                 waiting on the customer
 /case resolve #ID [NOTE]          resolve
 /case reopen #ID                  reopen
+/case escalate #ID REASON         ask the approvers for a decision
 /suggest #ID                      ranked playbook suggestions
 /customer show @HANDLE [NETWORK]  or /customer show #ID
 /customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
@@ -151,6 +152,19 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
                 case,
                 note: (!note.is_empty()).then_some(note),
             })
+        }
+        ("/case", Some("escalate")) => {
+            let usage = "/case escalate #ID REASON";
+            let case = case_arg("/case escalate", usage, arg(2))?;
+            let reason = after(3);
+            if reason.is_empty() {
+                return Err(SyntaxError::Missing {
+                    command: "/case escalate",
+                    what: "a reason",
+                    usage,
+                });
+            }
+            Ok(Command::Escalate { case, reason })
         }
         ("/case", Some("reopen")) => Ok(Command::Reopen {
             case: case_arg("/case reopen", "/case reopen #ID", arg(2))?,

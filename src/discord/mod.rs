@@ -1,8 +1,161 @@
-//! The Discord adapter (serenity): gateway events, slash commands, buttons, outbox dispatcher.
+//! The Discord adapter (serenity): gateway events, slash commands, buttons, and the outbox
+//! dispatcher to Discord REST.
+//!
+//! `discord.api_base` can point the bot at a Discord-compatible endpoint (a REST proxy or a
+//! test double). serenity's own rate limiter ignores such a proxy, so it is switched off and
+//! the dispatcher honours 429 `retry_after` itself.
 
-use crate::config::Config;
+mod commands;
+mod dispatch;
+mod handler;
+pub mod render;
+mod rest;
 
-/// Connects to Discord and serves the configured guild until stopped.
-pub async fn run(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("the Discord adapter is not built yet")
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serenity::all::{ClientBuilder, GatewayIntents, GuildId, HttpBuilder, RoleId, ShardManager};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub use handler::feed_post;
+pub use rest::{Rest, RestError};
+
+use crate::app::Engine;
+use crate::config::{Config, DiscordConfig, DISCORD_API};
+use crate::domain::Role;
+
+/// What the bot must receive: guilds, guild messages and their content (a privileged intent).
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// A running bot: the gateway client and the outbox dispatcher.
+pub struct Running {
+    shards: Arc<ShardManager>,
+    gateway: JoinHandle<Result<(), serenity::Error>>,
+    dispatcher: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Runs until Ctrl-C or until a part stops; reports which part stopped and why.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let result = tokio::select! {
+            r = &mut self.gateway => match r {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the Discord gateway connection ended")),
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the Discord gateway failed")),
+                Err(e) => Err(anyhow::Error::new(e).context("the gateway task panicked")),
+            },
+            r = &mut self.dispatcher => match r {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the outbox dispatcher stopped")),
+                Ok(Err(e)) => Err(e.context("the outbox dispatcher failed")),
+                Err(e) => Err(anyhow::Error::new(e).context("the dispatcher task panicked")),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("stopping on Ctrl-C");
+                Ok(())
+            }
+        };
+        self.stop().await;
+        result
+    }
+
+    /// Disconnects from the gateway and stops delivering. Undelivered rows stay in the outbox.
+    pub async fn stop(self) {
+        self.shards.shutdown_all().await;
+        self.dispatcher.abort();
+        self.gateway.abort();
+        let _ = self.dispatcher.await;
+        let _ = self.gateway.await;
+    }
+}
+
+/// Maps the configured Discord role ids to carebot roles; unknown role names are an error.
+fn role_map(config: &DiscordConfig) -> anyhow::Result<HashMap<RoleId, Role>> {
+    let mut map = HashMap::new();
+    for (name, ids) in &config.roles {
+        let role =
+            Role::parse(name).with_context(|| format!("[discord.roles] has an unknown role `{name}`"))?;
+        for id in ids {
+            // A Discord role mapped twice keeps the more powerful carebot role.
+            let entry = map.entry(RoleId::new(*id)).or_insert(role);
+            *entry = (*entry).max(role);
+        }
+    }
+    Ok(map)
+}
+
+/// Checks the Discord settings `run` needs and says how to fix what is missing.
+fn check(config: &DiscordConfig, engine: &Engine) -> anyhow::Result<GuildId> {
+    if config.token.expose().is_empty() {
+        anyhow::bail!("DISCORD_TOKEN is not set: create a bot in the Discord developer portal and export its token as DISCORD_TOKEN");
+    }
+    let guild = config
+        .guild_id
+        .context("discord.guild_id is not set in the config file")?;
+    if config.feeds.is_empty() {
+        anyhow::bail!("no feed channels: add [[discord.feeds]] entries with a channel_id to the config file");
+    }
+    let known = engine.feed_reader().profile_names();
+    for feed in &config.feeds {
+        for profile in &feed.profiles {
+            if !known.contains(profile) {
+                anyhow::bail!(
+                    "feed channel {} uses the unknown profile `{profile}`; known profiles: {}",
+                    feed.channel_id,
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    Ok(GuildId::new(guild))
+}
+
+/// Connects to Discord and starts the dispatcher.
+pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Result<Running> {
+    let guild = check(config, &engine)?;
+    let roles = role_map(config)?;
+    let mut http = HttpBuilder::new(config.token.expose());
+    if config.api_base.trim_end_matches('/') != DISCORD_API {
+        http = http
+            .proxy(config.api_base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    let rest = Rest::new(&config.api_base, config.token.clone());
+    let notify = Arc::new(Notify::new());
+    let handler = handler::Handler {
+        engine: engine.clone(),
+        rest: rest.clone(),
+        notify: notify.clone(),
+        guild,
+        feeds: config
+            .feeds
+            .iter()
+            .map(|f| (f.channel_id, f.profiles.clone()))
+            .collect(),
+        roles,
+        me: AtomicU64::new(0),
+    };
+    let mut client = ClientBuilder::new_with_http(http.build(), intents())
+        .event_handler(handler)
+        .await
+        .context("cannot build the Discord client")?;
+    let shards = client.shard_manager.clone();
+    let gateway = tokio::spawn(async move { client.start().await });
+    let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
+    let dispatcher = tokio::spawn(dispatcher.run());
+    Ok(Running {
+        shards,
+        gateway,
+        dispatcher,
+    })
+}
+
+/// `carebot run`: the engine from config, connected to Discord until stopped.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let engine = Arc::new(Engine::start(config).await?);
+    let running = start(engine, &config.discord).await?;
+    running.wait().await
 }

@@ -268,6 +268,13 @@ impl Case {
         Ok(())
     }
 
+    /// Hands the decision to an approver; the case waits on them.
+    pub fn escalate(&mut self) -> Result<(), CaseRuleError> {
+        self.require_active()?;
+        self.status = CaseStatus::Escalated;
+        Ok(())
+    }
+
     /// Reopens a resolved or closed case; the owner keeps it.
     pub fn reopen(&mut self) -> Result<(), CaseRuleError> {
         if self.status.is_active() {

@@ -522,7 +522,7 @@ impl FeedReader {
             }
         }
 
-        let handle = Handle::parse(captured[Slot::Handle as usize]?).ok()?;
+        let handle = parse_handle(captured[Slot::Handle as usize]?)?;
         let url = captured[Slot::Url as usize].map(str::to_string);
         let network = captured[Slot::Network as usize]
             .and_then(parse_network)
@@ -667,6 +667,17 @@ fn compile_profile(config: &FeedProfileConfig) -> Result<Profile, FeedConfigErro
         patterns,
         has_text_group,
     })
+}
+
+/// Zero-width and bidi marks (copied along from RTL names) are dropped from a handle, so
+/// `@\u{200f}dana` is the same customer as `@dana`; everything else is left to [`Handle::parse`].
+fn parse_handle(raw: &str) -> Option<Handle> {
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    if raw.contains(invisible) {
+        Handle::parse(&raw.replace(invisible, "")).ok()
+    } else {
+        Handle::parse(raw).ok()
+    }
 }
 
 /// Keeps the first non-empty (trimmed) value of each slot.
@@ -827,4 +838,590 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 11, 29, hour, 0, 0).unwrap()
+    }
+
+    /// Compiled once: building a reader is cheap in release but slow in a debug test build.
+    fn reader() -> &'static FeedReader {
+        static READER: std::sync::OnceLock<FeedReader> = std::sync::OnceLock::new();
+        READER.get_or_init(|| {
+            FeedReader::new(
+                &FeedReader::default_profiles(),
+                &["@AcmeHelp".to_string(), "acme".to_string()],
+            )
+            .unwrap()
+        })
+    }
+
+    fn post(content: &str) -> FeedPost {
+        FeedPost {
+            source_id: "discord:1001".into(),
+            channel_id: "feed".into(),
+            message_id: "1001".into(),
+            poster: "Feed Bot".into(),
+            content: content.into(),
+            embeds: vec![],
+            posted_at: at(9),
+        }
+    }
+
+    fn embed_post(embed: FeedEmbed) -> FeedPost {
+        FeedPost {
+            embeds: vec![embed],
+            ..post("")
+        }
+    }
+
+    fn mention(outcome: FeedOutcome) -> Mention {
+        match outcome {
+            FeedOutcome::Mention(m) => m,
+            other => panic!("expected a mention, got {other:?}"),
+        }
+    }
+
+    fn read(content: &str) -> FeedOutcome {
+        reader().read(&post(content), None)
+    }
+
+    #[test]
+    fn a_tagged_line_gives_network_handle_text_and_url() {
+        let m = mention(read("[Twitter] @Dana_Travels: flat tyre on the I-95, roadside says tools are in the trunk https://twitter.com/dana_travels/status/42"));
+        assert_eq!(m.network.as_str(), "twitter");
+        assert_eq!(m.handle.as_str(), "dana_travels");
+        assert_eq!(
+            m.text,
+            "flat tyre on the I-95, roadside says tools are in the trunk"
+        );
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://twitter.com/dana_travels/status/42")
+        );
+        assert_eq!(m.external_id, m.url);
+        assert_eq!(m.source_id, "discord:1001");
+        assert_eq!(m.posted_at, at(9));
+        assert!(!m.unparsed);
+        assert_eq!(m.display_name, None);
+    }
+
+    #[test]
+    fn a_facebook_tagged_line_with_a_display_name_is_read() {
+        let m = mention(read(
+            "[Facebook] Dana Smith (@dana.smith): Billed for a tyre I did not break.",
+        ));
+        assert_eq!(m.network.as_str(), "facebook");
+        assert_eq!(m.handle.as_str(), "dana.smith");
+        assert_eq!(m.display_name.as_deref(), Some("Dana Smith"));
+        assert_eq!(m.text, "Billed for a tyre I did not break.");
+        assert_eq!(m.url, None);
+        assert_eq!(m.external_id, None);
+    }
+
+    #[test]
+    fn a_tagged_line_can_carry_followers_and_a_dash_separator() {
+        let m = mention(read("[X] @bigvoice (12.4k followers) — checkout is broken again"));
+        assert_eq!(m.network.as_str(), "twitter");
+        assert_eq!(m.followers, Some(12_400));
+        assert_eq!(m.text, "checkout is broken again");
+    }
+
+    #[test]
+    fn a_multi_line_tagged_post_keeps_its_lines_and_markdown() {
+        let m = mention(read(
+            "[Instagram] @dana: **still** waiting\n\n> day 3 _of_ nothing\n",
+        ));
+        assert_eq!(m.text, "**still** waiting\n\n> day 3 _of_ nothing");
+    }
+
+    #[test]
+    fn an_embed_is_read_from_author_description_url_fields_and_timestamp() {
+        let m = mention(reader().read(
+            &embed_post(FeedEmbed {
+                author_name: Some("Dana Smith (@dana_travels)".into()),
+                author_url: Some("https://twitter.com/dana_travels".into()),
+                title: Some("New mention".into()),
+                url: Some("https://twitter.com/dana_travels/status/77".into()),
+                description: Some("  Charged for the tyre after you promised a fix  ".into()),
+                fields: vec![
+                    ("Followers".into(), "12,400".into()),
+                    ("Network".into(), "Twitter".into()),
+                ],
+                footer: Some("Brand Monitor".into()),
+                timestamp: Some(at(7)),
+            }),
+            None,
+        ));
+        assert_eq!(m.handle.as_str(), "dana_travels");
+        assert_eq!(m.display_name.as_deref(), Some("Dana Smith"));
+        assert_eq!(m.network.as_str(), "twitter");
+        assert_eq!(m.text, "Charged for the tyre after you promised a fix");
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://twitter.com/dana_travels/status/77")
+        );
+        assert_eq!(
+            m.external_id.as_deref(),
+            Some("https://twitter.com/dana_travels/status/77")
+        );
+        assert_eq!(m.followers, Some(12_400));
+        assert_eq!(m.posted_at, at(7));
+    }
+
+    #[test]
+    fn an_embed_without_a_handle_in_the_author_takes_it_from_the_author_url() {
+        let m = mention(reader().read(
+            &embed_post(FeedEmbed {
+                author_name: Some("Dana Smith".into()),
+                author_url: Some("https://www.instagram.com/dana.pics/".into()),
+                description: Some("lost my bag".into()),
+                ..Default::default()
+            }),
+            None,
+        ));
+        assert_eq!(m.handle.as_str(), "dana.pics");
+        assert_eq!(m.display_name.as_deref(), Some("Dana Smith"));
+        assert_eq!(m.network.as_str(), "instagram");
+        assert_eq!(m.posted_at, at(9), "no embed timestamp: the post time");
+    }
+
+    #[test]
+    fn an_embed_footer_names_the_network_and_an_id_field_is_the_external_id() {
+        let m = mention(reader().read(
+            &embed_post(FeedEmbed {
+                author_name: Some("@reviewer9".into()),
+                description: Some("Two stars".into()),
+                fields: vec![("ID:".into(), "rev-991".into())],
+                footer: Some("via Trustpilot • 2 min ago".into()),
+                ..Default::default()
+            }),
+            None,
+        ));
+        assert_eq!(m.handle.as_str(), "reviewer9");
+        assert_eq!(m.network.as_str(), "trustpilot");
+        assert_eq!(m.external_id.as_deref(), Some("rev-991"));
+        assert_eq!(m.url, None);
+    }
+
+    #[test]
+    fn a_forwarded_post_is_read() {
+        let m = mention(read(
+            "From @dana_travels on Instagram: the rep brought a new car, thank you!",
+        ));
+        assert_eq!(
+            (m.network.as_str(), m.handle.as_str()),
+            ("instagram", "dana_travels")
+        );
+        assert_eq!(m.text, "the rep brought a new car, thank you!");
+
+        let m = mention(read(
+            "Fwd: From Dana Smith (@dana) via Facebook: still billed https://facebook.com/posts/9",
+        ));
+        assert_eq!((m.network.as_str(), m.handle.as_str()), ("facebook", "dana"));
+        assert_eq!(m.display_name.as_deref(), Some("Dana Smith"));
+        assert_eq!(m.url.as_deref(), Some("https://facebook.com/posts/9"));
+    }
+
+    #[test]
+    fn a_forwarded_post_without_a_network_takes_it_from_the_link_or_stays_unknown() {
+        let m = mention(read(
+            "@dana wrote: where is my refund https://x.com/dana/status/5",
+        ));
+        assert_eq!((m.network.as_str(), m.handle.as_str()), ("twitter", "dana"));
+        assert_eq!(m.text, "where is my refund");
+
+        let m = mention(read("@dana wrote: where is my refund"));
+        assert_eq!(m.network, Network::unknown());
+        assert!(!m.unparsed);
+    }
+
+    #[test]
+    fn only_the_profiles_named_for_the_channel_are_tried() {
+        let r = reader();
+        let p = post("From @dana on Instagram: hello");
+        let only = ["tagged-line".to_string(), "no-such-profile".to_string()];
+        assert!(mention(r.read(&p, Some(&only))).unparsed);
+        assert!(!mention(r.read(&p, Some(&["forwarded".to_string()]))).unparsed);
+        assert!(mention(r.read(&p, Some(&[]))).unparsed);
+    }
+
+    #[test]
+    fn the_brands_own_posts_are_ignored() {
+        assert_eq!(
+            read("[Twitter] @AcmeHelp: we are on it!"),
+            FeedOutcome::Ignored(IgnoreReason::OwnBrand)
+        );
+        assert_eq!(
+            read("[Twitter] @acme: sale today"),
+            FeedOutcome::Ignored(IgnoreReason::OwnBrand)
+        );
+        assert!(matches!(
+            read("[Twitter] @acme_fan: sale today"),
+            FeedOutcome::Mention(_)
+        ));
+    }
+
+    #[test]
+    fn a_retweet_is_ignored_as_echo() {
+        assert_eq!(
+            read("[Twitter] @dana: RT @acmehelp: Black Friday deals!"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        assert_eq!(
+            read("RT @someone: my car broke down"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+    }
+
+    #[test]
+    fn a_share_header_is_ignored_as_echo_but_a_customer_saying_retweeted_is_not() {
+        assert_eq!(
+            read("[Twitter] @dana retweeted @acmehelp: deals!"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        assert_eq!(
+            read("[Facebook] Dana Smith shared a post: deals"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        assert_eq!(
+            read("Dana shared Acme's post: deals"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        let m = mention(read(
+            "[Twitter] @dana: I retweeted your contest and shared a post, still no reply",
+        ));
+        assert_eq!(m.handle.as_str(), "dana");
+        let embed = FeedEmbed {
+            author_name: Some("Dana (@dana)".into()),
+            title: Some("Dana reposted".into()),
+            description: Some("deals".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            reader().read(&embed_post(embed), None),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+    }
+
+    #[test]
+    fn quoting_or_passing_on_a_brand_post_is_an_echo() {
+        assert_eq!(
+            read("[Twitter] @dana: “@AcmeHelp: Free upgrades this weekend”"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        assert_eq!(
+            read("[Twitter] @dana: free upgrades this weekend via @acmehelp"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        assert!(matches!(
+            read("[Twitter] @dana: @acmehelp your app is down"),
+            FeedOutcome::Mention(_)
+        ));
+    }
+
+    #[test]
+    fn a_read_post_that_is_only_a_link_is_an_echo_but_an_unread_bare_link_is_kept() {
+        assert_eq!(
+            read("[Twitter] @dana: https://twitter.com/other/status/1"),
+            FeedOutcome::Ignored(IgnoreReason::Echo)
+        );
+        let m = mention(read("https://twitter.com/other/status/1"));
+        assert!(m.unparsed);
+        assert_eq!(m.text, "https://twitter.com/other/status/1");
+    }
+
+    #[test]
+    fn a_post_no_profile_reads_becomes_an_unparsed_mention() {
+        let m = mention(read("Someone on a forum says the checkout eats their coupon"));
+        assert!(m.unparsed);
+        assert_eq!(m.network, Network::unknown());
+        assert_eq!(m.handle.as_str(), "unparsed-discord-1001");
+        assert_eq!(m.text, "Someone on a forum says the checkout eats their coupon");
+        assert_eq!(m.source_id, "discord:1001");
+        assert_eq!(m.posted_at, at(9));
+    }
+
+    #[test]
+    fn an_unparsed_post_keeps_the_network_of_its_tag_and_embed_text() {
+        let mut p = post("[Facebook] Dana Smith: billed for the tyre");
+        p.embeds.push(FeedEmbed {
+            title: Some("Comment".into()),
+            description: Some("see photo".into()),
+            fields: vec![("Followers".into(), "1.2M".into())],
+            url: Some("https://facebook.com/c/1".into()),
+            ..Default::default()
+        });
+        let m = mention(reader().read(&p, None));
+        assert!(m.unparsed);
+        assert_eq!(m.network.as_str(), "facebook");
+        assert_eq!(m.text, "[Facebook] Dana Smith: billed for the tyre\nComment\nsee photo\nFollowers: 1.2M\nhttps://facebook.com/c/1");
+        assert_eq!(m.followers, Some(1_200_000));
+        assert_eq!(m.external_id.as_deref(), Some("https://facebook.com/c/1"));
+    }
+
+    #[test]
+    fn each_unparsed_post_is_its_own_customer() {
+        let r = reader();
+        let mut a = post("???");
+        a.source_id = "console:7".into();
+        let mut b = post("???");
+        b.source_id = "console:8".into();
+        let (a, b) = (mention(r.read(&a, None)), mention(r.read(&b, None)));
+        assert_eq!(a.handle.as_str(), "unparsed-console-7");
+        assert_ne!(a.handle, b.handle);
+
+        let mut no_ids = post("hello");
+        no_ids.source_id = String::new();
+        no_ids.message_id = "  ".into();
+        let m = mention(r.read(&no_ids, None));
+        assert!(
+            m.handle.as_str().starts_with("unparsed-") && m.handle.as_str().len() == 25,
+            "{}",
+            m.handle
+        );
+        assert_eq!(
+            m.handle,
+            mention(r.read(&no_ids, None)).handle,
+            "stable across reads"
+        );
+    }
+
+    #[test]
+    fn an_invalid_handle_falls_back_to_the_unparsed_path() {
+        let profile = FeedProfileConfig {
+            name: "loose".into(),
+            network: Some("forum".into()),
+            content: Some(r"^(?P<handle>[^:]+): (?P<text>.*)$".into()),
+            ..Default::default()
+        };
+        let r = FeedReader::new(&[profile], &[]).unwrap();
+        let m = mention(r.read(&post("Dana Smith: my order"), None));
+        assert!(m.unparsed);
+        assert_eq!(m.text, "Dana Smith: my order");
+        let m = mention(r.read(&post("dana: my order"), None));
+        assert_eq!(
+            (m.network.as_str(), m.handle.as_str(), m.text.as_str()),
+            ("forum", "dana", "my order")
+        );
+    }
+
+    #[test]
+    fn an_empty_post_becomes_an_unparsed_mention_with_empty_text() {
+        let m = mention(read("   \n "));
+        assert!(m.unparsed);
+        assert_eq!(m.text, "");
+        let m = mention(reader().read(&FeedPost::default(), None));
+        assert!(m.unparsed && m.handle.as_str().starts_with("unparsed-"));
+    }
+
+    #[test]
+    fn a_100_kb_post_is_read_whole() {
+        let body = "my car broke down and nobody helps. ".repeat(3_000);
+        assert!(body.len() > 100_000);
+        let m = mention(read(&format!("[Twitter] @dana: {body}")));
+        assert_eq!(m.handle.as_str(), "dana");
+        assert_eq!(m.text, body.trim());
+        let m = mention(read(&body));
+        assert!(m.unparsed);
+        assert_eq!(m.text.len(), body.trim().len());
+    }
+
+    #[test]
+    fn odd_unicode_is_kept_intact() {
+        let text = "\u{200f}שלום\u{200e} 👩\u{200d}👩\u{200d}👧 e\u{301}\u{301} ﷽ zero\u{200b}width";
+        let m = mention(read(&format!("[Twitter] @dana: {text}")));
+        assert_eq!(m.text, text);
+        let m = mention(read(&format!("[Twitter] @\u{200f}dana\u{200d}: {text}")));
+        assert_eq!(
+            m.handle.as_str(),
+            "dana",
+            "invisible marks are dropped from handles"
+        );
+        assert_eq!(m.text, text);
+        let m = mention(read(&format!("\u{200f}{text}")));
+        assert!(m.unparsed);
+        assert!(m.text.contains("👩\u{200d}👩\u{200d}👧"));
+    }
+
+    #[test]
+    fn everyone_pings_and_markdown_are_kept_as_text() {
+        let m = mention(read("[Twitter] @dana: @everyone look ||spoiler|| `code` <@123>"));
+        assert_eq!(m.text, "@everyone look ||spoiler|| `code` <@123>");
+        let m = mention(read("@everyone @here"));
+        assert!(m.unparsed);
+        assert_eq!(m.text, "@everyone @here");
+    }
+
+    #[test]
+    fn a_handle_with_spaces_is_not_accepted_from_any_profile() {
+        let m = mention(read("[Twitter] Dana Smith (@dana smith): hi"));
+        assert!(m.unparsed);
+        assert_eq!(m.network.as_str(), "twitter");
+    }
+
+    #[test]
+    fn a_mention_from_an_import_is_checked_for_brand_and_echo() {
+        let r = reader();
+        let m = mention(read("[Twitter] @dana: where is my refund"));
+        assert_eq!(r.ignore_reason(&m), None);
+        let brand = Mention {
+            handle: Handle::parse("ACMEHELP").unwrap(),
+            ..m.clone()
+        };
+        assert_eq!(r.ignore_reason(&brand), Some(IgnoreReason::OwnBrand));
+        let rt = Mention {
+            text: "RT @other: lol".into(),
+            ..m.clone()
+        };
+        assert_eq!(r.ignore_reason(&rt), Some(IgnoreReason::Echo));
+        let link = Mention {
+            text: " https://x.com/a/status/1 ".into(),
+            ..m.clone()
+        };
+        assert_eq!(r.ignore_reason(&link), Some(IgnoreReason::Echo));
+        let unparsed_link = Mention {
+            unparsed: true,
+            ..link
+        };
+        assert_eq!(r.ignore_reason(&unparsed_link), None);
+    }
+
+    #[test]
+    fn follower_counts_are_read_as_feeds_write_them() {
+        assert_eq!(parse_count("12,400"), Some(12_400));
+        assert_eq!(parse_count("12.4k"), Some(12_400));
+        assert_eq!(parse_count("12.4K followers"), Some(12_400));
+        assert_eq!(parse_count("1.2M"), Some(1_200_000));
+        assert_eq!(parse_count("3 million"), Some(3_000_000));
+        assert_eq!(parse_count("12 400"), Some(12_400));
+        assert_eq!(parse_count("1,234,567"), Some(1_234_567));
+        assert_eq!(parse_count("**980**"), Some(980));
+        assert_eq!(parse_count("12,5k"), Some(12_500));
+        assert_eq!(parse_count("none"), None);
+        assert_eq!(parse_count("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn networks_are_read_from_tags_hosts_and_names() {
+        assert_eq!(
+            parse_network("Google Reviews").unwrap().as_str(),
+            "google-reviews"
+        );
+        assert_eq!(parse_network("www.facebook.com").unwrap().as_str(), "facebook");
+        assert_eq!(
+            network_from_url("https://mobile.twitter.com/a/status/1")
+                .unwrap()
+                .as_str(),
+            "twitter"
+        );
+        assert_eq!(network_from_url("https://bit.ly/x"), None);
+        assert_eq!(parse_network("Twitter / X"), None);
+    }
+
+    #[test]
+    fn the_default_profiles_round_trip_through_toml() {
+        #[derive(Serialize, Deserialize)]
+        struct Feed {
+            profiles: Vec<FeedProfileConfig>,
+        }
+        let text = toml::to_string(&Feed {
+            profiles: FeedReader::default_profiles(),
+        })
+        .unwrap();
+        let back: Feed = toml::from_str(&text).unwrap();
+        assert_eq!(back.profiles, FeedReader::default_profiles());
+        assert_eq!(reader().profile_names(), ["tagged-line", "embed", "forwarded"]);
+    }
+
+    #[test]
+    fn a_profile_is_written_in_toml_like_this() {
+        let config: FeedProfileConfig = toml::from_str(
+            r#"
+            name = "reviews-bot"
+            network = "reviews"
+            content = '^New review by (?P<name>.+?) \(@(?P<handle>\S+)\): (?P<text>.*)$'
+            embed_fields = { Stars = "id" }
+            "#,
+        )
+        .unwrap();
+        let r = FeedReader::new(&[config], &[]).unwrap();
+        let m = mention(r.read(&post("New review by Dana S (@dana): two stars"), None));
+        assert_eq!(
+            (m.network.as_str(), m.handle.as_str(), m.text.as_str()),
+            ("reviews", "dana", "two stars")
+        );
+        assert!(toml::from_str::<FeedProfileConfig>("name = \"x\"\ncontnet = \"typo\"").is_err());
+    }
+
+    #[test]
+    fn a_bad_regex_is_refused_naming_the_profile_and_part() {
+        let bad = FeedProfileConfig {
+            name: "broken".into(),
+            embed_author: Some("(?P<handle>[a-".into()),
+            ..Default::default()
+        };
+        let err = FeedReader::new(&[bad], &[]).unwrap_err();
+        assert!(
+            matches!(err, FeedConfigError::BadRegex { ref profile, part: "embed_author", .. } if profile == "broken")
+        );
+        assert!(
+            err.to_string()
+                .contains("feed profile `broken`: `embed_author` is not a valid regex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_profiles_are_refused_with_what_to_fix() {
+        let ok = |name: &str| FeedProfileConfig {
+            name: name.into(),
+            content: Some("@(?P<handle>\\S+)".into()),
+            ..Default::default()
+        };
+        let err = |profiles: &[FeedProfileConfig]| FeedReader::new(profiles, &[]).unwrap_err().to_string();
+
+        assert!(err(&[ok(" ")]).contains("empty `name`"));
+        assert!(err(&[ok("a"), ok("a")]).contains("`a` is defined twice"));
+        assert!(err(&[FeedProfileConfig {
+            name: "a".into(),
+            ..Default::default()
+        }])
+        .contains("no pattern"));
+        let e = err(&[FeedProfileConfig {
+            content: Some("(?P<user>\\S+)".into()),
+            ..ok("a")
+        }]);
+        assert!(e.contains("group named `user`"), "{e}");
+        let e = err(&[FeedProfileConfig {
+            content: Some("(?P<text>.*)".into()),
+            ..ok("a")
+        }]);
+        assert!(e.contains("can never read a handle"), "{e}");
+        let e = err(&[FeedProfileConfig {
+            network: Some("my network".into()),
+            ..ok("a")
+        }]);
+        assert!(e.contains("`a`: `network` is invalid"), "{e}");
+        let e = err(&[FeedProfileConfig {
+            embed_fields: [("Who".into(), "person".into())].into(),
+            ..ok("a")
+        }]);
+        assert!(e.contains("embed_fields.Who"), "{e}");
+        let e = FeedReader::new(&[ok("a")], &["acme help".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("brand handle is invalid"), "{e}");
+    }
+
+    #[test]
+    fn a_reader_can_be_shared_between_threads() {
+        fn shareable<T: Clone + std::fmt::Debug + Send + Sync>() {}
+        shareable::<FeedReader>();
+    }
 }

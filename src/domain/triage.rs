@@ -253,3 +253,303 @@ fn quote(matched: &str) -> String {
         None => one_line,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> &'static TriageRules {
+        static RULES: std::sync::OnceLock<TriageRules> = std::sync::OnceLock::new();
+        RULES.get_or_init(|| TriageRules::new(&TriageRules::default_rules()).unwrap())
+    }
+
+    fn priority(text: &str) -> Priority {
+        rules().triage(text, Segment::Standard, None, None).priority
+    }
+
+    #[test]
+    fn legal_threats_are_p1() {
+        let t = rules().triage(
+            "Talking to my LAWYER about this tomorrow",
+            Segment::Standard,
+            None,
+            None,
+        );
+        assert_eq!(t.priority, Priority::P1);
+        assert_eq!(t.reasons, ["rule \"legal-threat\" matched \"LAWYER\" (P1)"]);
+        assert_eq!(priority("I will sue you"), Priority::P1);
+        assert_eq!(priority("see you in small claims court"), Priority::P1);
+        assert_eq!(priority("my attorney has the receipts"), Priority::P1);
+        assert_eq!(priority("Sue at the front desk was lovely"), Priority::P3);
+    }
+
+    #[test]
+    fn safety_issues_are_p1() {
+        assert_eq!(priority("there is smoke coming from the dashboard"), Priority::P1);
+        assert_eq!(
+            priority("stranded on the highway at night with two kids"),
+            Priority::P1
+        );
+        assert_eq!(
+            priority("carbon monoxide alarm went off in the room"),
+            Priority::P1
+        );
+        assert_eq!(priority("my son was injured by the seat"), Priority::P1);
+        assert_eq!(priority("the app crashed again"), Priority::P3);
+    }
+
+    #[test]
+    fn being_stranded_by_day_is_p2() {
+        let t = rules().triage("stranded at the airport, no car", Segment::Standard, None, None);
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(t.reasons, ["rule \"stranded\" matched \"stranded\" (P2)"]);
+    }
+
+    #[test]
+    fn data_breaches_are_p1() {
+        assert_eq!(
+            priority("my personal data was leaked in your emails"),
+            Priority::P1
+        );
+        assert_eq!(
+            priority("someone logged into my account from Brazil"),
+            Priority::P1
+        );
+    }
+
+    #[test]
+    fn cancellations_and_public_outrage_are_p2() {
+        assert_eq!(priority("please close my account"), Priority::P2);
+        assert_eq!(priority("switching to Hertz next time"), Priority::P2);
+        assert_eq!(priority("Worst. Service. Ever."), Priority::P2);
+        assert_eq!(priority("this is a scam, reporting you to the BBB"), Priority::P2);
+        assert_eq!(priority("filing with the FTC"), Priority::P2);
+    }
+
+    #[test]
+    fn the_most_urgent_matching_rule_wins_and_every_match_is_explained() {
+        let t = rules().triage(
+            "worst company, my lawyer will hear of it",
+            Segment::Standard,
+            None,
+            None,
+        );
+        assert_eq!(t.priority, Priority::P1);
+        assert_eq!(
+            t.reasons,
+            [
+                "rule \"legal-threat\" matched \"lawyer\" (P1)",
+                "rule \"public-outrage\" matched \"worst\" (P2)"
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_matched_gives_the_baseline() {
+        let t = rules().triage("where is my parcel?", Segment::Standard, None, None);
+        assert_eq!(
+            t,
+            Triage {
+                priority: Priority::P3,
+                reasons: vec!["no rule matched: baseline P3".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn the_playbook_default_counts_like_a_rule() {
+        let t = rules().triage("where is my parcel?", Segment::Standard, None, Some(Priority::P2));
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(t.reasons, ["playbook default P2"]);
+        let t = rules().triage("my lawyer says", Segment::Standard, None, Some(Priority::P4));
+        assert_eq!(t.priority, Priority::P1);
+        let t = rules().triage("love the new app", Segment::Standard, None, Some(Priority::P4));
+        assert_eq!(
+            t.priority,
+            Priority::P4,
+            "a praise playbook may lower below the baseline"
+        );
+    }
+
+    #[test]
+    fn a_vip_is_raised_one_step() {
+        let t = rules().triage("where is my parcel?", Segment::Vip, None, None);
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(
+            t.reasons,
+            ["no rule matched: baseline P3", "vip customer: raised to P2"]
+        );
+        let t = rules().triage("my lawyer", Segment::Vip, None, None);
+        assert_eq!(t.priority, Priority::P1);
+        assert_eq!(t.reasons.len(), 1, "nothing to raise at P1: {:?}", t.reasons);
+    }
+
+    #[test]
+    fn a_promising_customer_is_raised_only_from_p4() {
+        let t = rules().triage("love it", Segment::Promising, None, Some(Priority::P4));
+        assert_eq!(t.priority, Priority::P3);
+        assert_eq!(
+            t.reasons,
+            ["playbook default P4", "promising customer: raised to P3"]
+        );
+        assert_eq!(
+            rules()
+                .triage("where is it", Segment::Promising, None, None)
+                .priority,
+            Priority::P3
+        );
+    }
+
+    #[test]
+    fn reach_raises_a_step_and_a_big_audience_is_at_least_p2() {
+        let t = rules().triage("where is my parcel?", Segment::Standard, Some(12_000), None);
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(t.reasons[1], "reach 12000 followers: raised to P2");
+        assert_eq!(
+            rules()
+                .triage("hi", Segment::Standard, Some(9_999), None)
+                .priority,
+            Priority::P3
+        );
+
+        let t = rules().triage("love it", Segment::Standard, Some(120_000), Some(Priority::P4));
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(t.reasons[1], "reach 120000 followers: at least P2");
+
+        let t = rules().triage("worst", Segment::Standard, Some(120_000), None);
+        assert_eq!(t.priority, Priority::P1);
+        assert_eq!(t.reasons[1], "reach 120000 followers: raised to P1");
+    }
+
+    #[test]
+    fn segment_and_reach_together_never_go_above_p1() {
+        let t = rules().triage("worst", Segment::Vip, Some(1_000_000), None);
+        assert_eq!(t.priority, Priority::P1);
+        assert_eq!(
+            t.reasons,
+            [
+                "rule \"public-outrage\" matched \"worst\" (P2)",
+                "vip customer: raised to P1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_match_is_quoted_on_one_short_line() {
+        let r = TriageRules::new(&[TriageRuleConfig {
+            name: "long".into(),
+            pattern: r"(?s)broken.*".into(),
+            priority: Priority::P2,
+        }])
+        .unwrap();
+        let t = r.triage(
+            &format!("broken\n{}", "x".repeat(200)),
+            Segment::Standard,
+            None,
+            None,
+        );
+        assert_eq!(
+            t.reasons[0],
+            format!("rule \"long\" matched \"broken {}…\" (P2)", "x".repeat(53))
+        );
+    }
+
+    #[test]
+    fn odd_and_huge_text_is_triaged_without_panicking() {
+        let huge = format!("{}lawsuit", "ok 👩\u{200d}👩 \u{200f}".repeat(10_000));
+        assert_eq!(priority(&huge), Priority::P1);
+        assert_eq!(priority(""), Priority::P3);
+    }
+
+    #[test]
+    fn rules_can_be_case_sensitive_on_request() {
+        let r = TriageRules::new(&[TriageRuleConfig {
+            name: "bbb".into(),
+            pattern: r"(?-i)\bBBB\b".into(),
+            priority: Priority::P2,
+        }])
+        .unwrap();
+        assert_eq!(
+            r.triage("BBB complaint", Segment::Standard, None, None).priority,
+            Priority::P2
+        );
+        assert_eq!(
+            r.triage("bbb", Segment::Standard, None, None).priority,
+            Priority::P3
+        );
+    }
+
+    #[test]
+    fn a_bad_regex_is_refused_naming_the_rule() {
+        let err = TriageRules::new(&[TriageRuleConfig {
+            name: "legal".into(),
+            pattern: "(lawyer".into(),
+            priority: Priority::P1,
+        }])
+        .unwrap_err();
+        assert!(matches!(err, TriageConfigError::BadRegex { ref rule, .. } if rule == "legal"));
+        assert!(
+            err.to_string()
+                .starts_with("triage rule `legal`: pattern `(lawyer` is not a valid regex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_rules_are_refused_with_what_to_fix() {
+        let rule = |name: &str, pattern: &str| TriageRuleConfig {
+            name: name.into(),
+            pattern: pattern.into(),
+            priority: Priority::P2,
+        };
+        let err = |rules: &[TriageRuleConfig]| TriageRules::new(rules).unwrap_err().to_string();
+        assert!(err(&[rule("", "x")]).contains("empty `name`"));
+        assert!(err(&[rule("a", "x"), rule("a", "y")]).contains("`a` is defined twice"));
+        assert!(err(&[rule("greedy", "a*")]).contains("`greedy`: pattern `a*` matches empty text"));
+        assert!(TriageRules::new(&[]).is_ok());
+    }
+
+    #[test]
+    fn a_rule_is_written_in_toml_like_this() {
+        let rule: TriageRuleConfig = toml::from_str(
+            r#"
+            name = "outage"
+            pattern = '\b(?:down|outage|not loading)\b'
+            priority = "p2"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(rule.priority, Priority::P2);
+        let r = TriageRules::new(&[rule]).unwrap();
+        assert_eq!(
+            r.triage("site is DOWN", Segment::Standard, None, None).priority,
+            Priority::P2
+        );
+        let bad = toml::from_str::<TriageRuleConfig>("name = \"x\"\npattern = \"y\"\npriority = \"P9\"")
+            .unwrap_err();
+        assert!(
+            bad.to_string().contains("use P1 (most urgent), P2, P3 or P4"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn the_default_rules_round_trip_through_toml() {
+        #[derive(Serialize, Deserialize)]
+        struct Triage {
+            rules: Vec<TriageRuleConfig>,
+        }
+        let text = toml::to_string(&Triage {
+            rules: TriageRules::default_rules(),
+        })
+        .unwrap();
+        let back: Triage = toml::from_str(&text).unwrap();
+        assert_eq!(back.rules, TriageRules::default_rules());
+    }
+
+    #[test]
+    fn triage_rules_can_be_shared_between_threads() {
+        fn shareable<T: Clone + std::fmt::Debug + Send + Sync>() {}
+        shareable::<TriageRules>();
+    }
+}

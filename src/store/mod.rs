@@ -88,4 +88,5 @@ pub struct OutboxRow {
     pub case_id: Option<CaseId>,
     pub payload: String,
     pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
 }

@@ -85,13 +85,13 @@ impl Store {
         Ok(Tx { tx })
     }
 
-    /// Outbox rows due for delivery, oldest first.
-    pub async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+    /// Undelivered outbox rows, oldest first, due or not: delivery keeps each case's order, so
+    /// a row that is not due yet holds back the later rows of its case.
+    pub async fn undelivered_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, case_id, payload, attempts FROM outbox
-             WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            "SELECT id, case_id, payload, attempts, next_attempt_at FROM outbox
+             WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
         )
-        .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -102,20 +102,9 @@ impl Store {
                 case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
                 payload: r.get("payload"),
                 attempts: r.get("attempts"),
+                next_attempt_at: r.get("next_attempt_at"),
             })
             .collect())
-    }
-
-    /// Earlier rows of the same case not yet delivered (delivery is in order per case).
-    pub async fn undelivered_before(&self, case_id: CaseId, outbox_id: i64) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE case_id = ? AND id < ? AND delivered_at IS NULL",
-        )
-        .bind(case_id.0)
-        .bind(outbox_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n > 0)
     }
 
     pub async fn mark_delivered(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {

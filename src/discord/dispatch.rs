@@ -1,0 +1,256 @@
+//! The outbox dispatcher: delivers outbox rows to Discord in order per case, honouring 429
+//! `retry_after`, retrying 5xx and timeouts with backoff, and recording the thread and card ids
+//! it gets back. A row is marked delivered only after Discord accepted it, and each message
+//! carries a nonce (`enforce_nonce`) so a retry after a lost answer cannot post it twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serenity::all::{AutoArchiveDuration, ChannelType, CreateThread, GuildChannel, Message};
+use tokio::sync::Notify;
+
+use super::render;
+use super::rest::{Rest, RestError};
+use crate::app::outbox::{Outgoing, TeamChannel};
+use crate::config::DiscordConfig;
+use crate::domain::CaseId;
+use crate::store::{OutboxRow, Store, StoreError};
+
+/// Discord's error code for "a thread has already been created for this message".
+const THREAD_ALREADY_CREATED: i64 = 160004;
+
+/// How many outbox rows one pass looks at.
+const PASS_ROWS: i64 = 200;
+
+#[derive(Debug, thiserror::Error)]
+enum DeliverError {
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("outbox row is unreadable: {0}")]
+    Payload(String),
+}
+
+/// Delivers outbox rows to Discord until the task is dropped.
+pub struct Dispatcher {
+    store: Store,
+    rest: Rest,
+    notify: Arc<Notify>,
+    /// Where threads for cases without a feed post (imports) are opened.
+    cases_channel: Option<u64>,
+    escalations_channel: Option<u64>,
+}
+
+/// Wait before retrying a row that failed `attempts` times: 0.5 s doubling, at most `cap`.
+fn backoff(attempts: i64, cap: Duration) -> Duration {
+    let exp = attempts.clamp(0, 16) as u32;
+    Duration::from_millis(500u64.saturating_mul(1 << exp)).min(cap)
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, rest: Rest, notify: Arc<Notify>, config: &DiscordConfig) -> Self {
+        Dispatcher {
+            store,
+            rest,
+            notify,
+            cases_channel: config.cases_channel,
+            escalations_channel: config.escalations_channel,
+        }
+    }
+
+    /// Runs passes forever; wakes on `notify` (the engine wrote something) or every half second.
+    pub async fn run(self) -> anyhow::Result<()> {
+        loop {
+            match self.pass().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = ?e, "outbox pass failed; retrying"),
+            }
+            tokio::select! {
+                _ = self.notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    /// One pass over undelivered rows. Returns true when it should run again at once.
+    async fn pass(&self) -> Result<bool, StoreError> {
+        let rows = self.store.undelivered_outbox(PASS_ROWS).await?;
+        let now = Utc::now();
+        // Cases whose earlier row is not delivered yet: their later rows wait (order per thread).
+        let mut held: HashSet<Option<CaseId>> = HashSet::new();
+        let mut delivered = false;
+        for row in rows {
+            if held.contains(&row.case_id) {
+                continue;
+            }
+            if row.next_attempt_at > now {
+                held.insert(row.case_id);
+                continue;
+            }
+            match self.deliver(&row).await {
+                Ok(()) => {
+                    self.store.mark_delivered(row.id, Utc::now()).await?;
+                    delivered = true;
+                }
+                Err(DeliverError::Rest(RestError::RateLimited(wait))) => {
+                    tracing::warn!(
+                        outbox_id = row.id,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited by Discord"
+                    );
+                    let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    self.store
+                        .mark_failed(row.id, "rate limited (429)", retry_at)
+                        .await?;
+                    tokio::time::sleep(wait).await;
+                    return Ok(true);
+                }
+                Err(DeliverError::Store(e)) => return Err(e),
+                Err(e) => {
+                    let permanent = matches!(
+                        e,
+                        DeliverError::Rest(RestError::Refused { .. }) | DeliverError::Payload(_)
+                    );
+                    let cap = if permanent {
+                        Duration::from_secs(3600)
+                    } else {
+                        Duration::from_secs(60)
+                    };
+                    let wait = backoff(row.attempts + if permanent { 4 } else { 0 }, cap);
+                    if permanent {
+                        tracing::error!(outbox_id = row.id, error = %e, retry_in_s = wait.as_secs(), "Discord refused an outbox message");
+                    } else {
+                        tracing::warn!(outbox_id = row.id, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                    }
+                    let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    self.store.mark_failed(row.id, &e.to_string(), retry_at).await?;
+                    held.insert(row.case_id);
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), DeliverError> {
+        let out: Outgoing =
+            serde_json::from_str(&row.payload).map_err(|e| DeliverError::Payload(e.to_string()))?;
+        let nonce = format!("carebot-{}", row.id);
+        match out {
+            Outgoing::OpenCase {
+                case_id,
+                feed_channel_id,
+                feed_message_id,
+                thread_name,
+                card,
+            } => {
+                let (thread, card_ref) = self.store.case_refs(case_id).await?;
+                let thread = match thread {
+                    Some(thread) => thread,
+                    None => {
+                        let thread = self
+                            .open_thread(
+                                feed_channel_id.as_deref(),
+                                feed_message_id.as_deref(),
+                                &thread_name,
+                            )
+                            .await?;
+                        self.store.set_case_refs(case_id, Some(&thread), None).await?;
+                        thread
+                    }
+                };
+                if card_ref.is_none() {
+                    let path = format!("/channels/{thread}/messages");
+                    let message: Message = self
+                        .rest
+                        .post(&path, &render::card_message(&card, &nonce))
+                        .await?;
+                    self.store
+                        .set_case_refs(case_id, None, Some(&message.id.to_string()))
+                        .await?;
+                }
+            }
+            Outgoing::UpdateCard { case_id, card } => match self.store.case_refs(case_id).await? {
+                (Some(thread), Some(card_ref)) => {
+                    let path = format!("/channels/{thread}/messages/{card_ref}");
+                    let _: Message = self.rest.patch(&path, &render::card_edit(&card)).await?;
+                }
+                _ => tracing::warn!(case = %case_id, "case has no card in Discord; card update skipped"),
+            },
+            Outgoing::CaseMessage { case_id, message } => match self.store.case_refs(case_id).await? {
+                (Some(thread), _) => {
+                    let path = format!("/channels/{thread}/messages");
+                    let _: Message = self
+                        .rest
+                        .post(&path, &render::thread_message(&message, &nonce))
+                        .await?;
+                }
+                _ => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
+            },
+            Outgoing::ChannelMessage {
+                case_id,
+                channel: TeamChannel::Escalations,
+                message,
+            } => match self.escalations_channel {
+                Some(channel) => {
+                    let path = format!("/channels/{channel}/messages");
+                    let _: Message = self
+                        .rest
+                        .post(&path, &render::thread_message(&message, &nonce))
+                        .await?;
+                }
+                None => {
+                    tracing::warn!(case = %case_id, "discord.escalations_channel is not set; escalation not posted")
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Starts the case thread from the feed post, or, for cases without one, in the cases channel.
+    async fn open_thread(
+        &self,
+        channel: Option<&str>,
+        message: Option<&str>,
+        name: &str,
+    ) -> Result<String, DeliverError> {
+        let name = crate::app::outbox::truncate_chars(name, 100);
+        if let (Some(channel), Some(message)) = (channel, message) {
+            let body = CreateThread::new(name).auto_archive_duration(AutoArchiveDuration::OneWeek);
+            let path = format!("/channels/{channel}/messages/{message}/threads");
+            return match self.rest.post::<_, GuildChannel>(&path, &body).await {
+                Ok(thread) => Ok(thread.id.to_string()),
+                // A thread started from a message has the message's id.
+                Err(e) if e.discord_code() == Some(THREAD_ALREADY_CREATED) => Ok(message.to_string()),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let channel = self.cases_channel.ok_or_else(|| {
+            DeliverError::Payload("case has no feed post and discord.cases_channel is not set".into())
+        })?;
+        let body = CreateThread::new(name)
+            .kind(ChannelType::PublicThread)
+            .auto_archive_duration(AutoArchiveDuration::OneWeek);
+        let thread: GuildChannel = self
+            .rest
+            .post(&format!("/channels/{channel}/threads"), &body)
+            .await?;
+        Ok(thread.id.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let cap = Duration::from_secs(60);
+        assert_eq!(backoff(0, cap), Duration::from_millis(500));
+        assert_eq!(backoff(3, cap), Duration::from_secs(4));
+        assert_eq!(backoff(40, cap), cap);
+    }
+}

@@ -1,0 +1,8 @@
+//! Shared support for carebot's integration tests: `mod support;` in a test binary.
+//!
+//! - `fake_discord`: a fake Discord (REST + gateway) on 127.0.0.1 for the real serenity client.
+
+// Each test binary uses a different part of the support code.
+#![allow(dead_code)]
+
+pub mod fake_discord;
