@@ -231,6 +231,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../carebot.example.toml");
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.discord.feeds.len(), 2);
+        assert_eq!(c.discord.roles["supervisor"], vec![723456789012345678]);
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_with_its_name() {
         let err = Config::from_toml("[cases]\nreopen_hours = 3\n").unwrap_err();
         assert!(err.contains("reopen_hours"), "{err}");

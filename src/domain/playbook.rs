@@ -373,19 +373,21 @@ impl PlaybookSet {
     /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
     /// the text they matched.
     fn reason(&self, text: &str, triggers: &[usize]) -> String {
-        let quoted: Vec<String> = triggers
-            .iter()
-            .map(|&i| {
-                let t = self.matcher.trigger(i);
-                match (t.kind, &t.regex) {
-                    (TriggerKind::Pattern, Some(re)) => {
-                        let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
-                        format!("{:?}", shorten(found, 60))
-                    }
-                    _ => format!("{:?}", t.text),
+        let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
+        for &i in triggers {
+            let t = self.matcher.trigger(i);
+            let shown = match (t.kind, &t.regex) {
+                (TriggerKind::Pattern, Some(re)) => {
+                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
+                    format!("{:?}", shorten(found, 40))
                 }
-            })
-            .collect();
+                _ => format!("{:?}", t.text),
+            };
+            // "site is down" and "site is DOWN" are one reason to a reader.
+            if !quoted.iter().any(|q| q.eq_ignore_ascii_case(&shown)) {
+                quoted.push(shown);
+            }
+        }
         format!("matched: {}", quoted.join(", "))
     }
 

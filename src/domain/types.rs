@@ -64,7 +64,9 @@ pub struct Handle(String);
 
 impl Handle {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let s = input.trim().trim_start_matches('@').trim();
+        // Zero-width and direction marks are invisible: `@\u{200f}dana` is `@dana`.
+        let visible: String = input.chars().filter(|c| !is_invisible(*c)).collect();
+        let s = visible.trim().trim_start_matches('@').trim();
         if s.is_empty() {
             return Err(ParseError::new(
                 "handle",
@@ -91,6 +93,11 @@ impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "@{}", self.0)
     }
+}
+
+/// Characters that render as nothing: zero-width spaces and joiners, direction marks, BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// A social network, normalised to a lower-case name (`twitter`, `facebook`, `reviews`, ...).
@@ -279,10 +286,16 @@ impl FromStr for Role {
     }
 }
 
-/// An amount of money in minor units (cents). Never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
-#[serde(transparent)]
+/// An amount in hundredths of its unit (cents, or hundredths of a point). Never negative.
+/// Serialised as a decimal string (`"25.50"`) so scripts never confuse cents and units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Money(pub i64);
+
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 impl Money {
     /// Parses `25`, `25.5`, `25.50`, `$25` or `25 USD` into cents.
@@ -358,6 +371,7 @@ mod tests {
         assert_eq!(Handle::parse("dana").unwrap().to_string(), "@dana");
         assert!(Handle::parse("@").is_err());
         assert!(Handle::parse("two words").is_err());
+        assert_eq!(Handle::parse("@\u{200f}dana\u{200b}").unwrap().as_str(), "dana");
     }
 
     #[test]
@@ -384,6 +398,7 @@ mod tests {
         assert!(Money::parse("1.234").is_err());
         assert_eq!(Money(2550).to_string(), "25.50");
         assert_eq!(Money(2500).to_string(), "25");
+        assert_eq!(serde_json::to_string(&Money(2550)).unwrap(), "\"25.50\"");
     }
 
     #[test]
