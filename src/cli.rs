@@ -143,7 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read script {}", path.display()))?;
-                    let mut console = Console::new(&engine, stdout.lock(), actor);
+                    let mut console = Console::new(&engine, stdout.lock(), actor).await?;
                     console
                         .run_script(&text)
                         .await
@@ -454,7 +454,8 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
     let store = crate::store::Store::connect(&config.database.url).await?;
     let engine = Engine::from_parts(store, playbooks, &config)?;
     let start = DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")?.with_timezone(&Utc);
-    let mut console = Console::with_clock(&engine, out, Actor::new("demo", "demo", vec![Role::Agent]), start);
+    let actor = Actor::new("demo", "demo", vec![Role::Agent]);
+    let mut console = Console::with_clock(&engine, out, actor, start).await?;
     let result = async {
         console.run_script(DEMO_SCENARIO).await?;
         console.summary().await
@@ -505,7 +506,7 @@ pub fn bundled_playbooks() -> Vec<(String, String)> {
 
 async fn interactive(engine: &Engine, actor: Actor) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let mut console = Console::new(engine, stdout.lock(), actor);
+    let mut console = Console::new(engine, stdout.lock(), actor).await?;
     eprintln!("carebot console: type feed posts (`feed CHANNEL | text`) and /commands; /help lists them; Ctrl-D quits.");
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {

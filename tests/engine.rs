@@ -456,3 +456,52 @@ async fn a_failed_playbook_reload_keeps_the_previous_set() {
     app.run(&admin, Command::PlaybookReload).await.unwrap();
     std::fs::remove_dir_all(&bad).unwrap();
 }
+
+#[tokio::test]
+async fn a_scenario_script_runs_with_its_own_clock_and_leaves_the_outbox_to_the_bot() {
+    let app = spawn_app().await;
+    let script = "\
+clock 2026-11-27T09:00:00Z
+as ana agent
+[09:01] feed tw | [Twitter] @dana_travels: flat tyre on my rental https://twitter.com/dana_travels/status/1
+[+4m] /case claim #1
+as ben agent
+[09:06] /case claim 1
+";
+    let mut console = carebot::console::Console::new(&app.engine, Vec::new(), agent("x"))
+        .await
+        .unwrap();
+    console.run_script(script).await.unwrap();
+    let out = String::from_utf8(console.into_output()).unwrap();
+    assert!(out.contains("opened case #1"), "{out}");
+    assert!(out.contains("[09:05] ana> /case claim #1"), "{out}");
+    assert!(out.contains("already claimed by ana"), "{out}");
+    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    assert_eq!(detail.timeline[1].at, t0() + Duration::minutes(5));
+    // What the console showed is still queued for the chat adapter.
+    assert_eq!(app.outbox().await.len(), 3, "card, suggestions, card update");
+}
+
+#[tokio::test]
+async fn a_bad_script_line_stops_with_its_line_number() {
+    let app = spawn_app().await;
+    for (script, expected) in [
+        (
+            "clock 2026-11-27T09:00:00Z\n\n[08:00] say back in time",
+            "line 3: clock stamp `08:00` goes back in time",
+        ),
+        (
+            "as ana agent\n/case claim",
+            "line 2: `/case claim` needs a case number",
+        ),
+        ("as ana wizard", "line 1: role `wizard` is not valid"),
+        ("hello there", "line 1: cannot read `hello there`"),
+        ("feed no-bar-here", "line 1: `feed` needs `CHANNEL | ...`"),
+    ] {
+        let mut console = carebot::console::Console::new(&app.engine, Vec::new(), agent("x"))
+            .await
+            .unwrap();
+        let err = console.run_script(script).await.unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{script:?}: {err}");
+    }
+}

@@ -52,29 +52,38 @@ pub struct Console<'a, W: Write> {
     clock: Clock,
     actor: Actor,
     posts: u64,
+    /// The last outbox row shown. The console only shows what the bot would post: it never
+    /// marks rows delivered, so a Discord bot on the same database still delivers them.
+    shown_upto: i64,
 }
 
 impl<'a, W: Write> Console<'a, W> {
-    /// A session acting as `actor`, on the wall clock until a script sets one.
-    pub fn new(engine: &'a Engine, out: W, actor: Actor) -> Self {
-        Console {
+    /// A session acting as `actor`, on the wall clock until a script sets one. Messages
+    /// queued before the session started are not shown.
+    pub async fn new(engine: &'a Engine, out: W, actor: Actor) -> Result<Self, StoreError> {
+        let shown_upto = engine.store().last_outbox_id().await?;
+        Ok(Console {
             engine,
             out,
             clock: Clock::Wall,
             actor,
             posts: 0,
-        }
+            shown_upto,
+        })
     }
 
     /// A session whose clock starts at `start` and moves only by script.
-    pub fn with_clock(engine: &'a Engine, out: W, actor: Actor, start: DateTime<Utc>) -> Self {
-        Console {
-            engine,
-            out,
+    pub async fn with_clock(
+        engine: &'a Engine,
+        out: W,
+        actor: Actor,
+        start: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let console = Console::new(engine, out, actor).await?;
+        Ok(Console {
             clock: Clock::Script(start),
-            actor,
-            posts: 0,
-        }
+            ..console
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -260,12 +269,10 @@ impl<'a, W: Write> Console<'a, W> {
         self.deliver().await
     }
 
-    /// Prints and acknowledges every pending outbox message (the console is the chat here).
+    /// Prints the outbox messages queued since the last call, as the chat would show them.
     pub async fn deliver(&mut self) -> Result<(), ScriptError> {
-        let store = self.engine.store();
         loop {
-            let now = self.now().max(Utc::now());
-            let rows = store.undelivered_outbox(100).await?;
+            let rows = self.engine.store().outbox_after(self.shown_upto, 100).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -274,7 +281,7 @@ impl<'a, W: Write> Console<'a, W> {
                     Ok(out) => write!(self.out, "{}", text::outgoing(&out))?,
                     Err(e) => writeln!(self.out, "  (outbox row {} unreadable: {e})", row.id)?,
                 }
-                store.mark_delivered(row.id, now).await?;
+                self.shown_upto = row.id;
             }
         }
     }

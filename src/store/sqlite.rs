@@ -95,16 +95,26 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| OutboxRow {
-                id: r.get("id"),
-                case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
-                payload: r.get("payload"),
-                attempts: r.get("attempts"),
-                next_attempt_at: r.get("next_attempt_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(outbox_row).collect())
+    }
+
+    /// Outbox rows after `id`, delivered or not, oldest first (what the console shows).
+    pub async fn outbox_after(&self, id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, case_id, payload, attempts, next_attempt_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(outbox_row).collect())
+    }
+
+    /// The newest outbox row id (0 when empty).
+    pub async fn last_outbox_id(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn mark_delivered(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -228,6 +238,16 @@ fn case_from_row(r: &SqliteRow) -> Result<Case, StoreError> {
         last_customer_at: r.get("last_customer_at"),
         resolved_at: r.get("resolved_at"),
     })
+}
+
+fn outbox_row(r: &SqliteRow) -> OutboxRow {
+    OutboxRow {
+        id: r.get("id"),
+        case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
+        payload: r.get("payload"),
+        attempts: r.get("attempts"),
+        next_attempt_at: r.get("next_attempt_at"),
+    }
 }
 
 fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
