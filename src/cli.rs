@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::app::{text, Actor, Engine, IngestStats};
 use crate::config::Config;
@@ -222,8 +222,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         })
                         .await?;
                     if json {
-                        let items: Vec<CaseListItem> = cases.iter().map(CaseListItem::from).collect();
-                        serde_json::to_writer_pretty(&mut out, &items)?;
+                        serde_json::to_writer_pretty(&mut out, &cases)?;
                         writeln!(out)?;
                     } else {
                         write!(out, "{}", text::case_table(&cases))?;
@@ -240,38 +239,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             Ok(0)
-        }
-    }
-}
-
-/// One `cases list --json` item.
-#[derive(Debug, Serialize)]
-pub struct CaseListItem {
-    pub id: i64,
-    pub status: CaseStatus,
-    pub priority: crate::domain::Priority,
-    pub network: Network,
-    pub handle: Handle,
-    pub mentions: i64,
-    pub category: String,
-    pub owner: Option<String>,
-    pub title: String,
-    pub opened_at: DateTime<Utc>,
-}
-
-impl From<&crate::store::CaseSummary> for CaseListItem {
-    fn from(c: &crate::store::CaseSummary) -> Self {
-        CaseListItem {
-            id: c.id.0,
-            status: c.status,
-            priority: c.priority,
-            network: c.network.clone(),
-            handle: c.handle.clone(),
-            mentions: c.mentions,
-            category: c.category.clone(),
-            owner: c.owner.clone(),
-            title: c.title.clone(),
-            opened_at: c.opened_at,
         }
     }
 }
