@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
@@ -35,6 +36,48 @@ pub struct Handler {
     pub(super) roles: HashMap<RoleId, Role>,
     /// carebot's own user id, known after READY.
     pub(super) me: AtomicU64,
+    /// Per feed channel, where the next backfill starts.
+    pub(super) resume: Mutex<HashMap<u64, Resume>>,
+}
+
+/// Where a feed channel's next backfill starts.
+///
+/// Not simply the store's cursor: a live post that arrives while the bot (re)connects moves
+/// that cursor past the posts made while it was away, and backfill would skip them. So the
+/// start point only moves when the bot knows it missed nothing before it: at start-up (the
+/// store's cursor, before connecting), at the end of each backfill (which also runs every
+/// few minutes, so a reconnect re-reads little), and at the first post of a new channel.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Resume {
+    /// Every post up to this id is stored.
+    pub(super) after: Option<u64>,
+    /// A live post just after this id could not be stored: backfill must start here at the latest.
+    pub(super) failed: Option<u64>,
+}
+
+impl Resume {
+    fn start(&self) -> Option<u64> {
+        match (self.after, self.failed) {
+            (Some(a), Some(f)) => Some(a.min(f)),
+            (a, f) => a.or(f),
+        }
+    }
+}
+
+/// How often a live post whose transaction failed is tried again before backfill takes over.
+const LIVE_RETRIES: u32 = 4;
+
+/// The store's cursor of each feed channel that has one.
+pub(super) async fn feed_cursors(engine: &Engine, channels: impl Iterator<Item = u64>) -> HashMap<u64, u64> {
+    let mut points = HashMap::new();
+    for channel in channels {
+        if let Ok(Some(cursor)) = engine.store().feed_cursor(&channel.to_string()).await {
+            if let Ok(id) = cursor.parse() {
+                points.insert(channel, id);
+            }
+        }
+    }
+    points
 }
 
 fn to_utc(ts: &Timestamp) -> DateTime<Utc> {
@@ -108,12 +151,13 @@ impl Handler {
     }
 
     /// A post in a feed channel (live or backfilled). carebot's own posts are never read.
-    async fn receive(&self, message: &Message) {
+    /// Returns false when it could not be stored (it must be read again later).
+    async fn receive(&self, message: &Message) -> bool {
         if self.is_me(message.author.id.get()) {
-            return;
+            return true;
         }
         let Some(profiles) = self.feeds.get(&message.channel_id.get()) else {
-            return;
+            return true;
         };
         let post = feed_post(message);
         let only = (!profiles.is_empty()).then_some(profiles.as_slice());
@@ -121,36 +165,64 @@ impl Handler {
             Ok((outcome, _)) => {
                 tracing::info!(message = %message.id, ?outcome, "feed post");
                 self.notify.notify_one();
+                let mut resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
+                let point = resume.entry(message.channel_id.get()).or_default();
+                // The first post ever seen in a channel: later backfills start just before it.
+                if point.after.is_none() {
+                    point.after = Some(message.id.get().saturating_sub(1));
+                }
+                true
             }
             Err(e) => {
-                tracing::error!(message = %message.id, error = ?e, "feed post not stored; backfill will retry it")
+                tracing::error!(message = %message.id, error = ?e, "feed post not stored");
+                false
             }
         }
     }
 
+    /// A live post: tried a few times; if it still fails, the next backfill starts before it.
+    async fn receive_live(&self, message: &Message) {
+        for attempt in 0..=LIVE_RETRIES {
+            if self.receive(message).await {
+                return;
+            }
+            if attempt < LIVE_RETRIES {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+        }
+        tracing::error!(message = %message.id, "feed post not stored; the next backfill reads it again");
+        let before = message.id.get().saturating_sub(1);
+        let mut resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = &mut resume.entry(message.channel_id.get()).or_default().failed;
+        *failed = Some(failed.map_or(before, |f| f.min(before)));
+    }
+
     /// Reads each feed channel's history after its stored cursor and processes what was missed.
     pub(super) async fn backfill(&self) {
+        if self.me.load(Ordering::Relaxed) == 0 {
+            // Not connected yet: own posts could not be told apart. READY backfills.
+            return;
+        }
         for channel in self.feeds.keys() {
             match self.backfill_channel(*channel).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(channel, posts = n, "backfilled"),
                 Err(e) => {
-                    tracing::error!(channel, error = %e, "backfill failed; it runs again on the next reconnect")
+                    tracing::error!(channel, error = %e, "backfill failed; it runs again in a few minutes and on the next reconnect")
                 }
             }
         }
     }
 
     async fn backfill_channel(&self, channel: u64) -> Result<usize, RestError> {
-        let cursor = match self.engine.store().feed_cursor(&channel.to_string()).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                tracing::info!(channel, "no posts processed yet in this channel; starting live");
-                return Ok(0);
-            }
-            Err(e) => return Err(RestError::Unavailable(e.to_string())),
+        let start = {
+            let resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
+            resume.get(&channel).and_then(Resume::start)
         };
-        let mut after: u64 = cursor.parse().unwrap_or(0);
+        let Some(mut after) = start else {
+            tracing::info!(channel, "no posts processed yet in this channel; starting live");
+            return Ok(0);
+        };
         let mut seen = 0;
         loop {
             let path = format!("/channels/{channel}/messages?after={after}&limit={HISTORY_PAGE}");
@@ -162,13 +234,30 @@ impl Handler {
             };
             page.sort_by_key(|m| m.id);
             for message in &page {
-                self.receive(message).await;
+                if !self.receive(message).await {
+                    self.backfilled_to(channel, after);
+                    return Err(RestError::Unavailable(format!(
+                        "post {} could not be stored",
+                        message.id
+                    )));
+                }
                 after = after.max(message.id.get());
             }
             seen += page.len();
+            self.backfilled_to(channel, after);
             if page.len() < HISTORY_PAGE {
                 return Ok(seen);
             }
+        }
+    }
+
+    /// Backfill stored every post of `channel` up to `after`.
+    fn backfilled_to(&self, channel: u64, after: u64) {
+        let mut resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
+        let point = resume.entry(channel).or_default();
+        point.after = Some(point.after.map_or(after, |a| a.max(after)));
+        if point.failed.is_some_and(|f| f < after) {
+            point.failed = None;
         }
     }
 
@@ -297,7 +386,7 @@ impl EventHandler for Handler {
     }
 
     async fn message(&self, _ctx: Context, message: Message) {
-        self.receive(&message).await;
+        self.receive_live(&message).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {

@@ -13,7 +13,7 @@ mod rest;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use serenity::all::{ClientBuilder, GatewayIntents, GuildId, HttpBuilder, RoleId, ShardManager};
@@ -37,7 +37,13 @@ pub struct Running {
     shards: Arc<ShardManager>,
     gateway: JoinHandle<Result<(), serenity::Error>>,
     dispatcher: JoinHandle<anyhow::Result<()>>,
+    /// Reads the feed channels' history every few minutes, in case the gateway missed a post.
+    backfill: JoinHandle<()>,
 }
+
+/// How often feed history is read besides (re)connects: it catches posts the gateway never
+/// delivered and keeps the next reconnect's backfill short.
+const BACKFILL_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Running {
     /// Runs until Ctrl-C or until a part stops; reports which part stopped and why.
@@ -47,6 +53,10 @@ impl Running {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the Discord gateway connection ended")),
                 Ok(Err(e)) => Err(anyhow::Error::new(e).context("the Discord gateway failed")),
                 Err(e) => Err(anyhow::Error::new(e).context("the gateway task panicked")),
+            },
+            r = &mut self.backfill => match r {
+                Ok(()) => Err(anyhow::anyhow!("the backfill task stopped")),
+                Err(e) => Err(anyhow::Error::new(e).context("the backfill task panicked")),
             },
             r = &mut self.dispatcher => match r {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the outbox dispatcher stopped")),
@@ -65,8 +75,10 @@ impl Running {
     /// Disconnects from the gateway and stops delivering. Undelivered rows stay in the outbox.
     pub async fn stop(self) {
         self.shards.shutdown_all().await;
+        self.backfill.abort();
         self.dispatcher.abort();
         self.gateway.abort();
+        let _ = self.backfill.await;
         let _ = self.dispatcher.await;
         let _ = self.gateway.await;
     }
@@ -125,6 +137,18 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
     }
     let rest = Rest::new(&config.api_base, config.token.clone());
     let notify = Arc::new(Notify::new());
+    // Backfill starts where the store was before connecting: live posts may move the cursor on.
+    let cursors = handler::feed_cursors(&engine, config.feeds.iter().map(|f| f.channel_id)).await;
+    let resume = cursors
+        .into_iter()
+        .map(|(channel, after)| {
+            let point = handler::Resume {
+                after: Some(after),
+                failed: None,
+            };
+            (channel, point)
+        })
+        .collect();
     let handler = handler::Handler {
         engine: engine.clone(),
         rest: rest.clone(),
@@ -137,19 +161,28 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
             .collect(),
         roles,
         me: AtomicU64::new(0),
+        resume: Mutex::new(resume),
     };
+    let handler = Arc::new(handler);
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
-        .event_handler(handler)
+        .event_handler_arc(handler.clone())
         .await
         .context("cannot build the Discord client")?;
     let shards = client.shard_manager.clone();
     let gateway = tokio::spawn(async move { client.start().await });
     let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
     let dispatcher = tokio::spawn(dispatcher.run());
+    let backfill = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(BACKFILL_EVERY).await;
+            handler.backfill().await;
+        }
+    });
     Ok(Running {
         shards,
         gateway,
         dispatcher,
+        backfill,
     })
 }
 

@@ -1,0 +1,223 @@
+//! Feed post -> case card latency and burst throughput of the Discord adapter, against the fake
+//! Discord on loopback (real serenity client, real SQLite file, shipped playbooks).
+//!
+//! - Sustained: 50 posts/s for 30 s, each by a new customer. Latency is from the moment the
+//!   fake has sent the post on the gateway to the moment it has stored the case card the bot
+//!   POSTed into the case thread (seen by polling every millisecond, so ±1 ms).
+//!   Target: p99 under 20 ms.
+//! - Burst: 2,000 posts at once. Target: all processed within a minute, one case and one thread
+//!   each (no loss, no duplicates).
+//!
+//! `cargo bench --bench discord_latency`; `BENCH_SECONDS=5` shortens the sustained phase.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use carebot::app::Engine;
+use carebot::config::{Config, DiscordConfig, FeedChannelConfig, Secret};
+use carebot::store::CaseFilter;
+use support::fake_discord::{Author, FakeDiscord};
+
+const RATE: u64 = 50;
+const BURST: u64 = 2_000;
+
+fn post_text(n: u64) -> String {
+    format!("[Twitter] @bench_customer_{n}: my order {n} is two weeks late, tracking says nothing https://twitter.com/bench_customer_{n}/status/{n}")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn case_count(engine: &Engine) -> usize {
+    let mut tx = engine.store().read().await.expect("read");
+    tx.list_cases(&CaseFilter::default()).await.expect("cases").len()
+}
+
+async fn run() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let fake = FakeDiscord::start().await;
+    let feed = fake.add_channel("social-feed");
+    let agent = fake.add_role("care-agent");
+    let dir = std::env::temp_dir().join(format!("carebot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    config.discord = DiscordConfig {
+        api_base: fake.api_base(),
+        guild_id: Some(fake.guild_id()),
+        feeds: vec![FeedChannelConfig {
+            channel_id: feed,
+            profiles: vec![],
+        }],
+        roles: BTreeMap::from([("agent".to_string(), vec![agent])]),
+        token: Secret::new("test-token"),
+        ..DiscordConfig::default()
+    };
+    let engine = Arc::new(Engine::start(&config).await.expect("engine"));
+    let running = carebot::discord::start(engine.clone(), &config.discord)
+        .await
+        .expect("bot starts");
+    fake.wait_until_ready(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Sustained load with a poller that notes when each post's card has arrived.
+    let pending: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let poller = {
+        let (fake, pending, latencies) = (fake.clone(), pending.clone(), latencies.clone());
+        tokio::spawn(async move {
+            loop {
+                let now_pending: Vec<(u64, Instant)> =
+                    pending.lock().unwrap().iter().map(|(k, v)| (*k, *v)).collect();
+                for (post, sent) in now_pending {
+                    if !fake.messages(post).is_empty() {
+                        let latency = sent.elapsed();
+                        pending.lock().unwrap().remove(&post);
+                        latencies.lock().unwrap().push(latency);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let total = RATE * seconds;
+    println!("sustained: {total} posts at {RATE}/s for {seconds} s ...");
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for n in 0..total {
+        tick.tick().await;
+        let post = fake
+            .post_message(feed, Author::webhook("Social Feed"), &post_text(n), vec![])
+            .await;
+        pending.lock().unwrap().insert(post, Instant::now());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pending.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    poller.abort();
+    let lost = pending.lock().unwrap().len();
+    let mut sorted = latencies.lock().unwrap().clone();
+    sorted.sort();
+    println!(
+        "sustained: {} cards in {:.1} s, {lost} missing; feed post -> card request latency: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (target p99 < 20 ms: {})",
+        sorted.len(),
+        started.elapsed().as_secs_f64(),
+        ms(percentile(&sorted, 0.50)),
+        ms(percentile(&sorted, 0.90)),
+        ms(percentile(&sorted, 0.99)),
+        ms(*sorted.last().expect("latencies")),
+        if percentile(&sorted, 0.99) < Duration::from_millis(20) && lost == 0 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+
+    // Burst.
+    wait_drained(&engine, Duration::from_secs(30)).await;
+    let cases_before = case_count(&engine).await;
+    println!("burst: {BURST} posts at once ...");
+    let started = Instant::now();
+    let mut posts = Vec::with_capacity(BURST as usize);
+    for n in total..total + BURST {
+        posts.push(
+            fake.post_message(feed, Author::webhook("Social Feed"), &post_text(n), vec![])
+                .await,
+        );
+    }
+    let posted = started.elapsed();
+    let deadline = started + Duration::from_secs(60);
+    let mut done = None;
+    while Instant::now() < deadline {
+        if posts.iter().all(|p| !fake.messages(*p).is_empty())
+            && engine
+                .store()
+                .undelivered_outbox(1)
+                .await
+                .expect("outbox")
+                .is_empty()
+        {
+            done = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cases = case_count(&engine).await - cases_before;
+    let requests = fake.requests();
+    let burst_threads = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/threads") && r.status == 201)
+        .filter(|r| {
+            posts
+                .iter()
+                .any(|p| r.path.ends_with(&format!("/messages/{p}/threads")))
+        })
+        .count();
+    let cards: usize = posts
+        .iter()
+        .map(|p| {
+            fake.messages(*p)
+                .iter()
+                .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+                .count()
+        })
+        .sum();
+    let refused = requests.iter().filter(|r| r.status >= 400).count();
+    println!(
+        "burst: posted in {:.1} s; {} ; {cases} new cases, {burst_threads} threads, {cards} cards for {BURST} posts; {refused} refused requests (target: all within 60 s, no loss, no duplicates: {})",
+        posted.as_secs_f64(),
+        match done {
+            Some(d) => format!("fully processed (cards posted, outbox empty) in {:.1} s", d.as_secs_f64()),
+            None => "NOT fully processed within 60 s".to_string(),
+        },
+        if done.is_some() && cases == BURST as usize && burst_threads == BURST as usize && cards == BURST as usize {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn wait_drained(engine: &Engine, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if engine
+            .store()
+            .undelivered_outbox(1)
+            .await
+            .expect("outbox")
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}

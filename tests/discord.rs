@@ -1,0 +1,968 @@
+//! The Discord adapter end to end: the real serenity client and carebot's REST dispatcher
+//! against the fake Discord in `tests/support/fake_discord`, on a fresh SQLite file per test.
+//!
+//! Every test ends with [`TestBot::assert_clean`]: serenity logged no warning and dropped no
+//! gateway payload, the fake accepted every request body (no 4xx except injected failures),
+//! and no message the bot sent could ping anyone.
+//!
+//! Run with `RUST_LOG=carebot=debug cargo test --test discord -- --nocapture` to watch it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use carebot::app::Engine;
+use carebot::config::{Config, DiscordConfig, FeedChannelConfig, Secret};
+use carebot::discord::Running;
+use carebot::domain::CaseId;
+use carebot::store::CaseFilter;
+use serde_json::{json, Value};
+use support::fake_discord::{logs, Author, Failure, FakeDiscord, RecordedRequest};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// How late the fake's `wait_for_request` may notice a request (it polls every 5 ms).
+const POLL_SLACK: Duration = Duration::from_millis(6);
+
+const DANA: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";
+
+/// A folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The fake Discord, carebot connected to it, and the people of the guild.
+struct TestBot {
+    fake: FakeDiscord,
+    engine: Arc<Engine>,
+    running: Option<Running>,
+    config: Config,
+    feed: u64,
+    escalations: u64,
+    /// Agents.
+    alice: u64,
+    bob: u64,
+    /// A member without any carebot role.
+    carol: u64,
+    logs: logs::LogCapture,
+    _dir: TempDir,
+}
+
+/// Starts the fake, then carebot on a fresh database with the shipped playbooks.
+async fn spawn_bot() -> TestBot {
+    let logs = logs::capture();
+    let fake = FakeDiscord::start().await;
+    let feed = fake.add_channel("social-feed");
+    let escalations = fake.add_channel("escalations");
+    let agent = fake.add_role("care-agent");
+    let senior = fake.add_role("care-senior");
+    let supervisor = fake.add_role("care-supervisor");
+    let admin = fake.add_role("care-admin");
+    let alice = fake.add_member("alice", &[agent]);
+    let bob = fake.add_member("bob", &[agent]);
+    let carol = fake.add_member("carol", &[]);
+    let _ = (senior, supervisor, admin);
+
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("carebot-discord-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("carebot.db").display());
+    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    config.feed.brand_handles = vec!["AcmeShop".into()];
+    config.discord = DiscordConfig {
+        api_base: fake.api_base(),
+        guild_id: Some(fake.guild_id()),
+        feeds: vec![FeedChannelConfig {
+            channel_id: feed,
+            profiles: vec![],
+        }],
+        escalations_channel: Some(escalations),
+        roles: BTreeMap::from([
+            ("agent".to_string(), vec![agent]),
+            ("senior".to_string(), vec![senior]),
+            ("supervisor".to_string(), vec![supervisor]),
+            ("admin".to_string(), vec![admin]),
+        ]),
+        token: Secret::new("test-token"),
+        ..DiscordConfig::default()
+    };
+    let engine = Arc::new(Engine::start(&config).await.expect("engine starts"));
+    let running = carebot::discord::start(engine.clone(), &config.discord)
+        .await
+        .expect("bot starts");
+    fake.wait_until_ready(WAIT).await;
+    let bot = TestBot {
+        fake,
+        engine,
+        running: Some(running),
+        config,
+        feed,
+        escalations,
+        alice,
+        bob,
+        carol,
+        logs,
+        _dir: TempDir(dir),
+    };
+    bot.wait_for_commands().await;
+    bot
+}
+
+fn is_thread_creation(r: &RecordedRequest) -> bool {
+    r.method == "POST" && r.path.ends_with("/threads")
+}
+
+/// True for every request whose body is a message the bot creates or edits.
+fn is_message_body(r: &RecordedRequest) -> bool {
+    let messages = r.path.starts_with("/channels/") && r.path.contains("/messages");
+    let webhook = r.path.starts_with("/webhooks/");
+    let callback = r.path.ends_with("/callback") && matches!(r.body["type"].as_u64(), Some(4 | 7));
+    (messages && matches!(r.method.as_str(), "POST" | "PATCH") && !is_thread_creation(r))
+        || (webhook && matches!(r.method.as_str(), "POST" | "PATCH"))
+        || callback
+}
+
+fn field<'a>(embed: &'a Value, name: &str) -> Option<&'a str> {
+    embed["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == name)
+        .and_then(|f| f["value"].as_str())
+}
+
+fn custom_ids(message: &Value) -> Vec<String> {
+    message["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["custom_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+impl TestBot {
+    async fn wait_for_commands(&self) {
+        let guild = self.fake.guild_id();
+        self.fake
+            .wait_for_request(
+                |r| r.method == "PUT" && r.path.ends_with(&format!("/guilds/{guild}/commands")),
+                WAIT,
+            )
+            .await;
+        assert!(
+            self.fake.commands().iter().any(|c| c["name"] == "case"),
+            "slash commands registered: {}",
+            self.fake.requests_summary()
+        );
+    }
+
+    /// A webhook post in the feed channel; returns its message id.
+    async fn post(&self, content: &str) -> u64 {
+        self.fake
+            .post_message(self.feed, Author::webhook("Social Feed"), content, vec![])
+            .await
+    }
+
+    /// Waits until the thread started from `post` has the case card; returns the card.
+    async fn wait_for_card(&self, post: u64) -> Value {
+        self.fake
+            .wait_for_request(
+                |r| r.method == "POST" && r.path == format!("/channels/{post}/messages") && r.status == 200,
+                WAIT,
+            )
+            .await
+            .response
+    }
+
+    /// Waits until the outbox is empty (everything delivered).
+    async fn wait_for_outbox_drained(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let pending = self.engine.store().undelivered_outbox(1).await.expect("outbox");
+            if pending.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "outbox not drained: {pending:?}\nrequests:\n{}",
+                self.fake.requests_summary()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn case_count(&self) -> usize {
+        let mut tx = self.engine.store().read().await.expect("read");
+        tx.list_cases(&CaseFilter::default()).await.expect("cases").len()
+    }
+
+    async fn case(&self, id: i64) -> carebot::domain::case::Case {
+        let mut tx = self.engine.store().read().await.expect("read");
+        tx.case(CaseId(id)).await.expect("case").expect("case exists")
+    }
+
+    /// Runs a slash command and returns the text of its (edited) ephemeral answer.
+    async fn command(
+        &self,
+        channel: u64,
+        user: u64,
+        name: &str,
+        sub: Option<&str>,
+        options: Vec<(&str, Value)>,
+    ) -> String {
+        let id = self.fake.slash_command(channel, user, name, sub, options).await;
+        self.answer(id).await
+    }
+
+    /// The deferred, ephemeral answer to an interaction, once edited with its content.
+    async fn answer(&self, interaction: u64) -> String {
+        let first = self.fake.wait_for_interaction_response(interaction, WAIT).await;
+        assert_eq!(first["type"], json!(5), "acknowledged first (deferred): {first}");
+        assert_eq!(first["data"]["flags"], json!(64), "ephemeral: {first}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let responses = self.fake.interaction_responses(interaction);
+            if let Some(edit) = responses.get(1) {
+                return edit["content"].as_str().unwrap_or("").to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer to interaction {interaction}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the bot; the database and the fake stay.
+    async fn stop(&mut self) {
+        self.running.take().expect("bot running").stop().await;
+    }
+
+    /// Starts a new bot (new engine, same database) against the same fake.
+    async fn start_again(&mut self) {
+        let engine = Arc::new(Engine::start(&self.config).await.expect("engine starts"));
+        let ready_before = self.fake.gateway_identifies();
+        let running = carebot::discord::start(engine.clone(), &self.config.discord)
+            .await
+            .expect("bot starts");
+        self.fake.wait_until_ready_count(ready_before + 1, WAIT).await;
+        self.engine = engine;
+        self.running = Some(running);
+    }
+
+    /// What must hold after every test.
+    fn assert_clean(&self) {
+        self.assert_clean_allowing(&[]);
+    }
+
+    /// [`TestBot::assert_clean`], tolerating serenity warnings that contain one of `allowed`.
+    fn assert_clean_allowing(&self, allowed: &[&str]) {
+        let warnings: Vec<String> = self
+            .logs
+            .serenity_warnings()
+            .into_iter()
+            .filter(|w| !allowed.iter().any(|a| w.contains(a)))
+            .collect();
+        assert!(warnings.is_empty(), "serenity warned: {warnings:#?}");
+        let dropped = self.logs.dropped_dispatches();
+        assert!(dropped.is_empty(), "serenity dropped payloads: {dropped:#?}");
+        self.fake.assert_gateway_frames_deserialise();
+        let requests = self.fake.requests();
+        let refused: Vec<String> = requests
+            .iter()
+            .filter(|r| (400..500).contains(&r.status) && r.status != 429)
+            .map(|r| format!("{} -> {} {}\n  sent {}", r.line(), r.status, r.response, r.body))
+            .collect();
+        assert!(refused.is_empty(), "the fake refused: {refused:#?}");
+        for r in requests.iter().filter(|r| is_message_body(r)) {
+            let body = if r.path.ends_with("/callback") {
+                &r.body["data"]
+            } else {
+                &r.body
+            };
+            let am = &body["allowed_mentions"];
+            assert_eq!(am["parse"], json!([]), "{} pings: {}", r.line(), r.body);
+            for key in ["users", "roles"] {
+                assert!(
+                    am[key].is_null() || am[key] == json!([]),
+                    "{} allows {key} mentions: {}",
+                    r.line(),
+                    r.body
+                );
+            }
+        }
+    }
+
+    async fn shutdown(self) {
+        self.assert_clean();
+        self.stop_quietly().await;
+    }
+
+    async fn stop_quietly(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_feed_post_opens_a_case_with_a_thread_a_card_and_suggestions() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+
+    let thread = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "POST" && r.path == format!("/channels/{}/messages/{post}/threads", bot.feed),
+            WAIT,
+        )
+        .await;
+    let name = thread.body["name"].as_str().expect("thread name");
+    assert!(name.starts_with("#1 @dana_travels"), "{name}");
+    assert_eq!(thread.status, 201);
+
+    let card = bot.wait_for_card(post).await;
+    let embed = &card["embeds"][0];
+    assert!(
+        field(embed, "Customer").is_some_and(|c| c.contains("dana")),
+        "{embed}"
+    );
+    assert!(field(embed, "Priority").is_some(), "{embed}");
+    assert_eq!(field(embed, "Status"), Some("new"), "{embed}");
+    assert_eq!(
+        custom_ids(&card),
+        [
+            "case:claim:1",
+            "case:suggest:1",
+            "case:escalate:1",
+            "case:resolve:1"
+        ]
+    );
+
+    bot.wait_for_outbox_drained().await;
+    let in_thread = bot.fake.messages(post);
+    assert_eq!(in_thread.len(), 2, "card and suggestions: {in_thread:#?}");
+    assert!(
+        in_thread[1]["embeds"][0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Suggested replies for case")),
+        "{:#}",
+        in_thread[1]
+    );
+
+    let (thread_ref, card_ref) = bot.engine.store().case_refs(CaseId(1)).await.expect("refs");
+    assert_eq!(thread_ref, Some(post.to_string()));
+    assert_eq!(card_ref, card["id"].as_str().map(str::to_string));
+    assert_eq!(bot.case_count().await, 1);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_post_by_the_same_customer_lands_in_the_same_thread_and_updates_the_card() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    let card = bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let card_id = card["id"].as_str().expect("card id").to_string();
+
+    let second = bot
+        .post("[Twitter] @dana_travels: still waiting, 2 hours now https://twitter.com/dana_travels/status/2")
+        .await;
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "PATCH" && r.path == format!("/channels/{post}/messages/{card_id}"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        field(&edit.body["embeds"][0], "Mentions"),
+        Some("2"),
+        "{}",
+        edit.body
+    );
+    bot.wait_for_outbox_drained().await;
+
+    let in_thread = bot.fake.messages(post);
+    assert_eq!(in_thread.len(), 3, "card, suggestions, the new mention");
+    assert!(in_thread[2]["embeds"][0]["description"]
+        .as_str()
+        .is_some_and(|d| d.contains("still waiting")));
+    assert_eq!(bot.case_count().await, 1);
+    assert!(
+        !bot.fake
+            .requests()
+            .iter()
+            .any(|r| is_thread_creation(r) && r.path.contains(&second.to_string())),
+        "no thread for the second post"
+    );
+    assert_eq!(bot.fake.threads().len(), 1);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn agents_work_a_case_with_slash_commands_buttons_and_autocomplete() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    let card = bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let card_id = card["id"].as_str().expect("card id").to_string();
+    let thread = post;
+
+    // Claim inside the case thread: the case is implied.
+    let answer = bot
+        .command(thread, bot.alice, "case", Some("claim"), vec![])
+        .await;
+    assert!(answer.contains("You now own case #1"), "{answer}");
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "PATCH" && r.path == format!("/channels/{thread}/messages/{card_id}"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        field(&edit.body["embeds"][0], "Owner"),
+        Some("alice"),
+        "{}",
+        edit.body
+    );
+    assert_eq!(
+        field(&edit.body["embeds"][0], "Status"),
+        Some("open"),
+        "{}",
+        edit.body
+    );
+    assert!(
+        !custom_ids(&edit.body).contains(&"case:claim:1".to_string()),
+        "a claimed case has no Claim button"
+    );
+    assert_eq!(bot.case(1).await.owner.map(|o| o.id), Some(bot.alice.to_string()));
+
+    // A note with the case given as an option, from another channel.
+    let answer = bot
+        .command(
+            bot.feed,
+            bot.alice,
+            "case",
+            Some("note"),
+            vec![("text", json!("called the rental desk")), ("case", json!("1"))],
+        )
+        .await;
+    assert!(answer.contains("Note added to case #1"), "{answer}");
+    bot.wait_for_outbox_drained().await;
+    assert!(bot.fake.messages(thread).iter().any(|m| m["embeds"][0]["title"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Note by alice"))));
+
+    let queue = bot.command(bot.feed, bot.bob, "queue", None, vec![]).await;
+    assert!(queue.contains("Queue (unassigned): 0 case(s)"), "{queue}");
+    let queue = bot
+        .command(bot.feed, bot.alice, "queue", None, vec![("view", json!("mine"))])
+        .await;
+    assert!(
+        queue.contains("1 case(s)") && queue.contains("@dana_travels"),
+        "{queue}"
+    );
+
+    let suggest = bot.command(thread, bot.alice, "suggest", None, vec![]).await;
+    assert!(suggest.contains("Suggestions for case #1"), "{suggest}");
+    assert!(suggest.contains("score"), "{suggest}");
+
+    // Bob presses Claim on the card: refused, naming the owner; nothing changes.
+    let press = bot
+        .fake
+        .press_button(thread, card_id.parse().expect("id"), bot.bob, "case:claim:1")
+        .await;
+    let refusal = bot.answer(press).await;
+    assert!(refusal.starts_with('✗'), "{refusal}");
+    assert!(refusal.contains("already claimed by alice"), "{refusal}");
+    assert_eq!(bot.case(1).await.owner.map(|o| o.name), Some("alice".to_string()));
+
+    // Autocomplete of the case option.
+    let ac = bot
+        .fake
+        .autocomplete(
+            thread,
+            bot.alice,
+            "case",
+            Some("show"),
+            vec![("case", json!(""))],
+            "case",
+        )
+        .await;
+    let response = bot.fake.wait_for_interaction_response(ac, WAIT).await;
+    assert_eq!(response["type"], json!(8));
+    let choices = response["data"]["choices"].as_array().expect("choices");
+    assert_eq!(choices.len(), 1, "{response}");
+    assert_eq!(choices[0]["value"], json!("1"));
+    assert!(choices[0]["name"]
+        .as_str()
+        .is_some_and(|n| n.contains("@dana_travels")));
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_member_without_a_carebot_role_is_refused_and_nothing_changes() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let before = bot.fake.requests().len();
+
+    let answer = bot.command(post, bot.carol, "case", Some("claim"), vec![]).await;
+    assert!(answer.starts_with('✗'), "{answer}");
+    assert!(answer.contains("needs the agent role"), "{answer}");
+    let note = bot
+        .command(post, bot.carol, "case", Some("note"), vec![("text", json!("hi"))])
+        .await;
+    assert!(note.contains("needs the agent role"), "{note}");
+
+    assert!(bot.case(1).await.owner.is_none());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after: Vec<String> = bot.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/channels/"))
+        .map(RecordedRequest::line)
+        .collect();
+    assert!(after.is_empty(), "nothing posted or edited: {after:#?}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_a_restart_backfill_processes_missed_posts_exactly_once() {
+    let mut bot = spawn_bot().await;
+    let first = bot.post(DANA).await;
+    bot.wait_for_card(first).await;
+    bot.wait_for_outbox_drained().await;
+    bot.stop().await;
+
+    let missed: Vec<u64> = (0..3)
+        .map(|i| {
+            bot.fake.post_message_offline(
+                bot.feed,
+                Author::webhook("Social Feed"),
+                &format!(
+                    "[Twitter] @offline_{i}: my order {i} never arrived https://twitter.com/offline_{i}/status/{i}"
+                ),
+                vec![],
+            )
+        })
+        .collect();
+
+    bot.start_again().await;
+    for post in &missed {
+        bot.wait_for_card(*post).await;
+    }
+    // A post that arrives live right after the restart (and is also in the history).
+    let live = bot
+        .post("[Twitter] @live_one: checkout is broken https://twitter.com/live_one/status/9")
+        .await;
+    bot.wait_for_card(live).await;
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case_count().await, 5);
+
+    // Another restart: everything is in the history now, nothing is processed twice.
+    bot.stop().await;
+    bot.start_again().await;
+    let after = bot
+        .post("[Twitter] @after_two: hello? https://twitter.com/after_two/status/10")
+        .await;
+    bot.wait_for_card(after).await;
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case_count().await, 6);
+    let threads: Vec<String> = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| is_thread_creation(r))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(threads.len(), 6, "{threads:#?}");
+    assert_eq!(bot.fake.threads().len(), 6);
+    for post in missed.iter().chain([&first, &live, &after]) {
+        let cards = bot
+            .fake
+            .messages(*post)
+            .iter()
+            .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+            .count();
+        assert_eq!(cards, 1, "one card in the thread of {post}");
+    }
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn posts_arriving_live_while_backfill_runs_are_neither_lost_nor_doubled() {
+    let mut bot = spawn_bot().await;
+    let first = bot.post(DANA).await;
+    bot.wait_for_card(first).await;
+    bot.wait_for_outbox_drained().await;
+    bot.stop().await;
+    let offline: Vec<u64> = (0..3)
+        .map(|i| {
+            bot.fake.post_message_offline(
+                bot.feed,
+                Author::webhook("Social Feed"),
+                &format!("[Twitter] @quiet_{i}: where is my parcel https://twitter.com/quiet_{i}/status/{i}"),
+                vec![],
+            )
+        })
+        .collect();
+
+    // Live posts the moment the new bot is READY, while its backfill is starting: each is
+    // both on the gateway and in the channel history.
+    let engine = Arc::new(Engine::start(&bot.config).await.expect("engine"));
+    let readies = bot.fake.gateway_identifies();
+    let running = carebot::discord::start(engine.clone(), &bot.config.discord)
+        .await
+        .expect("bot starts");
+    bot.engine = engine;
+    bot.running = Some(running);
+    let deadline = Instant::now() + WAIT;
+    while bot.fake.gateway_identifies() == readies {
+        assert!(Instant::now() < deadline, "no IDENTIFY");
+        tokio::task::yield_now().await;
+    }
+    let mut live = vec![];
+    for i in 0..5 {
+        live.push(
+            bot.post(&format!(
+                "[Twitter] @racer_{i}: app crashes on login https://twitter.com/racer_{i}/status/{i}"
+            ))
+            .await,
+        );
+    }
+    for post in offline.iter().chain(&live) {
+        bot.wait_for_card(*post).await;
+    }
+    bot.wait_for_outbox_drained().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.case_count().await, 9);
+    assert_eq!(
+        bot.fake
+            .requests()
+            .iter()
+            .filter(|r| is_thread_creation(r))
+            .count(),
+        9
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn posts_missed_while_the_gateway_session_was_lost_are_backfilled() {
+    let bot = spawn_bot().await;
+    let first = bot.post(DANA).await;
+    bot.wait_for_card(first).await;
+    bot.wait_for_outbox_drained().await;
+
+    // The session is invalidated: posts made meanwhile never come on the gateway.
+    bot.fake.invalidate_gateway_sessions().await;
+    let mut missed = vec![];
+    for i in 0..3 {
+        missed.push(
+            bot.post(&format!(
+                "[Twitter] @gap_{i}: my booking vanished https://twitter.com/gap_{i}/status/{i}"
+            ))
+            .await,
+        );
+    }
+    bot.fake.wait_until_ready_count(2, Duration::from_secs(20)).await;
+    let live = bot
+        .post("[Twitter] @after_gap: hello? https://twitter.com/after_gap/status/9")
+        .await;
+    for post in missed.iter().chain([&live]) {
+        bot.wait_for_card(*post).await;
+    }
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case_count().await, 5);
+    assert_eq!(
+        bot.fake
+            .requests()
+            .iter()
+            .filter(|r| is_thread_creation(r))
+            .count(),
+        5
+    );
+    // serenity restarts its shard runner on INVALID_SESSION and warns that the old runner did
+    // not acknowledge the shutdown in time; that is serenity's own bookkeeping, not a payload.
+    bot.assert_clean_allowing(&["Failed to cleanly shutdown shard"]);
+    bot.stop_quietly().await;
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_without_duplicates() {
+    let bot = spawn_bot().await;
+
+    // Thread creation: one 429, then one 502.
+    bot.fake.fail_next(
+        r"^POST /channels/\d+/messages/\d+/threads$",
+        1,
+        Failure::RateLimited { retry_after: 0.3 },
+    );
+    let a = bot.post(DANA).await;
+    let limited = bot
+        .fake
+        .wait_for_request(|r| is_thread_creation(r) && r.status == 429, WAIT)
+        .await;
+    let limited_seen = Instant::now();
+    assert_eq!(limited.response["retry_after"], json!(0.3));
+    bot.fake
+        .wait_for_request(|r| is_thread_creation(r) && r.status == 201, WAIT)
+        .await;
+    // Both requests are seen by polling every few ms: the gap between them is at least
+    // what we measure minus one poll.
+    let waited = limited_seen.elapsed() + POLL_SLACK;
+    assert!(
+        waited >= Duration::from_millis(300),
+        "retried after {waited:?}, before retry_after"
+    );
+    bot.wait_for_card(a).await;
+
+    bot.fake.fail_next(
+        r"^POST /channels/\d+/messages/\d+/threads$",
+        1,
+        Failure::Status(502),
+    );
+    let b = bot
+        .post("[Twitter] @second_one: my refund is late https://twitter.com/second_one/status/2")
+        .await;
+    bot.wait_for_card(b).await;
+
+    // The card POST in the thread: 429 then 502 then 500.
+    bot.fake.fail_next(
+        r"^POST /channels/\d+/messages$",
+        1,
+        Failure::RateLimited { retry_after: 0.3 },
+    );
+    bot.fake
+        .fail_next(r"^POST /channels/\d+/messages$", 2, Failure::Status(502));
+    let c = bot
+        .post("[Twitter] @third_one: charged twice https://twitter.com/third_one/status/3")
+        .await;
+    let started = Instant::now();
+    bot.wait_for_card(c).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    bot.wait_for_outbox_drained().await;
+
+    assert_eq!(bot.case_count().await, 3);
+    for post in [a, b, c] {
+        let creations = bot
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path == format!("/channels/{}/messages/{post}/threads", bot.feed) && r.status == 201
+            })
+            .count();
+        assert_eq!(creations, 1, "one thread for {post}");
+        let messages = bot.fake.messages(post);
+        let cards = messages
+            .iter()
+            .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+            .count();
+        assert_eq!(cards, 1, "one card for {post}");
+        assert_eq!(messages.len(), 2, "card and suggestions for {post}");
+    }
+    let injected = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429 || r.status >= 500)
+        .count();
+    assert_eq!(injected, 5, "{}", bot.fake.requests_summary());
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_bots_own_posts_in_a_feed_channel_are_ignored() {
+    let bot = spawn_bot().await;
+    let own = bot
+        .fake
+        .post_message(
+            bot.feed,
+            Author::Me,
+            "[Twitter] @someone_else: this looks like a mention but carebot wrote it",
+            vec![],
+        )
+        .await;
+    let post = bot.post(DANA).await;
+    bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.case_count().await, 1);
+    assert!(!bot
+        .fake
+        .requests()
+        .iter()
+        .any(|r| is_thread_creation(r) && r.path.contains(&own.to_string())));
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn customer_text_never_pings_and_is_markdown_escaped() {
+    let bot = spawn_bot().await;
+    let role = bot.fake.add_role("everyone-in-care");
+    let post = bot
+        .post(&format!(
+            "[Twitter] @loud_one: @everyone <@&{role}> **WAKE UP** my _refund_ is late https://twitter.com/loud_one/status/5"
+        ))
+        .await;
+    let card = bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let description = card["embeds"][0]["description"].as_str().expect("description");
+    assert!(!description.contains("@everyone"), "{description}");
+    assert!(description.contains("@\u{200b}everyone"), "{description}");
+    assert!(!description.contains(&format!("<@&{role}>")), "{description}");
+    assert!(description.contains("\\*\\*WAKE UP\\*\\*"), "{description}");
+    assert!(description.contains("\\_refund\\_"), "{description}");
+
+    // A second post merges into the thread as a message: escaped too.
+    bot.post("[Twitter] @loud_one: @here ||spoiler|| hello? https://twitter.com/loud_one/status/6")
+        .await;
+    bot.wait_for_request_count(|r| r.method == "PATCH", 1).await;
+    bot.wait_for_outbox_drained().await;
+    let merged = bot.fake.messages(post).last().cloned().expect("merged mention");
+    let body = merged["embeds"][0]["description"].as_str().expect("description");
+    assert!(
+        body.contains("@\u{200b}here") && body.contains("\\|\\|spoiler\\|\\|"),
+        "{body}"
+    );
+
+    let sent = bot.fake.requests().into_iter().filter(is_message_body).count();
+    assert!(sent >= 4, "checked {sent} message bodies");
+    bot.shutdown().await;
+}
+
+impl TestBot {
+    async fn wait_for_request_count(&self, pred: impl Fn(&RecordedRequest) -> bool, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.fake.requests().iter().filter(|r| pred(r)).count() < n {
+            assert!(Instant::now() < deadline, "{}", self.fake.requests_summary());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn escalating_posts_the_packet_to_the_escalations_channel_and_the_card_shows_it() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    let card = bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let card_id = card["id"].as_str().expect("card id").to_string();
+    bot.command(post, bot.alice, "case", Some("claim"), vec![]).await;
+    bot.command(
+        post,
+        bot.alice,
+        "case",
+        Some("note"),
+        vec![("text", json!("rep brought a new car"))],
+    )
+    .await;
+
+    let answer = bot
+        .command(
+            post,
+            bot.alice,
+            "case",
+            Some("escalate"),
+            vec![(
+                "reason",
+                json!("waive the tyre charge, policy says bill the customer"),
+            )],
+        )
+        .await;
+    assert!(!answer.starts_with('✗'), "{answer}");
+    let packet = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "POST" && r.path == format!("/channels/{}/messages", bot.escalations),
+            WAIT,
+        )
+        .await;
+    let embed = &packet.body["embeds"][0];
+    assert!(
+        embed["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Escalation: case \\#1")),
+        "{embed}"
+    );
+    assert!(embed["description"]
+        .as_str()
+        .is_some_and(|d| d.contains("waive the tyre charge")));
+    assert!(field(embed, "What the customer said").is_some_and(|s| s.contains("Flat tyre")));
+    assert!(field(embed, "Done so far").is_some_and(|s| s.contains("rep brought a new car")));
+    assert_eq!(field(embed, "Requested by"), Some("alice"));
+    assert_eq!(bot.fake.messages(bot.escalations).len(), 1);
+
+    bot.wait_for_outbox_drained().await;
+    let card = bot.fake.message(card_id.parse().expect("id")).expect("card");
+    assert_eq!(field(&card["embeds"][0], "Status"), Some("escalated"), "{card}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_request_body_passes_the_fakes_checks() {
+    let bot = spawn_bot().await;
+    // A long post with odd Unicode and markdown: the card must still fit Discord's limits.
+    let long = format!(
+        "[Twitter] @long_story: {} ``` ]]]] ## 🚗💥 \u{202e}reversed https://twitter.com/long_story/status/7",
+        "my car broke down again and again ".repeat(400)
+    );
+    let a = bot.post(&long).await;
+    let b = bot.post(DANA).await;
+    bot.wait_for_card(a).await;
+    bot.wait_for_card(b).await;
+    bot.wait_for_outbox_drained().await;
+    bot.command(a, bot.alice, "case", Some("show"), vec![]).await;
+    bot.command(a, bot.alice, "case", Some("claim"), vec![]).await;
+    bot.command(
+        a,
+        bot.alice,
+        "case",
+        Some("tag"),
+        vec![("tags", json!("roadside, repeat"))],
+    )
+    .await;
+    bot.command(
+        a,
+        bot.alice,
+        "case",
+        Some("priority"),
+        vec![("level", json!("P1"))],
+    )
+    .await;
+    bot.command(
+        a,
+        bot.alice,
+        "case",
+        Some("resolve"),
+        vec![("note", json!("new car"))],
+    )
+    .await;
+    bot.command(a, bot.alice, "playbook", Some("list"), vec![]).await;
+    bot.command(
+        bot.feed,
+        bot.alice,
+        "case",
+        Some("claim"),
+        vec![("case", json!("99"))],
+    )
+    .await;
+    bot.wait_for_outbox_drained().await;
+    let requests = bot.fake.requests();
+    assert!(requests.iter().filter(|r| is_message_body(r)).count() >= 10);
+    bot.shutdown().await;
+}
