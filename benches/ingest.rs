@@ -38,7 +38,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let mode = std::env::var("CAREBOT_BENCH")
         .ok()
         .or_else(|| args.first().cloned())
@@ -231,14 +234,18 @@ impl Workload {
             let network = self.rng.below(NETWORKS.len());
             let handle = format!("user{}", self.customers.len() + 1);
             self.customers.push((network, handle.clone()));
-            let name = self.rng.chance(50).then(|| format!("Customer {}", self.customers.len()));
+            let name = self
+                .rng
+                .chance(50)
+                .then(|| format!("Customer {}", self.customers.len()));
             (network, handle, name)
         };
         self.next_id += 1;
         let text = if self.rng.chance(1) {
             format!("RT @someone: {}", TEXTS[self.rng.below(TEXTS.len())])
         } else {
-            TEXTS[self.rng.below(TEXTS.len())].replace("{n}", &format!("A{}", 100_000 + self.rng.below(900_000)))
+            TEXTS[self.rng.below(TEXTS.len())]
+                .replace("{n}", &format!("A{}", 100_000 + self.rng.below(900_000)))
         };
         let followers = match self.rng.below(100) {
             0 => 50_000 + self.rng.below(500_000) as u64,
@@ -329,12 +336,7 @@ async fn baseline_pool(db: &Path) -> SqlitePool {
     pool
 }
 
-async fn baseline_insert(
-    conn: &mut sqlx::SqliteConnection,
-    i: usize,
-    m: &Mention,
-    now: DateTime<Utc>,
-) {
+async fn baseline_insert(conn: &mut sqlx::SqliteConnection, i: usize, m: &Mention, now: DateTime<Utc>) {
     sqlx::query(
         "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name, text,
                                url, followers, unparsed, feed_channel_id, feed_message_id, posted_at, received_at)
@@ -451,10 +453,7 @@ async fn engine_bench() {
         let post = item.feed_post(i as u64);
         let now = now + Duration::seconds(i as i64);
         let t = Instant::now();
-        engine
-            .receive_post(&post, None, now)
-            .await
-            .expect("post stored");
+        engine.receive_post(&post, None, now).await.expect("post stored");
         engine_lat.push(t.elapsed());
     }
     let engine_posts = start.elapsed();
@@ -526,7 +525,10 @@ fn memory_bench() {
         .map(|p| p.join("carebot"))
         .filter(|p| p.exists())
         .unwrap_or_else(|| {
-            eprintln!("target/release/carebot not found next to {}: run `cargo build --release` first", exe.display());
+            eprintln!(
+                "target/release/carebot not found next to {}: run `cargo build --release` first",
+                exe.display()
+            );
             std::process::exit(2);
         });
     let dir = TempDir::new("memory");
@@ -592,6 +594,8 @@ fn memory_bench() {
         rss_max as f64 / 1024.0
     );
     println!("  stats: {stats}");
-    let db = std::fs::metadata(dir.0.join("x.db")).map(|m| m.len()).unwrap_or(0);
+    let db = std::fs::metadata(dir.0.join("x.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!("  x.db {:.0} MB", db as f64 / 1e6);
 }

@@ -388,7 +388,12 @@ impl Tx {
             let sql = values_sql("INSERT INTO case_events (case_id, at, actor, kind, detail)", 5, n);
             let mut q = sqlx::query(&sql);
             for e in chunk {
-                q = q.bind(e.case_id).bind(e.at).bind(&e.actor).bind(&e.kind).bind(&e.detail);
+                q = q
+                    .bind(e.case_id)
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.kind)
+                    .bind(&e.detail);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -396,7 +401,11 @@ impl Tx {
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
             rows = rest;
-            let sql = values_sql("INSERT INTO outbox (case_id, payload, created_at, next_attempt_at)", 4, n);
+            let sql = values_sql(
+                "INSERT INTO outbox (case_id, payload, created_at, next_attempt_at)",
+                4,
+                n,
+            );
             let mut q = sqlx::query(&sql);
             for o in chunk {
                 q = q.bind(o.case_id).bind(&o.payload).bind(o.at).bind(o.at);
