@@ -3,7 +3,7 @@
 //!
 //! # Modes
 //!
-//! - `cargo bench --bench ingest` (mode `engine`, a minute or two):
+//! - `cargo bench --bench ingest` (mode `engine`, about two minutes on 2 cores):
 //!   1. **bulk**: ~200k mentions as JSON Lines through [`carebot::cli::ingest_jsonl`] (parse,
 //!      dedupe, triage, playbook match, case write, events, outbox; one transaction per
 //!      `IMPORT_BATCH`), then the same rows inserted raw (one `INSERT` per row into a plain table
