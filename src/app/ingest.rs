@@ -7,9 +7,9 @@ use super::outbox::{self, Outgoing};
 use super::Engine;
 use crate::domain::case::{self, Case, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
-use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, TemplateVars};
+use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookSet, TemplateVars};
 use crate::domain::{CaseId, Role};
-use crate::store::NewCase;
+use crate::store::{CaseWithOpening, NewCase};
 use crate::store::{StoreError, Tx};
 
 /// The actor name recorded for what carebot does on its own.
@@ -132,7 +132,11 @@ impl Engine {
         let result = match read {
             FeedOutcome::Mention(mention) => {
                 let unparsed = mention.unparsed;
-                (self.place(&mut tx, &mention, feed, now).await?, unparsed)
+                let playbooks = self.playbooks();
+                (
+                    self.place(&mut tx, &playbooks, &mention, feed, now).await?,
+                    unparsed,
+                )
             }
             FeedOutcome::Ignored(reason) => {
                 (self.ignore(&mut tx, &post.source_id, reason, now).await?, false)
@@ -153,11 +157,16 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let mut tx = self.store.begin().await?;
+        // One playbook set for the whole batch (a reload applies from the next batch).
+        let playbooks = self.playbooks();
         let mut outcomes = Vec::with_capacity(mentions.len());
         for mention in mentions {
             let outcome = match self.feed.ignore_reason(mention) {
                 Some(reason) => self.ignore(&mut tx, &mention.source_id, reason, now).await?,
-                None => self.place(&mut tx, mention, FeedRef::default(), now).await?,
+                None => {
+                    self.place(&mut tx, &playbooks, mention, FeedRef::default(), now)
+                        .await?
+                }
             };
             outcomes.push(outcome);
         }
@@ -186,23 +195,26 @@ impl Engine {
     async fn place(
         &self,
         tx: &mut Tx,
+        playbooks: &PlaybookSet,
         m: &Mention,
         feed: FeedRef<'_>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
-        if tx.already_seen(&m.source_id, m.external_id.as_deref()).await? {
+        // Dedupe and customer upsert in one statement; `None` means seen before.
+        let Some((customer, latest_id)) = tx.customer_for_new_mention(m, now).await? else {
             return Ok(IngestOutcome::Duplicate);
-        }
-        let customer = tx
-            .upsert_customer(&m.network, &m.handle, m.display_name.as_deref(), now)
-            .await?;
-        let latest = tx.latest_case(customer.id).await?;
+        };
+        let latest = match latest_id {
+            Some(id) => tx.case_with_opening(id).await?,
+            None => None,
+        };
         let placement = case::place_mention(
-            latest.as_ref().map(|c| (c.id, c.status, c.resolved_at)),
+            latest
+                .as_ref()
+                .map(|l| (l.case.id, l.case.status, l.case.resolved_at)),
             self.settings.reopen_window,
             now,
         );
-        let playbooks = self.playbooks();
         let matches = playbooks.classify(&m.text, &m.network, customer.segment);
         let best = matches.first().and_then(|b| playbooks.get(&b.id));
         let triage = self.triage.triage(
@@ -212,8 +224,16 @@ impl Engine {
             best.and_then(|p| p.priority),
         );
 
+        // The opening post's text and link, for the card of a case this mention joins.
+        let mut opening = (String::new(), None);
         let (case, outcome) = match (placement, latest) {
-            (Placement::Merge(_), Some(mut case)) | (Placement::Reopen(_), Some(mut case)) => {
+            (Placement::Merge(_), Some(latest)) | (Placement::Reopen(_), Some(latest)) => {
+                let CaseWithOpening {
+                    mut case,
+                    opening_text,
+                    opening_url,
+                } = latest;
+                opening = (opening_text, opening_url);
                 let reopened = !case.status.is_active();
                 if reopened {
                     // Reopening an inactive case cannot fail.
@@ -325,7 +345,16 @@ impl Engine {
                     now,
                 )
                 .await?;
-                self.enqueue_card_update(tx, &case, &customer, now).await?;
+                let card = outbox::case_card(&case, &customer, &opening.0, opening.1.as_deref());
+                self.enqueue(
+                    tx,
+                    &Outgoing::UpdateCard {
+                        case_id: case.id,
+                        card,
+                    },
+                    now,
+                )
+                .await?;
             }
         }
         Ok(outcome)
@@ -338,7 +367,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let payload = serde_json::to_string(out).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        tx.enqueue(Some(out.case_id()), &payload, now).await
+        tx.enqueue(Some(out.case_id()), payload, now).await
     }
 
     /// Queues the card edit for a changed case.

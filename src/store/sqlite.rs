@@ -1,5 +1,6 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,8 +24,76 @@ pub struct Store {
 }
 
 /// One database transaction; dropped without [`Tx::commit`] it rolls back.
+///
+/// Rows of the append-only tables (mentions, case events, outbox) are buffered and written
+/// several to a statement before anything reads those tables and at commit: an import writes
+/// hundreds of them per transaction, and each statement is a round trip to SQLite's thread.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
+    pending: Pending,
+}
+
+/// Appended rows not yet written, in the order they were appended.
+#[derive(Default)]
+struct Pending {
+    mentions: Vec<PendingMention>,
+    events: Vec<PendingEvent>,
+    outbox: Vec<PendingOutbox>,
+    /// Source ids and network ids of the pending mentions, for deduplication.
+    source_ids: HashSet<String>,
+    external_ids: HashSet<String>,
+}
+
+struct PendingMention {
+    case_id: i64,
+    customer_id: i64,
+    mention: Mention,
+    feed_channel_id: Option<String>,
+    feed_message_id: Option<String>,
+    at: DateTime<Utc>,
+}
+
+struct PendingEvent {
+    case_id: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    kind: String,
+    detail: String,
+}
+
+struct PendingOutbox {
+    case_id: Option<i64>,
+    payload: String,
+    at: DateTime<Utc>,
+}
+
+/// The most rows one buffered INSERT writes (mentions have 15 columns: 480 parameters).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `head VALUES (?, ..), (?, ..)` with `rows` groups of `cols` parameters.
+fn values_sql(head: &str, cols: usize, rows: usize) -> String {
+    let group = format!("({})", vec!["?"; cols].join(", "));
+    format!("{head} VALUES {}", vec![group; rows].join(", "))
+}
+
+/// Splits `n` rows into statements of 32, 16, 8, 4, 2 and 1 rows, so only six statement shapes
+/// per table reach the prepared-statement cache.
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let size = ROWS_PER_INSERT.min(1 << n.ilog2());
+        n -= size;
+        Some(size)
+    })
+}
+
+/// The case a new mention's customer most recently had, with the text and link of its first post.
+pub struct CaseWithOpening {
+    pub case: Case,
+    pub opening_text: String,
+    pub opening_url: Option<String>,
 }
 
 /// The fields a new case starts with.
@@ -57,7 +126,17 @@ impl Store {
             })
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 16 MiB of page cache per connection (SQLite's default is 2 MiB): an import's
+            // dedupe lookups stay in memory while the bound keeps the process small.
+            .pragma("cache_size", "-16384")
+            // Statement journals and sort scratch in memory rather than in temp files.
+            .pragma("temp_store", "memory")
+            // Checkpoint every ~40 MB of WAL instead of ~4 MB: a checkpoint runs inside the commit
+            // that crosses the threshold, so rarer checkpoints mean fewer slow commits; the WAL
+            // file is truncated back to 64 MB after a checkpoint.
+            .pragma("wal_autocheckpoint", "10000")
+            .pragma("journal_size_limit", "67108864");
         // An in-memory database exists once per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
@@ -82,7 +161,10 @@ impl Store {
     /// Starts a write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue instead of failing).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx { tx })
+        Ok(Tx {
+            tx,
+            pending: Pending::default(),
+        })
     }
 
     /// Undelivered outbox rows, oldest first, due or not: delivery keeps each case's order, so
@@ -191,7 +273,10 @@ impl Store {
     /// Read-only snapshot queries run on a fresh transaction-less connection.
     pub async fn read(&self) -> Result<Tx, StoreError> {
         let tx = self.pool.begin().await?;
-        Ok(Tx { tx })
+        Ok(Tx {
+            tx,
+            pending: Pending::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -263,9 +348,154 @@ fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
         self.tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes the buffered mentions, events and outbox rows.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut rows = pending.mentions.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            let sql = values_sql(
+                "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name,
+                                       text, url, followers, unparsed, feed_channel_id, feed_message_id, posted_at,
+                                       received_at)",
+                15,
+                n,
+            );
+            let mut q = sqlx::query(&sql);
+            for p in chunk {
+                let m = &p.mention;
+                q = q
+                    .bind(p.case_id)
+                    .bind(p.customer_id)
+                    .bind(&m.source_id)
+                    .bind(m.external_id.as_deref())
+                    .bind(m.network.as_str())
+                    .bind(m.handle.as_str())
+                    .bind(m.display_name.as_deref())
+                    .bind(&m.text)
+                    .bind(m.url.as_deref())
+                    .bind(m.followers.map(|f| f.min(i64::MAX as u64) as i64))
+                    .bind(m.unparsed)
+                    .bind(p.feed_channel_id.as_deref())
+                    .bind(p.feed_message_id.as_deref())
+                    .bind(m.posted_at)
+                    .bind(p.at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let mut rows = pending.events.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            let sql = values_sql("INSERT INTO case_events (case_id, at, actor, kind, detail)", 5, n);
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.case_id)
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.kind)
+                    .bind(&e.detail);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let mut rows = pending.outbox.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            let sql = values_sql(
+                "INSERT INTO outbox (case_id, payload, created_at, next_attempt_at)",
+                4,
+                n,
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                q = q.bind(o.case_id).bind(&o.payload).bind(o.at).bind(o.at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// True when a mention with this source id or network id waits in this transaction's buffer.
+    fn pending_seen(&self, source_id: &str, external_id: Option<&str>) -> bool {
+        self.pending.source_ids.contains(source_id)
+            || external_id.is_some_and(|e| self.pending.external_ids.contains(e))
+    }
+
+    /// For a mention not seen before: finds or creates its customer (keeping a newly seen display
+    /// name) and returns it with the id of the customer's most recent case. `None` when the
+    /// mention (by source id or network id) was already stored or ignored; then nothing changes.
+    /// One statement instead of a lookup, an upsert and a second lookup.
+    pub async fn customer_for_new_mention(
+        &mut self,
+        m: &Mention,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(Customer, Option<CaseId>)>, StoreError> {
+        if self.pending_seen(&m.source_id, m.external_id.as_deref()) {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "INSERT INTO customers (network, handle, display_name, created_at)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE NOT EXISTS (SELECT 1 FROM mentions WHERE source_id = ?5 OR external_id = ?6)
+               AND NOT EXISTS (SELECT 1 FROM ignored_posts WHERE source_id = ?5)
+             ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
+             RETURNING *,
+                 (SELECT c.id FROM cases c WHERE c.customer_id = customers.id ORDER BY c.id DESC LIMIT 1)
+                 AS latest_case_id",
+        )
+        .bind(m.network.as_str())
+        .bind(m.handle.as_str())
+        .bind(m.display_name.as_deref())
+        .bind(at)
+        .bind(&m.source_id)
+        .bind(m.external_id.as_deref())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            let latest: Option<i64> = r.get("latest_case_id");
+            Ok((customer_from_row(&r)?, latest.map(CaseId)))
+        })
+        .transpose()
+    }
+
+    /// A case with the text and link of the post that opened it, in one read.
+    pub async fn case_with_opening(&mut self, id: CaseId) -> Result<Option<CaseWithOpening>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.*, m.text AS opening_text, m.url AS opening_url FROM cases c
+             LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
+             WHERE c.id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let case = case_from_row(&row)?;
+        let stored: Option<String> = row.get("opening_text");
+        let (opening_text, opening_url) = match stored {
+            Some(text) => (text, row.get("opening_url")),
+            // Opened earlier in this transaction: the opening post is still buffered.
+            None => self
+                .pending
+                .mentions
+                .iter()
+                .find(|p| p.case_id == id.0)
+                .map(|p| (p.mention.text.clone(), p.mention.url.clone()))
+                .unwrap_or_default(),
+        };
+        Ok(Some(CaseWithOpening {
+            case,
+            opening_text,
+            opening_url,
+        }))
     }
 
     /// True when a mention with this source id (or this network id) was already stored,
@@ -275,6 +505,9 @@ impl Tx {
         source_id: &str,
         external_id: Option<&str>,
     ) -> Result<bool, StoreError> {
+        if self.pending_seen(source_id, external_id) {
+            return Ok(true);
+        }
         let seen: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM mentions WHERE source_id = ?1 OR external_id = ?2
              UNION ALL SELECT 1 FROM ignored_posts WHERE source_id = ?1 LIMIT 1",
@@ -433,6 +666,7 @@ impl Tx {
         Ok(())
     }
 
+    /// Stores a mention (buffered until the next read of mentions or the commit).
     pub async fn insert_mention(
         &mut self,
         case_id: CaseId,
@@ -442,28 +676,18 @@ impl Tx {
         feed_message_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name, text,
-                                   url, followers, unparsed, feed_channel_id, feed_message_id, posted_at, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(case_id.0)
-        .bind(customer_id)
-        .bind(&m.source_id)
-        .bind(m.external_id.as_deref())
-        .bind(m.network.as_str())
-        .bind(m.handle.as_str())
-        .bind(m.display_name.as_deref())
-        .bind(&m.text)
-        .bind(m.url.as_deref())
-        .bind(m.followers.map(|f| f.min(i64::MAX as u64) as i64))
-        .bind(m.unparsed)
-        .bind(feed_channel_id)
-        .bind(feed_message_id)
-        .bind(m.posted_at)
-        .bind(at)
-        .execute(&mut *self.tx)
-        .await?;
+        self.pending.source_ids.insert(m.source_id.clone());
+        if let Some(e) = &m.external_id {
+            self.pending.external_ids.insert(e.clone());
+        }
+        self.pending.mentions.push(PendingMention {
+            case_id: case_id.0,
+            customer_id,
+            mention: m.clone(),
+            feed_channel_id: feed_channel_id.map(str::to_string),
+            feed_message_id: feed_message_id.map(str::to_string),
+            at,
+        });
         Ok(())
     }
 
@@ -481,6 +705,7 @@ impl Tx {
         case_id: CaseId,
         limit: i64,
     ) -> Result<Vec<StoredMention>, StoreError> {
+        self.flush().await?;
         let rows = sqlx::query("SELECT * FROM mentions WHERE case_id = ? ORDER BY id LIMIT ?")
             .bind(case_id.0)
             .bind(limit)
@@ -504,7 +729,7 @@ impl Tx {
             .collect()
     }
 
-    /// Appends to the case timeline.
+    /// Appends to the case timeline (buffered until the next read of events or the commit).
     pub async fn append_event(
         &mut self,
         case_id: CaseId,
@@ -513,18 +738,18 @@ impl Tx {
         kind: &str,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO case_events (case_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(case_id.0)
-            .bind(at)
-            .bind(actor)
-            .bind(kind)
-            .bind(detail.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+        self.pending.events.push(PendingEvent {
+            case_id: case_id.0,
+            at,
+            actor: actor.to_string(),
+            kind: kind.to_string(),
+            detail: detail.to_string(),
+        });
         Ok(())
     }
 
     pub async fn events(&mut self, case_id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
+        self.flush().await?;
         let rows =
             sqlx::query("SELECT at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id")
                 .bind(case_id.0)
@@ -543,20 +768,18 @@ impl Tx {
             .collect()
     }
 
-    /// Queues a message for the chat adapters, in this transaction.
+    /// Queues a message for the chat adapters, in this transaction (written at commit).
     pub async fn enqueue(
         &mut self,
         case_id: Option<CaseId>,
-        payload: &str,
+        payload: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO outbox (case_id, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?)")
-            .bind(case_id.map(|c| c.0))
-            .bind(payload)
-            .bind(at)
-            .bind(at)
-            .execute(&mut *self.tx)
-            .await?;
+        self.pending.outbox.push(PendingOutbox {
+            case_id: case_id.map(|c| c.0),
+            payload: payload.into(),
+            at,
+        });
         Ok(())
     }
 
