@@ -339,7 +339,7 @@ impl PlaybookSet {
     /// Playbooks whose triggers match `text` and whose filters admit `network` and `segment`,
     /// best first (score, then id). If none does: the fallback with score 0, if there is one.
     pub fn classify(&self, text: &str, network: &Network, segment: Segment) -> Vec<PlaybookMatch> {
-        let mut hits = self.matcher.hits(text, self.playbooks.len());
+        let mut hits = self.matcher.hits(text);
         hits.retain(|h| {
             let t = &self.playbooks[h.playbook].triggers;
             (t.networks.is_empty() || t.networks.contains(network))

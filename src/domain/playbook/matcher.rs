@@ -1,10 +1,14 @@
 //! Trigger matching: every trigger of every playbook compiled together, so the cost of
 //! classifying a mention does not grow with the number of playbooks.
 
+use std::cell::RefCell;
+use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Hir, HirKind};
 
 /// Points for a matched keyword.
 pub const KEYWORD_SCORE: u32 = 10;
@@ -15,6 +19,10 @@ pub const PATTERN_SCORE: u32 = 15;
 const SET_SIZE_LIMIT: usize = 256 * 1024 * 1024;
 /// Lazy DFA cache: large enough that thousands of triggers do not thrash it.
 const DFA_CACHE_LIMIT: usize = 64 * 1024 * 1024;
+/// Shorter literals occur in almost every text; a clause with one is no filter and is dropped.
+const MIN_LITERAL_LEN: usize = 3;
+/// A clause with more alternatives than this is dropped (it filters little and costs much).
+const MAX_CLAUSE_LITERALS: usize = 64;
 
 /// What kind of trigger an entry of the set came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,23 +42,42 @@ pub(crate) struct Trigger {
     pub regex: Option<Regex>,
 }
 
+/// A pattern with required literals: its regex runs only when every clause has a literal
+/// present in the text.
+#[derive(Debug, Clone)]
+struct Filtered {
+    trigger: usize,
+    /// Clauses besides the lead one (whose literal brought the pattern up); each is a list
+    /// of needle ids, at least one of which must be present.
+    other_clauses: Vec<Vec<u32>>,
+}
+
 /// All triggers of a set of playbooks, compiled once.
 ///
-/// Keywords go through one Aho-Corasick automaton (ASCII case-insensitive, word boundaries
-/// checked on each hit); patterns go through one `RegexSet`. Why not everything in the
-/// `RegexSet`: with 2,500 word-bounded alternatives its lazy DFA thrashes and a 200-character
-/// text took milliseconds; the automaton's cost depends on the text, not the keyword count.
+/// One Aho-Corasick automaton holds every keyword and every literal that some pattern
+/// requires ("needles", case-folded; ASCII case-insensitive). One pass over the text gives
+/// the keyword hits (word boundaries checked on each hit) and the set of needles present.
+/// A pattern is a candidate when a needle of its lead clause (its most selective one) is
+/// present, and its regex runs only when every other clause is satisfied too. Patterns
+/// with no required literal go into one `RegexSet`.
+///
+/// Why not everything in the `RegexSet`: with 2,500 word-bounded alternatives its lazy DFA
+/// thrashes and a 200-character text took milliseconds; the automaton's cost depends on the
+/// text, not the trigger count. Why all required literals, not only the opening one: 500
+/// patterns like `order\b.*\b(lost|late) 42` share a few opening nouns, so a prefix filter
+/// left about 150 regexes to run per text; the conjunction of all literals leaves about one.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
-    keywords: AhoCorasick,
-    /// Automaton pattern id -> the triggers (of possibly several playbooks) with that keyword.
+    needles: AhoCorasick,
+    /// Needle id -> the keyword triggers (of possibly several playbooks) with that text;
+    /// empty when the needle is only a pattern literal.
     keyword_triggers: Vec<Vec<usize>>,
+    /// Needle id -> whether its first and last bytes are word bytes (for boundary checks).
     keyword_bounds: Vec<(bool, bool)>,
-    /// Prefixes every match of a pattern must start with (lower-cased), for the patterns
-    /// that have them: a hit makes the pattern a candidate, checked with its own regex.
-    prefixes: AhoCorasick,
-    prefix_triggers: Vec<Vec<usize>>,
-    /// Patterns without a usable prefix, all in one set.
+    /// Needle id -> the `filtered` patterns whose lead clause contains it.
+    lead_patterns: Vec<Vec<u32>>,
+    filtered: Vec<Filtered>,
+    /// Patterns without a usable required literal, all in one set.
     patterns: RegexSet,
     /// `RegexSet` index -> trigger.
     pattern_triggers: Vec<usize>,
@@ -68,38 +95,85 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// Per-thread buffers, so that classifying does not allocate for its bookkeeping.
+/// Marks are generation stamps: `present[n] == generation` means needle `n` was seen in
+/// the current text, so nothing needs clearing between texts.
+#[derive(Default)]
+struct Scratch {
+    generation: u32,
+    folded: String,
+    present: Vec<u32>,
+    present_list: Vec<u32>,
+    checked: Vec<u32>,
+    matched: Vec<usize>,
+}
+
+impl Scratch {
+    fn begin(&mut self, needles: usize, filtered: usize) {
+        if self.generation == u32::MAX {
+            self.generation = 0;
+            self.present.iter_mut().for_each(|g| *g = 0);
+            self.checked.iter_mut().for_each(|g| *g = 0);
+        }
+        self.generation += 1;
+        if self.present.len() < needles {
+            self.present.resize(needles, 0);
+        }
+        if self.checked.len() < filtered {
+            self.checked.resize(filtered, 0);
+        }
+        self.present_list.clear();
+        self.matched.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Interns `text` as a needle, returning its id.
+fn needle_id(ids: &mut HashMap<String, u32>, texts: &mut Vec<String>, text: String) -> u32 {
+    if let Some(&id) = ids.get(&text) {
+        return id;
+    }
+    let id = texts.len() as u32;
+    ids.insert(text.clone(), id);
+    texts.push(text);
+    id
+}
+
 impl Matcher {
     /// Compiles `triggers`; every pattern must already have compiled on its own.
     pub fn build(triggers: Vec<Trigger>) -> Result<Self, String> {
-        let mut keyword_ids: HashMap<String, usize> = HashMap::new();
-        let mut keyword_texts: Vec<String> = Vec::new();
-        let mut keyword_triggers: Vec<Vec<usize>> = Vec::new();
-        let mut prefix_ids: HashMap<String, usize> = HashMap::new();
-        let mut prefix_texts: Vec<String> = Vec::new();
-        let mut prefix_triggers: Vec<Vec<usize>> = Vec::new();
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut keywords: Vec<(u32, usize)> = Vec::new();
+        let mut leads: Vec<(u32, u32)> = Vec::new();
+        let mut filtered: Vec<Filtered> = Vec::new();
         let mut pattern_sources = Vec::new();
         let mut pattern_triggers = Vec::new();
         for (i, t) in triggers.iter().enumerate() {
             match t.kind {
                 TriggerKind::Keyword => {
-                    let key = t.text.to_ascii_lowercase();
-                    let id = *keyword_ids.entry(key.clone()).or_insert_with(|| {
-                        keyword_texts.push(key);
-                        keyword_triggers.push(Vec::new());
-                        keyword_texts.len() - 1
-                    });
-                    keyword_triggers[id].push(i);
+                    let id = needle_id(&mut ids, &mut texts, fold_str(&t.text));
+                    keywords.push((id, i));
                 }
-                TriggerKind::Pattern => match required_prefixes(&t.text) {
-                    Some(prefixes) => {
-                        for p in prefixes {
-                            let id = *prefix_ids.entry(p.clone()).or_insert_with(|| {
-                                prefix_texts.push(p);
-                                prefix_triggers.push(Vec::new());
-                                prefix_texts.len() - 1
-                            });
-                            prefix_triggers[id].push(i);
+                TriggerKind::Pattern => match required_literals(&t.text) {
+                    Some(clauses) => {
+                        let at = filtered.len() as u32;
+                        let mut clauses = clauses.into_iter().map(|clause| {
+                            clause
+                                .into_iter()
+                                .map(|lit| needle_id(&mut ids, &mut texts, lit))
+                                .collect::<Vec<u32>>()
+                        });
+                        if let Some(lead) = clauses.next() {
+                            leads.extend(lead.into_iter().map(|n| (n, at)));
                         }
+                        filtered.push(Filtered {
+                            trigger: i,
+                            other_clauses: clauses.collect(),
+                        });
                     }
                     None => {
                         pattern_sources.push(pattern_regex(&t.text));
@@ -108,7 +182,15 @@ impl Matcher {
                 },
             }
         }
-        let keyword_bounds = keyword_texts
+        let mut keyword_triggers: Vec<Vec<usize>> = vec![Vec::new(); texts.len()];
+        for (id, i) in keywords {
+            keyword_triggers[id as usize].push(i);
+        }
+        let mut lead_patterns: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
+        for (id, p) in leads {
+            lead_patterns[id as usize].push(p);
+        }
+        let keyword_bounds = texts
             .iter()
             .map(|k| {
                 let b = k.as_bytes();
@@ -118,15 +200,10 @@ impl Matcher {
                 )
             })
             .collect();
-        let keywords = AhoCorasick::builder()
+        let needles = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .build(&keyword_texts)
-            .map_err(|e| e.to_string())?;
-        let prefixes = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&prefix_texts)
+            .build(&texts)
             .map_err(|e| e.to_string())?;
         let patterns = RegexSetBuilder::new(pattern_sources)
             .size_limit(SET_SIZE_LIMIT)
@@ -134,11 +211,11 @@ impl Matcher {
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Matcher {
-            keywords,
+            needles,
             keyword_triggers,
             keyword_bounds,
-            prefixes,
-            prefix_triggers,
+            lead_patterns,
+            filtered,
             patterns,
             pattern_triggers,
             triggers,
@@ -149,33 +226,69 @@ impl Matcher {
         &self.triggers[index]
     }
 
-    /// Every playbook with at least one matched trigger, in order of first match.
-    pub fn hits(&self, text: &str, playbook_count: usize) -> Vec<Hit> {
-        let mut matched: Vec<usize> = Vec::new();
-        let bytes = text.as_bytes();
-        for m in self.keywords.find_overlapping_iter(text) {
+    /// Every playbook with at least one matched trigger, in order of first matched trigger.
+    pub fn hits(&self, text: &str) -> Vec<Hit> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.hits_with(text, &mut scratch),
+            // Only if a caller re-entered from inside a match, which nothing does.
+            Err(_) => self.hits_with(text, &mut Scratch::default()),
+        })
+    }
+
+    fn hits_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Hit> {
+        scratch.begin(self.keyword_triggers.len(), self.filtered.len());
+        let Scratch {
+            generation,
+            folded,
+            present,
+            present_list,
+            checked,
+            matched,
+        } = scratch;
+        let generation = *generation;
+        // ASCII text needs no folding (the automaton ignores ASCII case); other text is
+        // folded char by char so that "CAFÉ" finds "café" as the pattern regex would.
+        let haystack: &str = if text.is_ascii() {
+            text
+        } else {
+            fold_into(text, folded);
+            folded
+        };
+        let bytes = haystack.as_bytes();
+        for m in self.needles.find_overlapping_iter(haystack) {
             let id = m.pattern().as_usize();
-            let (start_word, end_word) = self.keyword_bounds[id];
-            let starts_clean = !start_word || m.start() == 0 || !is_word_byte(bytes[m.start() - 1]);
-            let ends_clean = !end_word || m.end() == bytes.len() || !is_word_byte(bytes[m.end()]);
-            if starts_clean && ends_clean {
-                matched.extend_from_slice(&self.keyword_triggers[id]);
+            if present[id] != generation {
+                present[id] = generation;
+                present_list.push(id as u32);
+            }
+            let keyword = &self.keyword_triggers[id];
+            if !keyword.is_empty() {
+                let (start_word, end_word) = self.keyword_bounds[id];
+                let starts_clean = !start_word || m.start() == 0 || !is_word_byte(bytes[m.start() - 1]);
+                let ends_clean = !end_word || m.end() == bytes.len() || !is_word_byte(bytes[m.end()]);
+                if starts_clean && ends_clean {
+                    matched.extend_from_slice(keyword);
+                }
             }
         }
-        if !self.prefix_triggers.is_empty() {
-            let mut candidates: Vec<usize> = Vec::new();
-            for m in self.prefixes.find_overlapping_iter(text) {
-                candidates.extend_from_slice(&self.prefix_triggers[m.pattern().as_usize()]);
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
-            for i in candidates {
-                if self.triggers[i]
-                    .regex
-                    .as_ref()
-                    .is_some_and(|re| re.is_match(text))
+        for &id in present_list.iter() {
+            for &p in &self.lead_patterns[id as usize] {
+                if checked[p as usize] == generation {
+                    continue;
+                }
+                checked[p as usize] = generation;
+                let f = &self.filtered[p as usize];
+                let all_present = f
+                    .other_clauses
+                    .iter()
+                    .all(|clause| clause.iter().any(|&n| present[n as usize] == generation));
+                if all_present
+                    && self.triggers[f.trigger]
+                        .regex
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(text))
                 {
-                    matched.push(i);
+                    matched.push(f.trigger);
                 }
             }
         }
@@ -192,18 +305,21 @@ impl Matcher {
         }
         matched.sort_unstable();
         matched.dedup();
-        let mut slot: Vec<Option<usize>> = vec![None; playbook_count];
         let mut hits: Vec<Hit> = Vec::new();
-        for index in matched {
+        for &index in matched.iter() {
             let trigger = &self.triggers[index];
-            let at = *slot[trigger.playbook].get_or_insert_with(|| {
-                hits.push(Hit {
-                    playbook: trigger.playbook,
-                    score: 0,
-                    triggers: Vec::new(),
-                });
-                hits.len() - 1
-            });
+            // Triggers of one playbook are usually adjacent, so the last hit is the usual one.
+            let at = match hits.iter().rposition(|h| h.playbook == trigger.playbook) {
+                Some(at) => at,
+                None => {
+                    hits.push(Hit {
+                        playbook: trigger.playbook,
+                        score: 0,
+                        triggers: Vec::new(),
+                    });
+                    hits.len() - 1
+                }
+            };
             let hit = &mut hits[at];
             hit.score += match trigger.kind {
                 TriggerKind::Keyword => KEYWORD_SCORE,
@@ -215,35 +331,193 @@ impl Matcher {
     }
 }
 
-/// Literals that every match of `pattern` starts with, lower-cased, or `None` when there is
-/// no short, finite set of them (the pattern then goes into the `RegexSet`).
+/// The literals every match of `pattern` must contain, as clauses: each clause is a list of
+/// case-folded alternatives, at least one of which every match contains. The most selective
+/// clause comes first. `None` when no clause is usable (the pattern then goes into the
+/// `RegexSet`).
 ///
-/// Why: 500 patterns like `noun\b.*\bproblem` in one `RegexSet` cost about a millisecond per
-/// text (every text makes new lazy-DFA states); prefixes found by one automaton, then a
-/// few small regexes, cost microseconds. Case: prefixes are matched ASCII case-insensitively,
-/// so a pattern matching only through non-ASCII case folding (the Kelvin sign) can be missed.
-fn required_prefixes(pattern: &str) -> Option<Vec<String>> {
-    use regex_syntax::hir::literal::Extractor;
+/// Found by walking the syntax tree: a literal is required where its concatenation is; a
+/// repetition keeps its body's requirements only if it repeats at least once; an alternation
+/// requires one of its branches' best clauses; and for every point of a concatenation the
+/// literals the rest must start with (or the part before must end with), from regex-syntax's
+/// extractor, e.g. `(lost|late) 42` gives `{"lost 42", "late 42"}`.
+///
+/// Case: the pattern is parsed case-sensitively and its literals folded with [`fold_char`];
+/// the text is folded the same way, so a literal is found whatever case the text uses.
+fn required_literals(pattern: &str) -> Option<Vec<Vec<String>>> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(&ascii_word_boundaries(pattern))
         .ok()?;
-    let seq = Extractor::new().extract(&hir);
-    let literals = seq.literals()?;
-    if literals.is_empty() || literals.len() > 64 {
-        return None;
+    let mut clauses = Vec::new();
+    collect_clauses(&hir, &mut clauses);
+    push_seq(&mut clauses, extract(ExtractKind::Prefix, &hir));
+    push_seq(&mut clauses, extract(ExtractKind::Suffix, &hir));
+    // A clause that contains all of another's alternatives adds nothing.
+    clauses.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    let mut kept: Vec<Vec<String>> = Vec::new();
+    for c in clauses {
+        if !kept.iter().any(|k| k.iter().all(|l| c.contains(l))) {
+            kept.push(c);
+        }
     }
-    let mut out: Vec<String> = Vec::new();
+    kept.sort_by_key(|c| Reverse(selectivity(c)));
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// How selective a clause probably is: longer shortest literal first, then fewer literals.
+fn selectivity(clause: &[String]) -> (usize, Reverse<usize>) {
+    let shortest = clause.iter().map(String::len).min().unwrap_or(0);
+    (shortest.min(12), Reverse(clause.len()))
+}
+
+fn extract(kind: ExtractKind, hir: &Hir) -> Seq {
+    let mut extractor = Extractor::new();
+    extractor.kind(kind);
+    extractor.extract(hir)
+}
+
+fn collect_clauses(hir: &Hir, out: &mut Vec<Vec<String>>) {
+    match hir.kind() {
+        HirKind::Literal(lit) => push_clause(out, [&lit.0[..]]),
+        HirKind::Capture(c) => collect_clauses(&c.sub, out),
+        HirKind::Repetition(r) if r.min >= 1 => collect_clauses(&r.sub, out),
+        HirKind::Concat(items) => {
+            for item in items {
+                collect_clauses(item, out);
+            }
+            // Quadratic in the length of the concatenation; patterns are short, but cap it.
+            for i in 0..items.len().min(32) {
+                push_seq(
+                    out,
+                    extract(ExtractKind::Prefix, &Hir::concat(items[i..].to_vec())),
+                );
+                push_seq(
+                    out,
+                    extract(ExtractKind::Suffix, &Hir::concat(items[..=i].to_vec())),
+                );
+            }
+        }
+        HirKind::Alternation(branches) => {
+            let mut union: Vec<String> = Vec::new();
+            let mut every_branch = true;
+            for branch in branches {
+                let mut sub = Vec::new();
+                collect_clauses(branch, &mut sub);
+                match sub.into_iter().max_by_key(|c| selectivity(c)) {
+                    Some(best) => union.extend(best),
+                    None => {
+                        every_branch = false;
+                        break;
+                    }
+                }
+            }
+            if every_branch {
+                union.sort();
+                union.dedup();
+                if union.len() <= MAX_CLAUSE_LITERALS {
+                    out.push(union);
+                }
+            }
+            push_seq(out, extract(ExtractKind::Prefix, hir));
+            push_seq(out, extract(ExtractKind::Suffix, hir));
+        }
+        _ => {}
+    }
+}
+
+fn push_seq(out: &mut Vec<Vec<String>>, seq: Seq) {
+    if let Some(literals) = seq.literals() {
+        push_clause(out, literals.iter().map(|l| l.as_bytes()));
+    }
+}
+
+/// Adds the clause "one of `literals`", folded, unless a literal is too short (or the
+/// clause too long) to be worth filtering on.
+fn push_clause<'a>(out: &mut Vec<Vec<String>>, literals: impl IntoIterator<Item = &'a [u8]>) {
+    let mut clause = Vec::new();
     for lit in literals {
-        let text = std::str::from_utf8(lit.as_bytes()).ok()?.to_ascii_lowercase();
-        if text.len() < 3 {
-            return None;
-        }
-        if !out.contains(&text) {
-            out.push(text);
+        match fold_literal(lit) {
+            Some(text) if text.len() >= MIN_LITERAL_LEN => clause.push(text),
+            _ => return,
         }
     }
-    Some(out)
+    clause.sort();
+    clause.dedup();
+    if !clause.is_empty() && clause.len() <= MAX_CLAUSE_LITERALS && !out.contains(&clause) {
+        out.push(clause);
+    }
+}
+
+/// A required literal as folded text. The extractor may cut a long literal inside a
+/// character; any part of a required literal is required too, so the longest whole-char
+/// part is kept.
+fn fold_literal(bytes: &[u8]) -> Option<String> {
+    let start = bytes.iter().position(|&b| b & 0xC0 != 0x80)?;
+    let rest = &bytes[start..];
+    let valid = match std::str::from_utf8(rest) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&rest[..e.valid_up_to()]).ok()?,
+    };
+    Some(fold_str(valid))
+}
+
+/// Characters that simple case folding equates but `char::to_lowercase` does not map to
+/// one character (sorted by the first). Checked against regex-syntax's case folding by the
+/// test `folding_is_constant_on_case_folding_orbits`.
+const FOLD_EXCEPTIONS: &[(char, char)] = &[
+    ('\u{B5}', '\u{3BC}'),
+    ('\u{17F}', '\u{73}'),
+    ('\u{345}', '\u{3B9}'),
+    ('\u{3C2}', '\u{3C3}'),
+    ('\u{3D0}', '\u{3B2}'),
+    ('\u{3D1}', '\u{3B8}'),
+    ('\u{3D5}', '\u{3C6}'),
+    ('\u{3D6}', '\u{3C0}'),
+    ('\u{3F0}', '\u{3BA}'),
+    ('\u{3F1}', '\u{3C1}'),
+    ('\u{3F5}', '\u{3B5}'),
+    ('\u{1C80}', '\u{432}'),
+    ('\u{1C81}', '\u{434}'),
+    ('\u{1C82}', '\u{43E}'),
+    ('\u{1C83}', '\u{441}'),
+    ('\u{1C84}', '\u{442}'),
+    ('\u{1C85}', '\u{442}'),
+    ('\u{1C86}', '\u{44A}'),
+    ('\u{1C87}', '\u{463}'),
+    ('\u{1C88}', '\u{A64B}'),
+    ('\u{1E9B}', '\u{1E61}'),
+    ('\u{1FBE}', '\u{3B9}'),
+    ('\u{1FD3}', '\u{390}'),
+    ('\u{1FE3}', '\u{3B0}'),
+    ('\u{FB05}', '\u{FB06}'),
+];
+
+/// Maps `c` to one representative of the characters a case-insensitive regex treats as
+/// equal to it (Unicode simple case folding), so folded literals can be found in folded
+/// text: ASCII to lower case, other characters through `char::to_lowercase` and a few
+/// exceptions.
+fn fold_char(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    if let Ok(i) = FOLD_EXCEPTIONS.binary_search_by_key(&c, |&(from, _)| from) {
+        return FOLD_EXCEPTIONS[i].1;
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+fn fold_str(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+fn fold_into(text: &str, out: &mut String) {
+    out.clear();
+    out.extend(text.chars().map(fold_char));
 }
 
 /// The regex for one pattern trigger: case-insensitive, with ASCII word boundaries.
@@ -310,28 +584,123 @@ mod tests {
     #[test]
     fn keywords_are_word_bounded_and_case_insensitive() {
         let m = keyword_matcher("flat tire");
-        assert_eq!(m.hits("Got a FLAT TIRE on I-95 😩", 1).len(), 1);
-        assert!(m.hits("flat tires everywhere", 1).is_empty());
-        assert!(m.hits("aflat tire", 1).is_empty());
+        assert_eq!(m.hits("Got a FLAT TIRE on I-95 😩").len(), 1);
+        assert!(m.hits("flat tires everywhere").is_empty());
+        assert!(m.hits("aflat tire").is_empty());
     }
 
     #[test]
     fn keywords_with_punctuation_at_the_edges_still_match() {
-        assert_eq!(keyword_matcher("#fail").hits("what a #fail today", 1).len(), 1);
+        assert_eq!(keyword_matcher("#fail").hits("what a #fail today").len(), 1);
+    }
+
+    fn pattern_matcher(patterns: &[&str]) -> Matcher {
+        let triggers = patterns
+            .iter()
+            .map(|p| Trigger {
+                playbook: 0,
+                kind: TriggerKind::Pattern,
+                text: (*p).into(),
+                regex: Some(Regex::new(&pattern_regex(p)).unwrap()),
+            })
+            .collect();
+        Matcher::build(triggers).unwrap()
+    }
+
+    fn clauses(pattern: &str) -> Option<Vec<Vec<&'static str>>> {
+        required_literals(pattern).map(|cs| {
+            cs.into_iter()
+                .map(|c| c.into_iter().map(|l| &*l.leak()).collect())
+                .collect()
+        })
     }
 
     #[test]
-    fn patterns_with_a_literal_start_are_prefiltered_and_others_are_not() {
+    fn every_required_literal_is_extracted_most_selective_first() {
         assert_eq!(
-            required_prefixes(r"Stranded\b.*road"),
-            Some(vec!["stranded".to_string()])
+            clauses(r"Stranded\b.*road"),
+            Some(vec![vec!["stranded"], vec!["road"]])
         );
+        assert_eq!(clauses(r".*broken"), Some(vec![vec!["broken"]]));
+        assert_eq!(clauses(r"[a-z]+ broken"), Some(vec![vec![" broken"]]));
+        // Non-ASCII literals are folded as the text will be.
+        assert_eq!(clauses(r"CAFÉ\b"), Some(vec![vec!["café"]]));
+    }
+
+    #[test]
+    fn alternations_require_one_of_their_branches() {
         assert_eq!(
-            required_prefixes(r"(car|vehicle)\b.*died"),
-            Some(vec!["car".to_string(), "vehicle".to_string()])
+            clauses(r"(car|vehicle)\b.*died"),
+            Some(vec![vec!["died"], vec!["car", "vehicle"]])
         );
-        assert_eq!(required_prefixes(r".*broken"), None);
-        assert_eq!(required_prefixes(r"[a-z]+ broken"), None);
+        let order = clauses(r"order\b.*\b(lost|late) 42").unwrap();
+        assert_eq!(order[0], vec!["late 42", "lost 42"]);
+        assert!(order.contains(&vec!["order"]));
+        // A branch without a usable literal makes the alternation require nothing.
+        assert_eq!(clauses(r"refund|\d+"), None);
+        assert_eq!(clauses(r"(refund|\d+) please"), Some(vec![vec![" please"]]));
+    }
+
+    #[test]
+    fn patterns_without_a_required_literal_are_not_filtered() {
+        assert_eq!(clauses(r"[a-z]+ \d+"), None);
+        assert_eq!(clauses(r"\w+ \d{3,}"), None);
+        assert_eq!(clauses(r"(ab)+ \d{3,}"), Some(vec![vec!["ab "]]));
+        let m = pattern_matcher(&[r"\d{5,}"]);
+        assert_eq!(m.hits("order 123456 never came").len(), 1);
+        assert!(m.hits("order 1234 never came").is_empty());
+    }
+
+    #[test]
+    fn patterns_are_not_skipped_when_their_literals_differ_in_case() {
+        let m = pattern_matcher(&[
+            r"Stranded\b.*road",
+            r"(car|vehicle)\b.*died",
+            r"order\b.*\b(lost|late) 42",
+        ]);
+        assert_eq!(m.hits("STRANDED on the ROAD").len(), 1);
+        assert_eq!(m.hits("my VEHICLE just DIED").len(), 1);
+        assert_eq!(m.hits("the Order is LATE 42").len(), 1);
+        assert_eq!(m.hits("the Order is LATE 42").len(), 1);
+        assert!(m.hits("the order is late 43").is_empty());
+        assert!(m.hits("road stranded").is_empty());
+        assert_eq!(m.hits("my car died and I am stranded on the road").len(), 1);
+        assert_eq!(
+            m.hits("my car died and I am stranded on the road")[0].triggers,
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn non_ascii_case_is_folded_for_keywords_and_patterns() {
+        assert_eq!(keyword_matcher("café").hits("the CAFÉ was closed").len(), 1);
+        assert_eq!(keyword_matcher("CAFÉ").hits("the café was closed").len(), 1);
+        // As before: a keyword edge that is not an ASCII word byte is not boundary-checked.
+        assert_eq!(keyword_matcher("café").hits("the cafés were closed").len(), 1);
+        let m = pattern_matcher(&[r"café.*\brefund", r"ΣΟΦΊΑ"]);
+        assert_eq!(m.hits("CAFÉ 😡 wants a REFUND").len(), 1);
+        // Final sigma and the Kelvin sign fold as the regex folds them.
+        assert_eq!(m.hits("σοφίας").len(), 1);
+        assert_eq!(m.hits("ςοφία").len(), 1);
+        assert_eq!(keyword_matcher("kelvin").hits("\u{212A}ELVIN").len(), 1);
+    }
+
+    #[test]
+    fn folding_is_constant_on_case_folding_orbits() {
+        use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+        let mut wrong = Vec::new();
+        for c in (0..=0x1FFFFu32).filter_map(char::from_u32) {
+            let mut class = ClassUnicode::new([ClassUnicodeRange::new(c, c)]);
+            class.case_fold_simple();
+            for range in class.iter() {
+                for other in (range.start() as u32..=range.end() as u32).filter_map(char::from_u32) {
+                    if fold_char(other) != fold_char(c) {
+                        wrong.push((c, other, fold_char(c), fold_char(other)));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:?}");
     }
 
     #[test]
