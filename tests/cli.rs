@@ -52,6 +52,7 @@ fn the_demo_tells_the_whole_story() {
         "already seen",
         "reopened case #1",
         "you may grant up to",
+        "Escalation: case #5",
         "══ Summary ══",
     ] {
         assert!(text.contains(expected), "demo output lacks `{expected}`:\n{text}");

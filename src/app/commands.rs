@@ -170,12 +170,7 @@ impl Engine {
                 self.set_segment(actor, customer, segment, now).await
             }
             Command::Queue { view } => {
-                let active = vec![
-                    CaseStatus::New,
-                    CaseStatus::Open,
-                    CaseStatus::Waiting,
-                    CaseStatus::Escalated,
-                ];
+                let active = CaseStatus::ACTIVE.to_vec();
                 let (name, filter) = match view {
                     QueueView::Unassigned => (
                         "unassigned",

@@ -40,6 +40,14 @@ pub enum TeamChannel {
     Escalations,
 }
 
+impl TeamChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamChannel::Escalations => "escalations",
+        }
+    }
+}
+
 impl Outgoing {
     pub fn case_id(&self) -> CaseId {
         match self {

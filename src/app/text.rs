@@ -228,14 +228,7 @@ pub fn outgoing(out: &Outgoing) -> String {
             channel,
             message,
         } => {
-            format!(
-                "[#{}]\n{}",
-                serde_json::to_value(channel)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or(""),
-                message_text(*case_id, message)
-            )
+            format!("[#{}]\n{}", channel.as_str(), message_text(*case_id, message))
         }
     }
 }
@@ -270,7 +263,16 @@ fn message_text(case: crate::domain::CaseId, m: &Message) -> String {
     for line in m.body.lines().filter(|l| !l.trim().is_empty()) {
         let _ = writeln!(out, "    {}", one_line(line, 200));
     }
-    for f in &m.fields {
+    let inline: Vec<String> = m
+        .fields
+        .iter()
+        .filter(|f| f.inline)
+        .map(|f| format!("{}: {}", f.name, f.value))
+        .collect();
+    if !inline.is_empty() {
+        let _ = writeln!(out, "    {}", inline.join(" · "));
+    }
+    for f in m.fields.iter().filter(|f| !f.inline) {
         let _ = writeln!(out, "    {}", f.name);
         for line in f.value.lines() {
             let _ = writeln!(out, "      {line}");

@@ -234,13 +234,7 @@ impl<'a, W: Write> Console<'a, W> {
             IngestOutcome::Merged(c) => format!("joined case {c}{flag}"),
             IngestOutcome::Reopened(c) => format!("reopened case {c}{flag}"),
             IngestOutcome::Duplicate => "already seen: nothing to do".into(),
-            IngestOutcome::Ignored(reason) => format!(
-                "ignored ({})",
-                serde_json::to_value(reason)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("")
-            ),
+            IngestOutcome::Ignored(reason) => format!("ignored ({})", reason.as_str()),
         };
         writeln!(self.out, "  carebot: {what}")?;
         self.deliver().await

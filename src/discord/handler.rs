@@ -330,12 +330,7 @@ impl Handler {
             .autocomplete()
             .map(|a| a.value.trim().trim_start_matches('#').to_string())
             .unwrap_or_default();
-        let active = vec![
-            crate::domain::case::CaseStatus::New,
-            crate::domain::case::CaseStatus::Open,
-            crate::domain::case::CaseStatus::Waiting,
-            crate::domain::case::CaseStatus::Escalated,
-        ];
+        let active = crate::domain::case::CaseStatus::ACTIVE.to_vec();
         let cases = match self.engine.store().read().await {
             Ok(mut tx) => tx
                 .list_cases(&CaseFilter {

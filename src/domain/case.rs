@@ -27,6 +27,14 @@ impl CaseStatus {
         CaseStatus::Closed,
     ];
 
+    /// The statuses that still need work.
+    pub const ACTIVE: [CaseStatus; 4] = [
+        CaseStatus::New,
+        CaseStatus::Open,
+        CaseStatus::Waiting,
+        CaseStatus::Escalated,
+    ];
+
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         Self::ALL
             .into_iter()
@@ -51,7 +59,7 @@ impl CaseStatus {
 
     /// Still needs work: a new mention from the customer joins it.
     pub fn is_active(self) -> bool {
-        !matches!(self, CaseStatus::Resolved | CaseStatus::Closed)
+        Self::ACTIVE.contains(&self)
     }
 }
 

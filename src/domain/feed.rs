@@ -87,6 +87,16 @@ pub enum IgnoreReason {
     Echo,
 }
 
+impl IgnoreReason {
+    /// The name stored and shown (`own_brand`, `echo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IgnoreReason::OwnBrand => "own_brand",
+            IgnoreReason::Echo => "echo",
+        }
+    }
+}
+
 /// What the feed reader made of a post.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedOutcome {
