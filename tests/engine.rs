@@ -6,8 +6,8 @@ use carebot::app::outbox::Outgoing;
 use carebot::app::{Actor, Command, CommandError, CustomerRef, Engine, IngestOutcome, QueueView, Reply};
 use carebot::config::Config;
 use carebot::domain::case::{CaseStatus, Owner};
-use carebot::domain::feed::FeedPost;
-use carebot::domain::{CaseId, Handle, Priority, Role, Segment};
+use carebot::domain::feed::{FeedPost, IgnoreReason, Mention};
+use carebot::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use chrono::{DateTime, Duration, Utc};
 
 struct TestApp {
@@ -503,5 +503,117 @@ async fn a_bad_script_line_stops_with_its_line_number() {
             .unwrap();
         let err = console.run_script(script).await.unwrap_err().to_string();
         assert!(err.starts_with(expected), "{script:?}: {err}");
+    }
+}
+
+fn import(source_id: &str, handle: &str, name: Option<&str>, text: &str, url: Option<&str>) -> Mention {
+    Mention {
+        source_id: source_id.into(),
+        external_id: url.map(str::to_string),
+        network: Network::parse("twitter").unwrap(),
+        handle: Handle::parse(handle).unwrap(),
+        display_name: name.map(str::to_string),
+        text: text.into(),
+        url: url.map(str::to_string),
+        posted_at: t0(),
+        followers: None,
+        unparsed: false,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
+    let app = spawn_app().await;
+    let u = |n: u32| format!("https://twitter.com/x/status/{n}");
+    let first = vec![
+        import("a1", "dana", None, "flat tyre on my rental", Some(&u(1))),
+        import("b1", "mia", None, "the checkout is broken", Some(&u(2))),
+        import("a2", "dana", None, "still waiting for roadside", Some(&u(3))),
+        // The same import line again, and the same tweet under another id.
+        import("a1", "dana", None, "flat tyre on my rental", Some(&u(1))),
+        import("x1", "dana", None, "flat tyre on my rental", Some(&u(1))),
+        import("r1", "fan", None, "RT @mia: the checkout is broken", None),
+        import("r1", "fan", None, "RT @mia: the checkout is broken", None),
+        import("a3", "dana", Some("Dana T."), "any news?", Some(&u(4))),
+    ];
+    let outcomes = app.engine.receive_mentions(&first, t0()).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            IngestOutcome::Opened(CaseId(1)),
+            IngestOutcome::Opened(CaseId(2)),
+            IngestOutcome::Merged(CaseId(1)),
+            IngestOutcome::Duplicate,
+            IngestOutcome::Duplicate,
+            IngestOutcome::Ignored(IgnoreReason::Echo),
+            IngestOutcome::Duplicate,
+            IngestOutcome::Merged(CaseId(1)),
+        ]
+    );
+    let second = vec![
+        import("a2", "dana", None, "still waiting for roadside", Some(&u(3))),
+        import("r1", "fan", None, "RT @mia: the checkout is broken", None),
+        import("y1", "mia", None, "the checkout is broken", Some(&u(2))),
+        import("b2", "mia", None, "still broken", Some(&u(5))),
+        import("c1", "leo", None, "where is my parcel", Some(&u(6))),
+    ];
+    let outcomes = app.engine.receive_mentions(&second, t0()).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            IngestOutcome::Duplicate,
+            IngestOutcome::Duplicate,
+            IngestOutcome::Duplicate,
+            IngestOutcome::Merged(CaseId(2)),
+            IngestOutcome::Opened(CaseId(3)),
+        ]
+    );
+
+    for (id, mentions) in [(1, 3), (2, 2), (3, 1)] {
+        let detail = app.engine.case_detail(CaseId(id)).await.unwrap();
+        assert_eq!(detail.case.mention_count, mentions, "case {id}");
+        assert_eq!(detail.mentions.len() as i64, mentions, "case {id}");
+        assert_eq!(detail.timeline.len() as i64, mentions, "case {id}");
+    }
+    let mut tx = app.engine.store().read().await.unwrap();
+    assert_eq!(tx.ignored_counts().await.unwrap(), vec![("echo".to_string(), 1)]);
+
+    let out = app.outbox().await;
+    let shape: Vec<(&str, i64)> = out
+        .iter()
+        .map(|o| {
+            let kind = match o {
+                Outgoing::OpenCase { .. } => "open",
+                Outgoing::UpdateCard { .. } => "card",
+                Outgoing::CaseMessage { .. } => "message",
+                Outgoing::ChannelMessage { .. } => "channel",
+            };
+            (kind, o.case_id().0)
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("open", 1),
+            ("message", 1),
+            ("open", 2),
+            ("message", 2),
+            ("message", 1),
+            ("card", 1),
+            ("message", 1),
+            ("card", 1),
+            ("message", 2),
+            ("card", 2),
+            ("open", 3),
+            ("message", 3),
+        ]
+    );
+    // The card keeps the opening post and shows the name the customer gave last.
+    match &out[7] {
+        Outgoing::UpdateCard { card, .. } => {
+            assert!(card.description.contains("flat tyre"), "{card:?}");
+            assert!(card.fields[0].value.contains("Dana T."), "{card:?}");
+        }
+        other => panic!("expected a card update, got {other:?}"),
     }
 }

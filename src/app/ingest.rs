@@ -1,15 +1,19 @@
 //! Mention -> case: dedupe, triage, categorise, merge/reopen/open, and queue the card.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::outbox::{self, Outgoing};
 use super::Engine;
-use crate::domain::case::{self, Case, Customer, Placement};
+use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
 use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookSet, TemplateVars};
-use crate::domain::{CaseId, Role};
-use crate::store::{CaseWithOpening, NewCase};
+use crate::domain::{CaseId, Handle, Network, Priority, Role};
+use crate::store::{CaseWithOpening, CustomerKey};
 use crate::store::{StoreError, Tx};
 
 /// The actor name recorded for what carebot does on its own.
@@ -113,6 +117,53 @@ fn title_from(text: &str) -> String {
     }
 }
 
+/// One post of a batch, as the engine handles it.
+#[derive(Clone, Copy)]
+enum Incoming<'a> {
+    /// A mention to place (or to find a duplicate).
+    Mention(&'a Mention, FeedRef<'a>),
+    /// A post to record as ignored, by source id.
+    Ignored(&'a str, IgnoreReason),
+}
+
+impl Incoming<'_> {
+    fn source_id(&self) -> &str {
+        match self {
+            Incoming::Mention(m, _) => &m.source_id,
+            Incoming::Ignored(source_id, _) => source_id,
+        }
+    }
+}
+
+/// A case the batch touched, with its opening post for card updates.
+struct Touched<'a> {
+    case: Case,
+    opening_text: Cow<'a, str>,
+    opening_url: Option<Cow<'a, str>>,
+    /// Opened or changed by the batch, so written back at the end.
+    changed: bool,
+}
+
+/// The timeline detail of a mention event. Fields in alphabetical order: the same JSON as the
+/// `serde_json::json!` map it replaces, without building the map.
+#[derive(Serialize)]
+struct MentionDetail<'a> {
+    category: &'a str,
+    handle: &'a Handle,
+    network: &'a Network,
+    priority: Priority,
+    reasons: &'a [String],
+    source_id: &'a str,
+    unparsed: bool,
+}
+
+fn reason_name(reason: IgnoreReason) -> &'static str {
+    match reason {
+        IgnoreReason::OwnBrand => "own_brand",
+        IgnoreReason::Echo => "echo",
+    }
+}
+
 impl Engine {
     /// A post in a feed channel: read it with the channel's profiles, then place it.
     /// The channel's backfill cursor moves forward in the same transaction.
@@ -124,29 +175,18 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(IngestOutcome, bool), StoreError> {
         let read = self.feed.read(post, profiles);
-        let mut tx = self.store.begin().await?;
         let feed = FeedRef {
             channel_id: Some(&post.channel_id),
             message_id: Some(&post.message_id),
         };
-        let result = match read {
-            FeedOutcome::Mention(mention) => {
-                let unparsed = mention.unparsed;
-                let playbooks = self.playbooks();
-                (
-                    self.place(&mut tx, &playbooks, &mention, feed, now).await?,
-                    unparsed,
-                )
-            }
-            FeedOutcome::Ignored(reason) => {
-                (self.ignore(&mut tx, &post.source_id, reason, now).await?, false)
-            }
+        let (item, unparsed) = match &read {
+            FeedOutcome::Mention(mention) => (Incoming::Mention(mention, feed), mention.unparsed),
+            FeedOutcome::Ignored(reason) => (Incoming::Ignored(&post.source_id, *reason), false),
         };
-        if !post.channel_id.is_empty() && !post.message_id.is_empty() {
-            tx.advance_feed_cursor(&post.channel_id, &post.message_id).await?;
-        }
-        tx.commit().await?;
-        Ok(result)
+        let cursor = (!post.channel_id.is_empty() && !post.message_id.is_empty())
+            .then_some((post.channel_id.as_str(), post.message_id.as_str()));
+        let outcomes = self.ingest(&[item], cursor, now).await?;
+        Ok((outcomes[0], unparsed))
     }
 
     /// Mentions that did not come through a feed channel (an import), all in one transaction.
@@ -156,158 +196,322 @@ impl Engine {
         mentions: &[Mention],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let items: Vec<Incoming> = mentions
+            .iter()
+            .map(|m| match self.feed.ignore_reason(m) {
+                Some(reason) => Incoming::Ignored(&m.source_id, reason),
+                None => Incoming::Mention(m, FeedRef::default()),
+            })
+            .collect();
+        self.ingest(&items, None, now).await
+    }
+
+    /// Places a batch of posts (a single feed post is a batch of one) in one transaction, with a
+    /// fixed number of round trips to the database whatever the batch size: one read of what is
+    /// already stored, one customer upsert that also loads their latest cases, then every write
+    /// at commit. Everything in between is decided in memory, in input order, so the outcome is
+    /// the same as placing the posts one by one.
+    async fn ingest(
+        &self,
+        items: &[Incoming<'_>],
+        cursor: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
         let mut tx = self.store.begin().await?;
         // One playbook set for the whole batch (a reload applies from the next batch).
         let playbooks = self.playbooks();
-        let mut outcomes = Vec::with_capacity(mentions.len());
-        for mention in mentions {
-            let outcome = match self.feed.ignore_reason(mention) {
-                Some(reason) => self.ignore(&mut tx, &mention.source_id, reason, now).await?,
-                None => {
-                    self.place(&mut tx, &playbooks, mention, FeedRef::default(), now)
-                        .await?
+
+        let source_ids: Vec<&str> = items.iter().map(Incoming::source_id).collect();
+        let external_ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Incoming::Mention(m, _) => m.external_id.as_deref(),
+                Incoming::Ignored(..) => None,
+            })
+            .collect();
+        let known = tx.known_posts(&source_ids, &external_ids).await?;
+
+        // Exactly once, in input order: against what is stored and against earlier posts of the
+        // batch. Source ids dedupe mentions and ignored posts alike; network ids dedupe mentions.
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut fresh: Vec<(usize, &Mention, FeedRef)> = Vec::new();
+        let mut sources: HashSet<&str> = HashSet::with_capacity(items.len());
+        let mut externals: HashSet<&str> = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            let source_id = item.source_id();
+            let seen = known.source_ids.contains(source_id) || sources.contains(source_id);
+            let outcome = match *item {
+                Incoming::Ignored(..) | Incoming::Mention(..) if seen => IngestOutcome::Duplicate,
+                Incoming::Ignored(_, reason) => {
+                    sources.insert(source_id);
+                    tx.record_ignored(source_id, reason_name(reason), now);
+                    IngestOutcome::Ignored(reason)
+                }
+                Incoming::Mention(m, feed) => {
+                    let external = m.external_id.as_deref();
+                    if external.is_some_and(|e| known.external_ids.contains(e) || externals.contains(e)) {
+                        IngestOutcome::Duplicate
+                    } else {
+                        sources.insert(source_id);
+                        externals.extend(external);
+                        fresh.push((i, m, feed));
+                        // Decided below.
+                        IngestOutcome::Duplicate
+                    }
                 }
             };
             outcomes.push(outcome);
+        }
+
+        if !fresh.is_empty() {
+            self.place_batch(&mut tx, &playbooks, &fresh, known.max_case_id, &mut outcomes, now)
+                .await?;
+        }
+        if let Some((channel_id, message_id)) = cursor {
+            tx.advance_feed_cursor(channel_id, message_id);
         }
         tx.commit().await?;
         Ok(outcomes)
     }
 
-    async fn ignore(
-        &self,
-        tx: &mut Tx,
-        source_id: &str,
-        reason: IgnoreReason,
-        now: DateTime<Utc>,
-    ) -> Result<IngestOutcome, StoreError> {
-        if tx.already_seen(source_id, None).await? {
-            return Ok(IngestOutcome::Duplicate);
-        }
-        let reason_name = match reason {
-            IgnoreReason::OwnBrand => "own_brand",
-            IgnoreReason::Echo => "echo",
-        };
-        tx.record_ignored(source_id, reason_name, now).await?;
-        Ok(IngestOutcome::Ignored(reason))
-    }
-
-    async fn place(
+    /// Places new mentions: customers, cases, mentions, events and outbox rows.
+    async fn place_batch(
         &self,
         tx: &mut Tx,
         playbooks: &PlaybookSet,
-        m: &Mention,
-        feed: FeedRef<'_>,
+        fresh: &[(usize, &Mention, FeedRef<'_>)],
+        max_case_id: i64,
+        outcomes: &mut [IngestOutcome],
         now: DateTime<Utc>,
-    ) -> Result<IngestOutcome, StoreError> {
-        // Dedupe and customer upsert in one statement; `None` means seen before.
-        let Some((customer, latest_id)) = tx.customer_for_new_mention(m, now).await? else {
-            return Ok(IngestOutcome::Duplicate);
-        };
-        let latest = match latest_id {
-            Some(id) => tx.case_with_opening(id).await?,
-            None => None,
-        };
-        let placement = case::place_mention(
-            latest
-                .as_ref()
-                .map(|l| (l.case.id, l.case.status, l.case.resolved_at)),
-            self.settings.reopen_window,
-            now,
-        );
-        let matches = playbooks.classify(&m.text, &m.network, customer.segment);
-        let best = matches.first().and_then(|b| playbooks.get(&b.id));
-        let triage = self.triage.triage(
-            &m.text,
-            customer.segment,
-            m.followers,
-            best.and_then(|p| p.priority),
-        );
-
-        // The opening post's text and link, for the card of a case this mention joins.
-        let mut opening = (String::new(), None);
-        let (case, outcome) = match (placement, latest) {
-            (Placement::Merge(_), Some(latest)) | (Placement::Reopen(_), Some(latest)) => {
-                let CaseWithOpening {
-                    mut case,
-                    opening_text,
-                    opening_url,
-                } = latest;
-                opening = (opening_text, opening_url);
-                let reopened = !case.status.is_active();
-                if reopened {
-                    // Reopening an inactive case cannot fail.
-                    let _ = case.reopen();
+    ) -> Result<(), StoreError> {
+        // Customers in order of first appearance, which is the order new ones get their ids in.
+        // Each is upserted with the batch's last display name; a mention sees the name as of
+        // itself, as if the posts had been placed one by one.
+        let mut keys: Vec<CustomerKey> = Vec::new();
+        let mut key_index: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut first_named: Vec<bool> = Vec::new();
+        let mut needs_old_name: Vec<bool> = Vec::new();
+        for (_, m, _) in fresh {
+            let name = m.display_name.as_deref();
+            match key_index.entry((m.network.as_str(), m.handle.as_str())) {
+                Entry::Vacant(e) => {
+                    e.insert(keys.len());
+                    keys.push(CustomerKey {
+                        network: &m.network,
+                        handle: &m.handle,
+                        display_name: name,
+                    });
+                    first_named.push(name.is_some());
+                    needs_old_name.push(false);
                 }
-                case.customer_wrote(m.posted_at.min(now));
-                if triage.priority < case.priority {
-                    case.priority = triage.priority;
-                    case.priority_reasons = triage.reasons.clone();
+                Entry::Occupied(e) => {
+                    let j = *e.get();
+                    if name.is_some() {
+                        keys[j].display_name = name;
+                        needs_old_name[j] = !first_named[j];
+                    }
                 }
-                case.updated_at = now;
-                tx.update_case(&case).await?;
-                let outcome = if reopened {
-                    IngestOutcome::Reopened(case.id)
-                } else {
-                    IngestOutcome::Merged(case.id)
-                };
-                (case, outcome)
             }
-            _ => {
-                let category = best.map(|p| p.id.as_str()).unwrap_or("general");
-                let case = tx
-                    .insert_case(NewCase {
-                        customer_id: customer.id,
-                        priority: triage.priority,
-                        priority_reasons: &triage.reasons,
-                        category,
-                        title: &title_from(&m.text),
-                        unparsed: m.unparsed,
-                        feed_channel_id: feed.channel_id,
-                        feed_message_id: feed.message_id,
-                        at: now,
-                    })
-                    .await?;
-                let id = case.id;
-                (case, IngestOutcome::Opened(id))
-            }
-        };
-        tx.insert_mention(case.id, customer.id, m, feed.channel_id, feed.message_id, now)
-            .await?;
+        }
+        let old_names_for: Vec<CustomerKey> = keys
+            .iter()
+            .zip(&needs_old_name)
+            .filter(|(_, needed)| **needed)
+            .map(|(k, _)| *k)
+            .collect();
+        let loaded = tx.customers_for_mentions(&keys, &old_names_for, now).await?;
 
-        let detail = serde_json::json!({
-            "source_id": m.source_id,
-            "network": m.network,
-            "handle": m.handle,
-            "priority": case.priority,
-            "reasons": triage.reasons,
-            "category": case.category,
-            "unparsed": m.unparsed,
-        });
-        match outcome {
-            IngestOutcome::Opened(_) => {
-                tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
-                    .await?;
-                let card = outbox::case_card(&case, &customer, &m.text, m.url.as_deref());
-                let open = Outgoing::OpenCase {
-                    case_id: case.id,
-                    feed_channel_id: feed.channel_id.map(str::to_string),
-                    feed_message_id: feed.message_id.map(str::to_string),
-                    thread_name: outbox::thread_name(&case, &customer),
-                    card,
-                };
-                self.enqueue(tx, &open, now).await?;
-                if self.settings.suggestions_on_card > 0 {
-                    let vars = template_vars(&case, &customer, &m.text, m.url.as_deref(), "the care team");
-                    let suggestions = playbooks.suggest(
-                        &m.text,
-                        &m.network,
-                        customer.segment,
-                        Role::Agent,
-                        &vars,
-                        self.settings.suggestions_on_card,
-                    );
-                    let message = outbox::suggestions_message(case.id, &suggestions);
+        let mut customers: Vec<Option<Customer>> = vec![None; keys.len()];
+        for c in loaded.customers {
+            let j = key_index.get(&(c.network.as_str(), c.handle.as_str())).copied();
+            if let Some(j) = j {
+                customers[j] = Some(c);
+            }
+        }
+        let mut customers = customers
+            .into_iter()
+            .map(|c| c.ok_or_else(|| StoreError::Corrupt("a customer was not stored".into())))
+            .collect::<Result<Vec<Customer>, _>>()?;
+        // A customer whose first mention here has no name starts with the name stored before the
+        // batch (none when new), not with the one a later mention of the batch brought.
+        for (j, needed) in needs_old_name.iter().enumerate() {
+            if *needed {
+                customers[j].display_name = None;
+            }
+        }
+        for (network, handle, name) in loaded.old_names {
+            if let Some(&j) = key_index.get(&(network.as_str(), handle.as_str())) {
+                customers[j].display_name = name;
+            }
+        }
+        let mut latest: HashMap<i64, CaseWithOpening> = loaded
+            .latest_cases
+            .into_iter()
+            .map(|c| (c.case.customer_id, c))
+            .collect();
+
+        // Decide in input order. `touched` holds every case the batch works on; `current` maps a
+        // customer to their latest case in it, so later mentions of the batch join it.
+        let mut next_case_id = max_case_id;
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut current: HashMap<i64, usize> = HashMap::new();
+        for &(i, m, feed) in fresh {
+            let j = key_index[&(m.network.as_str(), m.handle.as_str())];
+            if m.display_name.is_some() {
+                customers[j].display_name = m.display_name.clone();
+            }
+            let customer = &customers[j];
+            let slot = match current.get(&customer.id) {
+                Some(&k) => Some(k),
+                None => latest.remove(&customer.id).map(|l| {
+                    touched.push(Touched {
+                        case: l.case,
+                        opening_text: Cow::Owned(l.opening_text),
+                        opening_url: l.opening_url.map(Cow::Owned),
+                        changed: false,
+                    });
+                    current.insert(customer.id, touched.len() - 1);
+                    touched.len() - 1
+                }),
+            };
+            let placement = case::place_mention(
+                slot.map(|k| {
+                    let c = &touched[k].case;
+                    (c.id, c.status, c.resolved_at)
+                }),
+                self.settings.reopen_window,
+                now,
+            );
+            let matches = playbooks.classify(&m.text, &m.network, customer.segment);
+            let best = matches.first().and_then(|b| playbooks.get(&b.id));
+            let triage = self.triage.triage(
+                &m.text,
+                customer.segment,
+                m.followers,
+                best.and_then(|p| p.priority),
+            );
+
+            let (k, outcome) = match (placement, slot) {
+                (Placement::Merge(_), Some(k)) | (Placement::Reopen(_), Some(k)) => {
+                    touched[k].changed = true;
+                    let case = &mut touched[k].case;
+                    let reopened = !case.status.is_active();
+                    if reopened {
+                        // Reopening an inactive case cannot fail.
+                        let _ = case.reopen();
+                    }
+                    case.customer_wrote(m.posted_at.min(now));
+                    if triage.priority < case.priority {
+                        case.priority = triage.priority;
+                        case.priority_reasons = triage.reasons.clone();
+                    }
+                    case.updated_at = now;
+                    let outcome = if reopened {
+                        IngestOutcome::Reopened(case.id)
+                    } else {
+                        IngestOutcome::Merged(case.id)
+                    };
+                    (k, outcome)
+                }
+                _ => {
+                    next_case_id += 1;
+                    let id = CaseId(next_case_id);
+                    touched.push(Touched {
+                        case: Case {
+                            id,
+                            customer_id: customer.id,
+                            status: CaseStatus::New,
+                            priority: triage.priority,
+                            priority_reasons: triage.reasons.clone(),
+                            category: best.map(|p| p.id.as_str()).unwrap_or("general").to_string(),
+                            title: title_from(&m.text),
+                            tags: Vec::new(),
+                            owner: None,
+                            mention_count: 1,
+                            unparsed: m.unparsed,
+                            feed_channel_id: feed.channel_id.map(str::to_string),
+                            feed_message_id: feed.message_id.map(str::to_string),
+                            thread_ref: None,
+                            card_ref: None,
+                            opened_at: now,
+                            updated_at: now,
+                            first_response_at: None,
+                            last_customer_at: now,
+                            resolved_at: None,
+                        },
+                        opening_text: Cow::Borrowed(&m.text),
+                        opening_url: m.url.as_deref().map(Cow::Borrowed),
+                        changed: true,
+                    });
+                    let k = touched.len() - 1;
+                    current.insert(customer.id, k);
+                    (k, IngestOutcome::Opened(id))
+                }
+            };
+            outcomes[i] = outcome;
+            let t = &touched[k];
+            let case = &t.case;
+            tx.insert_mention(case.id, customer.id, m, feed.channel_id, feed.message_id, now);
+
+            let detail = MentionDetail {
+                category: &case.category,
+                handle: &m.handle,
+                network: &m.network,
+                priority: case.priority,
+                reasons: &triage.reasons,
+                source_id: &m.source_id,
+                unparsed: m.unparsed,
+            };
+            match outcome {
+                IngestOutcome::Opened(_) => {
+                    tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
+                        .await?;
+                    let card = outbox::case_card(case, customer, &m.text, m.url.as_deref());
+                    let open = Outgoing::OpenCase {
+                        case_id: case.id,
+                        feed_channel_id: feed.channel_id.map(str::to_string),
+                        feed_message_id: feed.message_id.map(str::to_string),
+                        thread_name: outbox::thread_name(case, customer),
+                        card,
+                    };
+                    self.enqueue(tx, &open, now).await?;
+                    if self.settings.suggestions_on_card > 0 {
+                        let vars = template_vars(case, customer, &m.text, m.url.as_deref(), "the care team");
+                        let suggestions = playbooks.suggest(
+                            &m.text,
+                            &m.network,
+                            customer.segment,
+                            Role::Agent,
+                            &vars,
+                            self.settings.suggestions_on_card,
+                        );
+                        let message = outbox::suggestions_message(case.id, &suggestions);
+                        self.enqueue(
+                            tx,
+                            &Outgoing::CaseMessage {
+                                case_id: case.id,
+                                message,
+                            },
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                _ => {
+                    let reopened = matches!(outcome, IngestOutcome::Reopened(_));
+                    let kind = if reopened { "reopened" } else { "mention" };
+                    tx.append_event(case.id, now, BOT_ACTOR, kind, &detail).await?;
+                    let title = if reopened {
+                        format!("Case reopened: {} wrote again", customer.handle)
+                    } else {
+                        format!("New mention from {}", customer.handle)
+                    };
+                    let mut body = m.text.clone();
+                    if let Some(url) = &m.url {
+                        body.push('\n');
+                        body.push_str(url);
+                    }
+                    let message = outbox::thread_line(&title, body);
                     self.enqueue(
                         tx,
                         &Outgoing::CaseMessage {
@@ -317,47 +521,25 @@ impl Engine {
                         now,
                     )
                     .await?;
+                    let card = outbox::case_card(case, customer, &t.opening_text, t.opening_url.as_deref());
+                    self.enqueue(
+                        tx,
+                        &Outgoing::UpdateCard {
+                            case_id: case.id,
+                            card,
+                        },
+                        now,
+                    )
+                    .await?;
                 }
-            }
-            _ => {
-                let kind = if matches!(outcome, IngestOutcome::Reopened(_)) {
-                    "reopened"
-                } else {
-                    "mention"
-                };
-                tx.append_event(case.id, now, BOT_ACTOR, kind, &detail).await?;
-                let title = if kind == "reopened" {
-                    format!("Case reopened: {} wrote again", customer.handle)
-                } else {
-                    format!("New mention from {}", customer.handle)
-                };
-                let mut body = m.text.clone();
-                if let Some(url) = &m.url {
-                    body.push_str(&format!("\n{url}"));
-                }
-                let message = outbox::thread_line(&title, body);
-                self.enqueue(
-                    tx,
-                    &Outgoing::CaseMessage {
-                        case_id: case.id,
-                        message,
-                    },
-                    now,
-                )
-                .await?;
-                let card = outbox::case_card(&case, &customer, &opening.0, opening.1.as_deref());
-                self.enqueue(
-                    tx,
-                    &Outgoing::UpdateCard {
-                        case_id: case.id,
-                        card,
-                    },
-                    now,
-                )
-                .await?;
             }
         }
-        Ok(outcome)
+        for t in touched {
+            if t.changed {
+                tx.stage_case(t.case);
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn enqueue(

@@ -8,7 +8,7 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use sqlite::{CaseWithOpening, NewCase, Store, Tx};
+pub use sqlite::{CaseWithOpening, CustomerKey, CustomersAndCases, KnownPosts, Store, Tx};
 
 use crate::domain::case::CaseStatus;
 use crate::domain::{CaseId, Handle, Network, Priority};

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::{Arguments, Row, Sqlite, SqlitePool};
 
 use super::{CaseEvent, CaseFilter, CaseSummary, OutboxRow, StoreError, StoredMention};
 use crate::domain::case::{Case, CaseStatus, Customer, Owner};
@@ -25,23 +26,41 @@ pub struct Store {
 
 /// One database transaction; dropped without [`Tx::commit`] it rolls back.
 ///
-/// Rows of the append-only tables (mentions, case events, outbox) are buffered and written
-/// several to a statement before anything reads those tables and at commit: an import writes
-/// hundreds of them per transaction, and each statement is a round trip to SQLite's thread.
+/// New and changed rows of an ingest (cases, mentions, ignored posts, case events, outbox,
+/// feed cursors) are buffered and written many to a statement before anything reads those
+/// tables and at commit: sqlx sends every statement to SQLite's worker thread and waits for the
+/// answer, so round trips, not rows, are what a transaction costs.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
     pending: Pending,
 }
 
-/// Appended rows not yet written, in the order they were appended.
+/// Rows not yet written, in the order they were added.
 #[derive(Default)]
 struct Pending {
+    cases: Vec<Case>,
+    ignored: Vec<PendingIgnored>,
     mentions: Vec<PendingMention>,
     events: Vec<PendingEvent>,
     outbox: Vec<PendingOutbox>,
-    /// Source ids and network ids of the pending mentions, for deduplication.
-    source_ids: HashSet<String>,
-    external_ids: HashSet<String>,
+    cursors: Vec<(String, String)>,
+}
+
+impl Pending {
+    fn rows(&self) -> usize {
+        self.cases.len()
+            + self.ignored.len()
+            + self.mentions.len()
+            + self.events.len()
+            + self.outbox.len()
+            + self.cursors.len()
+    }
+}
+
+struct PendingIgnored {
+    source_id: String,
+    reason: &'static str,
+    at: DateTime<Utc>,
 }
 
 struct PendingMention {
@@ -67,8 +86,17 @@ struct PendingOutbox {
     at: DateTime<Utc>,
 }
 
-/// The most rows one buffered INSERT writes (mentions have 15 columns: 480 parameters).
-const ROWS_PER_INSERT: usize = 32;
+/// The most rows one buffered INSERT writes. The widest table (cases, 19 columns) then binds
+/// 2,432 parameters, far below the 32,766 that the bundled SQLite (libsqlite3-sys 0.30, SQLite
+/// 3.46) allows per statement; bigger statements would save little, as a batch of 500 mentions
+/// already needs only a handful of statements per table.
+const ROWS_PER_INSERT: usize = 128;
+
+/// Up to this many buffered rows are written in one multi-statement round trip (a single feed
+/// post: its case, mention, event, two outbox rows, the cursor). Bigger flushes send one
+/// statement per chunk, so their few chunk shapes stay in the prepared-statement cache instead
+/// of preparing a new combined text for every batch.
+const ROWS_PER_COMBINED_FLUSH: usize = 16;
 
 /// `head VALUES (?, ..), (?, ..)` with `rows` groups of `cols` parameters.
 fn values_sql(head: &str, cols: usize, rows: usize) -> String {
@@ -76,8 +104,8 @@ fn values_sql(head: &str, cols: usize, rows: usize) -> String {
     format!("{head} VALUES {}", vec![group; rows].join(", "))
 }
 
-/// Splits `n` rows into statements of 32, 16, 8, 4, 2 and 1 rows, so only six statement shapes
-/// per table reach the prepared-statement cache.
+/// Splits `n` rows into statements of 128, 64, ..., 2 and 1 rows, so only eight statement
+/// shapes per table reach the prepared-statement cache.
 fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         if n == 0 {
@@ -89,24 +117,98 @@ fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     })
 }
 
+/// A JSON array of strings, bound as one parameter and read with `json_each`.
+fn json_list(items: &[&str]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// `[[network, handle, display_name], ...]` for `json_each`.
+fn json_keys(keys: &[CustomerKey<'_>]) -> String {
+    let rows: Vec<(&str, &str, Option<&str>)> = keys
+        .iter()
+        .map(|k| (k.network.as_str(), k.handle.as_str(), k.display_name))
+        .collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+}
+
+/// Statements of one flush: either gathered into one multi-statement text and sent at the
+/// end, or sent one by one.
+struct Writer<'q> {
+    combine: bool,
+    sql: String,
+    args: SqliteArguments<'q>,
+}
+
+impl<'q> Writer<'q> {
+    fn bind<T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + 'q>(
+        &mut self,
+        value: T,
+    ) -> Result<(), StoreError> {
+        self.args
+            .add(value)
+            .map_err(|e| StoreError::Corrupt(format!("cannot bind a value: {e}")))
+    }
+
+    /// Ends the statement in `sql`: sends it now, or keeps it for the combined send.
+    async fn end(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.combine {
+            self.sql.push_str(";\n");
+            return Ok(());
+        }
+        self.send(conn).await
+    }
+
+    async fn send(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.sql.is_empty() {
+            return Ok(());
+        }
+        let args = std::mem::take(&mut self.args);
+        sqlx::query_with(&self.sql, args).execute(&mut *conn).await?;
+        self.sql.clear();
+        Ok(())
+    }
+}
+
+/// What a batch's first read found: posts already processed and the highest case id.
+#[derive(Debug, Default)]
+pub struct KnownPosts {
+    /// Source ids stored as mentions or as ignored posts.
+    pub source_ids: HashSet<String>,
+    /// Network ids (URLs) stored with mentions.
+    pub external_ids: HashSet<String>,
+    /// The highest case id so far (0 when there are none). New cases of the batch take the ids
+    /// after it: the transaction began with `BEGIN IMMEDIATE`, so it holds SQLite's only write
+    /// lock from before this read until its commit and no other connection can add a case in
+    /// between. (These are the ids SQLite itself would pick for an `INTEGER PRIMARY KEY`; a
+    /// PostgreSQL adapter takes them from the table's sequence instead.)
+    pub max_case_id: i64,
+}
+
+/// A customer as a mention names them.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerKey<'a> {
+    pub network: &'a Network,
+    pub handle: &'a Handle,
+    pub display_name: Option<&'a str>,
+}
+
+/// What [`Tx::customers_for_mentions`] read.
+#[derive(Debug, Default)]
+pub struct CustomersAndCases {
+    /// Every customer asked for, as stored after the call.
+    pub customers: Vec<Customer>,
+    /// `(network, handle, display name)` before the call, of the customers that existed.
+    pub old_names: Vec<(String, String, Option<String>)>,
+    /// Each customer's most recent case, for those that have one.
+    pub latest_cases: Vec<CaseWithOpening>,
+}
+
 /// The case a new mention's customer most recently had, with the text and link of its first post.
+#[derive(Debug)]
 pub struct CaseWithOpening {
     pub case: Case,
     pub opening_text: String,
     pub opening_url: Option<String>,
-}
-
-/// The fields a new case starts with.
-pub struct NewCase<'a> {
-    pub customer_id: i64,
-    pub priority: Priority,
-    pub priority_reasons: &'a [String],
-    pub category: &'a str,
-    pub title: &'a str,
-    pub unparsed: bool,
-    pub feed_channel_id: Option<&'a str>,
-    pub feed_message_id: Option<&'a str>,
-    pub at: DateTime<Utc>,
 }
 
 impl Store {
@@ -354,206 +456,256 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes the buffered mentions, events and outbox rows.
+    /// Writes the buffered rows: cases first (mentions and events refer to them), then ignored
+    /// posts, mentions, events, outbox rows in the order they were added, and feed cursors.
     async fn flush(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
+        if pending.rows() == 0 {
+            return Ok(());
+        }
+        let conn: &mut SqliteConnection = &mut self.tx;
+        let mut w = Writer {
+            combine: pending.rows() <= ROWS_PER_COMBINED_FLUSH,
+            sql: String::new(),
+            args: SqliteArguments::default(),
+        };
+        let mut rows = pending.cases.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            w.sql.push_str(&values_sql(
+                "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
+                                    owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
+                                    updated_at, first_response_at, last_customer_at, resolved_at)",
+                19,
+                n,
+            ));
+            w.sql.push_str(
+                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
+                    priority_reasons = excluded.priority_reasons, category = excluded.category, tags = excluded.tags,
+                    owner_id = excluded.owner_id, owner_name = excluded.owner_name,
+                    mention_count = excluded.mention_count, updated_at = excluded.updated_at,
+                    first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
+                    resolved_at = excluded.resolved_at",
+            );
+            for c in chunk {
+                w.bind(c.id.0)?;
+                w.bind(c.customer_id)?;
+                w.bind(c.status.as_str())?;
+                w.bind(c.priority.as_str())?;
+                w.bind(serde_json::to_string(&c.priority_reasons).unwrap_or_else(|_| "[]".into()))?;
+                w.bind(c.category.as_str())?;
+                w.bind(c.title.as_str())?;
+                w.bind(serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into()))?;
+                w.bind(c.owner.as_ref().map(|o| o.id.as_str()))?;
+                w.bind(c.owner.as_ref().map(|o| o.name.as_str()))?;
+                w.bind(c.mention_count)?;
+                w.bind(c.unparsed)?;
+                w.bind(c.feed_channel_id.as_deref())?;
+                w.bind(c.feed_message_id.as_deref())?;
+                w.bind(c.opened_at)?;
+                w.bind(c.updated_at)?;
+                w.bind(c.first_response_at)?;
+                w.bind(c.last_customer_at)?;
+                w.bind(c.resolved_at)?;
+            }
+            w.end(conn).await?;
+        }
+        let mut rows = pending.ignored.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            w.sql.push_str(&values_sql(
+                "INSERT OR IGNORE INTO ignored_posts (source_id, reason, received_at)",
+                3,
+                n,
+            ));
+            for i in chunk {
+                w.bind(i.source_id.as_str())?;
+                w.bind(i.reason)?;
+                w.bind(i.at)?;
+            }
+            w.end(conn).await?;
+        }
         let mut rows = pending.mentions.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
             rows = rest;
-            let sql = values_sql(
+            w.sql.push_str(&values_sql(
                 "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name,
                                        text, url, followers, unparsed, feed_channel_id, feed_message_id, posted_at,
                                        received_at)",
                 15,
                 n,
-            );
-            let mut q = sqlx::query(&sql);
+            ));
             for p in chunk {
                 let m = &p.mention;
-                q = q
-                    .bind(p.case_id)
-                    .bind(p.customer_id)
-                    .bind(&m.source_id)
-                    .bind(m.external_id.as_deref())
-                    .bind(m.network.as_str())
-                    .bind(m.handle.as_str())
-                    .bind(m.display_name.as_deref())
-                    .bind(&m.text)
-                    .bind(m.url.as_deref())
-                    .bind(m.followers.map(|f| f.min(i64::MAX as u64) as i64))
-                    .bind(m.unparsed)
-                    .bind(p.feed_channel_id.as_deref())
-                    .bind(p.feed_message_id.as_deref())
-                    .bind(m.posted_at)
-                    .bind(p.at);
+                w.bind(p.case_id)?;
+                w.bind(p.customer_id)?;
+                w.bind(m.source_id.as_str())?;
+                w.bind(m.external_id.as_deref())?;
+                w.bind(m.network.as_str())?;
+                w.bind(m.handle.as_str())?;
+                w.bind(m.display_name.as_deref())?;
+                w.bind(m.text.as_str())?;
+                w.bind(m.url.as_deref())?;
+                w.bind(m.followers.map(|f| f.min(i64::MAX as u64) as i64))?;
+                w.bind(m.unparsed)?;
+                w.bind(p.feed_channel_id.as_deref())?;
+                w.bind(p.feed_message_id.as_deref())?;
+                w.bind(m.posted_at)?;
+                w.bind(p.at)?;
             }
-            q.execute(&mut *self.tx).await?;
+            w.end(conn).await?;
         }
         let mut rows = pending.events.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
             rows = rest;
-            let sql = values_sql("INSERT INTO case_events (case_id, at, actor, kind, detail)", 5, n);
-            let mut q = sqlx::query(&sql);
+            w.sql.push_str(&values_sql(
+                "INSERT INTO case_events (case_id, at, actor, kind, detail)",
+                5,
+                n,
+            ));
             for e in chunk {
-                q = q
-                    .bind(e.case_id)
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.kind)
-                    .bind(&e.detail);
+                w.bind(e.case_id)?;
+                w.bind(e.at)?;
+                w.bind(e.actor.as_str())?;
+                w.bind(e.kind.as_str())?;
+                w.bind(e.detail.as_str())?;
             }
-            q.execute(&mut *self.tx).await?;
+            w.end(conn).await?;
         }
         let mut rows = pending.outbox.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
             rows = rest;
-            let sql = values_sql(
+            w.sql.push_str(&values_sql(
                 "INSERT INTO outbox (case_id, payload, created_at, next_attempt_at)",
                 4,
                 n,
-            );
-            let mut q = sqlx::query(&sql);
+            ));
             for o in chunk {
-                q = q.bind(o.case_id).bind(&o.payload).bind(o.at).bind(o.at);
+                w.bind(o.case_id)?;
+                w.bind(o.payload.as_str())?;
+                w.bind(o.at)?;
+                w.bind(o.at)?;
             }
-            q.execute(&mut *self.tx).await?;
+            w.end(conn).await?;
         }
-        Ok(())
+        for (channel_id, message_id) in &pending.cursors {
+            // Numbered parameters would not mix with the other statements' `?` in a combined send.
+            w.sql.push_str(
+                "INSERT INTO feed_cursors (channel_id, last_message_id) VALUES (?, ?)
+                 ON CONFLICT (channel_id) DO UPDATE SET last_message_id = excluded.last_message_id
+                 WHERE length(excluded.last_message_id) > length(last_message_id)
+                    OR (length(excluded.last_message_id) = length(last_message_id)
+                        AND excluded.last_message_id > last_message_id)",
+            );
+            w.bind(channel_id.as_str())?;
+            w.bind(message_id.as_str())?;
+            w.end(conn).await?;
+        }
+        w.send(conn).await
     }
 
-    /// True when a mention with this source id or network id waits in this transaction's buffer.
-    fn pending_seen(&self, source_id: &str, external_id: Option<&str>) -> bool {
-        self.pending.source_ids.contains(source_id)
-            || external_id.is_some_and(|e| self.pending.external_ids.contains(e))
-    }
-
-    /// For a mention not seen before: finds or creates its customer (keeping a newly seen display
-    /// name) and returns it with the id of the customer's most recent case. `None` when the
-    /// mention (by source id or network id) was already stored or ignored; then nothing changes.
-    /// One statement instead of a lookup, an upsert and a second lookup.
-    pub async fn customer_for_new_mention(
+    /// One read for a whole batch, right after `BEGIN IMMEDIATE`: which of these source ids are
+    /// already stored (as mentions or ignored posts), which network ids are stored, and the
+    /// highest case id.
+    pub async fn known_posts(
         &mut self,
-        m: &Mention,
-        at: DateTime<Utc>,
-    ) -> Result<Option<(Customer, Option<CaseId>)>, StoreError> {
-        if self.pending_seen(&m.source_id, m.external_id.as_deref()) {
-            return Ok(None);
-        }
-        let row = sqlx::query(
-            "INSERT INTO customers (network, handle, display_name, created_at)
-             SELECT ?1, ?2, ?3, ?4
-             WHERE NOT EXISTS (SELECT 1 FROM mentions WHERE source_id = ?5 OR external_id = ?6)
-               AND NOT EXISTS (SELECT 1 FROM ignored_posts WHERE source_id = ?5)
-             ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
-             RETURNING *,
-                 (SELECT c.id FROM cases c WHERE c.customer_id = customers.id ORDER BY c.id DESC LIMIT 1)
-                 AS latest_case_id",
+        source_ids: &[&str],
+        external_ids: &[&str],
+    ) -> Result<KnownPosts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 's' AS kind, m.source_id AS key FROM json_each(?1) j JOIN mentions m ON m.source_id = j.value
+             UNION ALL
+             SELECT 's', i.source_id FROM json_each(?1) j JOIN ignored_posts i ON i.source_id = j.value
+             UNION ALL
+             SELECT 'e', m.external_id FROM json_each(?2) j JOIN mentions m ON m.external_id = j.value
+             UNION ALL
+             SELECT 'n', CAST(COALESCE(MAX(id), 0) AS TEXT) FROM cases",
         )
-        .bind(m.network.as_str())
-        .bind(m.handle.as_str())
-        .bind(m.display_name.as_deref())
+        .bind(json_list(source_ids))
+        .bind(json_list(external_ids))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut known = KnownPosts::default();
+        for r in &rows {
+            let key: String = r.get("key");
+            match r.get::<&str, _>("kind") {
+                "s" => {
+                    known.source_ids.insert(key);
+                }
+                "e" => {
+                    known.external_ids.insert(key);
+                }
+                _ => {
+                    known.max_case_id = key
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("case id `{key}`: {e}")))?;
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    /// For a batch of new mentions, in one round trip: the stored display names of
+    /// `old_names_for` as they were before this call, then finds or creates every customer in
+    /// `customers` (a newly seen display name is kept: give the last one of the batch), then each
+    /// customer's most recent case with the text and link of its first post.
+    pub async fn customers_for_mentions(
+        &mut self,
+        customers: &[CustomerKey<'_>],
+        old_names_for: &[CustomerKey<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<CustomersAndCases, StoreError> {
+        let keys = json_keys(customers);
+        let rows = sqlx::query(
+            "SELECT 'name' AS kind, cu.network, cu.handle, cu.display_name FROM json_each(?) j
+                 JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
+             INSERT INTO customers (network, handle, display_name, created_at)
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
+                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
+                 RETURNING *;
+             SELECT c.*, m.text AS opening_text, m.url AS opening_url FROM cases c
+                 LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
+                 WHERE c.id IN (SELECT (SELECT max(id) FROM cases WHERE customer_id = cu.id) FROM json_each(?) j
+                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
+        )
+        .bind(json_keys(old_names_for))
         .bind(at)
-        .bind(&m.source_id)
-        .bind(m.external_id.as_deref())
-        .fetch_optional(&mut *self.tx)
+        .bind(&keys)
+        .bind(&keys)
+        .fetch_all(&mut *self.tx)
         .await?;
-        row.map(|r| {
-            let latest: Option<i64> = r.get("latest_case_id");
-            Ok((customer_from_row(&r)?, latest.map(CaseId)))
-        })
-        .transpose()
-    }
-
-    /// A case with the text and link of the post that opened it, in one read.
-    pub async fn case_with_opening(&mut self, id: CaseId) -> Result<Option<CaseWithOpening>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.*, m.text AS opening_text, m.url AS opening_url FROM cases c
-             LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
-             WHERE c.id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let case = case_from_row(&row)?;
-        let stored: Option<String> = row.get("opening_text");
-        let (opening_text, opening_url) = match stored {
-            Some(text) => (text, row.get("opening_url")),
-            // Opened earlier in this transaction: the opening post is still buffered.
-            None => self
-                .pending
-                .mentions
-                .iter()
-                .find(|p| p.case_id == id.0)
-                .map(|p| (p.mention.text.clone(), p.mention.url.clone()))
-                .unwrap_or_default(),
-        };
-        Ok(Some(CaseWithOpening {
-            case,
-            opening_text,
-            opening_url,
-        }))
-    }
-
-    /// True when a mention with this source id (or this network id) was already stored,
-    /// or the post was already ignored.
-    pub async fn already_seen(
-        &mut self,
-        source_id: &str,
-        external_id: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        if self.pending_seen(source_id, external_id) {
-            return Ok(true);
+        let mut out = CustomersAndCases::default();
+        for r in &rows {
+            if r.try_column("opening_text").is_ok() {
+                let stored: Option<String> = r.get("opening_text");
+                out.latest_cases.push(CaseWithOpening {
+                    case: case_from_row(r)?,
+                    opening_text: stored.unwrap_or_default(),
+                    opening_url: r.get("opening_url"),
+                });
+            } else if r.try_column("kind").is_ok() {
+                out.old_names
+                    .push((r.get("network"), r.get("handle"), r.get("display_name")));
+            } else {
+                out.customers.push(customer_from_row(r)?);
+            }
         }
-        let seen: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM mentions WHERE source_id = ?1 OR external_id = ?2
-             UNION ALL SELECT 1 FROM ignored_posts WHERE source_id = ?1 LIMIT 1",
-        )
-        .bind(source_id)
-        .bind(external_id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(seen.is_some())
+        Ok(out)
     }
 
-    pub async fn record_ignored(
-        &mut self,
-        source_id: &str,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO ignored_posts (source_id, reason, received_at) VALUES (?, ?, ?)")
-            .bind(source_id)
-            .bind(reason)
-            .bind(at)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Finds or creates the customer; a newly seen display name is kept.
-    pub async fn upsert_customer(
-        &mut self,
-        network: &Network,
-        handle: &Handle,
-        display_name: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<Customer, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO customers (network, handle, display_name, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
-             RETURNING *",
-        )
-        .bind(network.as_str())
-        .bind(handle.as_str())
-        .bind(display_name)
-        .bind(at)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        customer_from_row(&row)
+    /// Records a post that was read but deliberately not turned into a mention (buffered until
+    /// the commit; a source id already recorded stays as it was).
+    pub fn record_ignored(&mut self, source_id: &str, reason: &'static str, at: DateTime<Utc>) {
+        self.pending.ignored.push(PendingIgnored {
+            source_id: source_id.to_string(),
+            reason,
+            at,
+        });
     }
 
     pub async fn customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
@@ -595,41 +747,17 @@ impl Tx {
         Ok(())
     }
 
-    /// The customer's most recent case.
-    pub async fn latest_case(&mut self, customer_id: i64) -> Result<Option<Case>, StoreError> {
-        let row = sqlx::query("SELECT * FROM cases WHERE customer_id = ? ORDER BY id DESC LIMIT 1")
-            .bind(customer_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(case_from_row).transpose()
-    }
-
     /// All cases of a customer, newest first.
     pub async fn customer_cases(&mut self, customer_id: i64) -> Result<Vec<CaseSummary>, StoreError> {
         let filter = CaseFilter::default();
         self.list_cases_where(&filter, Some(customer_id)).await
     }
 
-    pub async fn insert_case(&mut self, new: NewCase<'_>) -> Result<Case, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO cases (customer_id, status, priority, priority_reasons, category, title, mention_count,
-                                unparsed, feed_channel_id, feed_message_id, opened_at, updated_at, last_customer_at)
-             VALUES (?, 'new', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(new.customer_id)
-        .bind(new.priority.as_str())
-        .bind(serde_json::to_string(new.priority_reasons).unwrap_or_else(|_| "[]".into()))
-        .bind(new.category)
-        .bind(new.title)
-        .bind(new.unparsed)
-        .bind(new.feed_channel_id)
-        .bind(new.feed_message_id)
-        .bind(new.at)
-        .bind(new.at)
-        .bind(new.at)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        case_from_row(&row)
+    /// Stores a new case or writes back a changed one (buffered until the commit; the
+    /// chat adapter's references are never overwritten). The caller assigns new ids: see
+    /// [`KnownPosts::max_case_id`].
+    pub fn stage_case(&mut self, case: Case) {
+        self.pending.cases.push(case);
     }
 
     pub async fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -667,7 +795,7 @@ impl Tx {
     }
 
     /// Stores a mention (buffered until the next read of mentions or the commit).
-    pub async fn insert_mention(
+    pub fn insert_mention(
         &mut self,
         case_id: CaseId,
         customer_id: i64,
@@ -675,11 +803,7 @@ impl Tx {
         feed_channel_id: Option<&str>,
         feed_message_id: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.pending.source_ids.insert(m.source_id.clone());
-        if let Some(e) = &m.external_id {
-            self.pending.external_ids.insert(e.clone());
-        }
+    ) {
         self.pending.mentions.push(PendingMention {
             case_id: case_id.0,
             customer_id,
@@ -688,7 +812,6 @@ impl Tx {
             feed_message_id: feed_message_id.map(str::to_string),
             at,
         });
-        Ok(())
     }
 
     /// The post that opened the case.
@@ -736,14 +859,15 @@ impl Tx {
         at: DateTime<Utc>,
         actor: &str,
         kind: &str,
-        detail: &serde_json::Value,
+        detail: &(impl serde::Serialize + ?Sized),
     ) -> Result<(), StoreError> {
+        let detail = serde_json::to_string(detail).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.pending.events.push(PendingEvent {
             case_id: case_id.0,
             at,
             actor: actor.to_string(),
             kind: kind.to_string(),
-            detail: detail.to_string(),
+            detail,
         });
         Ok(())
     }
@@ -783,23 +907,12 @@ impl Tx {
         Ok(())
     }
 
-    /// Moves a feed channel's cursor forward (never backwards: ids are snowflakes, compared as numbers).
-    pub async fn advance_feed_cursor(
-        &mut self,
-        channel_id: &str,
-        message_id: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO feed_cursors (channel_id, last_message_id) VALUES (?1, ?2)
-             ON CONFLICT (channel_id) DO UPDATE SET last_message_id = ?2
-             WHERE length(?2) > length(last_message_id)
-                OR (length(?2) = length(last_message_id) AND ?2 > last_message_id)",
-        )
-        .bind(channel_id)
-        .bind(message_id)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+    /// Moves a feed channel's cursor forward (never backwards: ids are snowflakes, compared as
+    /// numbers); written at the commit.
+    pub fn advance_feed_cursor(&mut self, channel_id: &str, message_id: &str) {
+        self.pending
+            .cursors
+            .push((channel_id.to_string(), message_id.to_string()));
     }
 
     pub async fn list_cases(&mut self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
