@@ -157,13 +157,6 @@ struct MentionDetail<'a> {
     unparsed: bool,
 }
 
-fn reason_name(reason: IgnoreReason) -> &'static str {
-    match reason {
-        IgnoreReason::OwnBrand => "own_brand",
-        IgnoreReason::Echo => "echo",
-    }
-}
-
 impl Engine {
     /// A post in a feed channel: read it with the channel's profiles, then place it.
     /// The channel's backfill cursor moves forward in the same transaction.
@@ -244,7 +237,7 @@ impl Engine {
                 Incoming::Ignored(..) | Incoming::Mention(..) if seen => IngestOutcome::Duplicate,
                 Incoming::Ignored(_, reason) => {
                     sources.insert(source_id);
-                    tx.record_ignored(source_id, reason_name(reason), now);
+                    tx.record_ignored(source_id, reason.as_str(), now);
                     IngestOutcome::Ignored(reason)
                 }
                 Incoming::Mention(m, feed) => {
@@ -449,69 +442,75 @@ impl Engine {
                 }
             };
             outcomes[i] = outcome;
+            tx.insert_mention(
+                touched[k].case.id,
+                customer.id,
+                m,
+                feed.channel_id,
+                feed.message_id,
+                now,
+            );
             let t = &touched[k];
-            let case = &t.case;
-            tx.insert_mention(case.id, customer.id, m, feed.channel_id, feed.message_id, now);
+            self.queue_placement(tx, playbooks, t, customer, m, feed, outcome, &triage.reasons, now)
+                .await?;
+        }
+        for t in touched {
+            if t.changed {
+                tx.stage_case(t.case);
+            }
+        }
+        Ok(())
+    }
 
-            let detail = MentionDetail {
-                category: &case.category,
-                handle: &m.handle,
-                network: &m.network,
-                priority: case.priority,
-                reasons: &triage.reasons,
-                source_id: &m.source_id,
-                unparsed: m.unparsed,
-            };
-            match outcome {
-                IngestOutcome::Opened(_) => {
-                    tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
-                        .await?;
-                    let card = outbox::case_card(case, customer, &m.text, m.url.as_deref());
-                    let open = Outgoing::OpenCase {
-                        case_id: case.id,
-                        feed_channel_id: feed.channel_id.map(str::to_string),
-                        feed_message_id: feed.message_id.map(str::to_string),
-                        thread_name: outbox::thread_name(case, customer),
-                        card,
-                    };
-                    self.enqueue(tx, &open, now).await?;
-                    if self.settings.suggestions_on_card > 0 {
-                        let vars = template_vars(case, customer, &m.text, m.url.as_deref(), "the care team");
-                        let suggestions = playbooks.suggest(
-                            &m.text,
-                            &m.network,
-                            customer.segment,
-                            Role::Agent,
-                            &vars,
-                            self.settings.suggestions_on_card,
-                        );
-                        let message = outbox::suggestions_message(case.id, &suggestions);
-                        self.enqueue(
-                            tx,
-                            &Outgoing::CaseMessage {
-                                case_id: case.id,
-                                message,
-                            },
-                            now,
-                        )
-                        .await?;
-                    }
-                }
-                _ => {
-                    let reopened = matches!(outcome, IngestOutcome::Reopened(_));
-                    let kind = if reopened { "reopened" } else { "mention" };
-                    tx.append_event(case.id, now, BOT_ACTOR, kind, &detail).await?;
-                    let title = if reopened {
-                        format!("Case reopened: {} wrote again", customer.handle)
-                    } else {
-                        format!("New mention from {}", customer.handle)
-                    };
-                    let mut body = m.text.clone();
-                    if let Some(url) = &m.url {
-                        body.push('\n');
-                        body.push_str(url);
-                    }
-                    let message = outbox::thread_line(&title, body);
+    /// The timeline event and the messages for one placed mention: a new case's thread, card
+    /// and suggestions, or the post and the refreshed card in an existing case's thread.
+    #[allow(clippy::too_many_arguments)]
+    async fn queue_placement(
+        &self,
+        tx: &mut Tx,
+        playbooks: &PlaybookSet,
+        t: &Touched<'_>,
+        customer: &Customer,
+        m: &Mention,
+        feed: FeedRef<'_>,
+        outcome: IngestOutcome,
+        reasons: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let case = &t.case;
+        let detail = MentionDetail {
+            category: &case.category,
+            handle: &m.handle,
+            network: &m.network,
+            priority: case.priority,
+            reasons,
+            source_id: &m.source_id,
+            unparsed: m.unparsed,
+        };
+        match outcome {
+            IngestOutcome::Opened(_) => {
+                tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
+                    .await?;
+                let card = outbox::case_card(case, customer, &m.text, m.url.as_deref());
+                let open = Outgoing::OpenCase {
+                    case_id: case.id,
+                    feed_channel_id: feed.channel_id.map(str::to_string),
+                    feed_message_id: feed.message_id.map(str::to_string),
+                    thread_name: outbox::thread_name(case, customer),
+                    card,
+                };
+                self.enqueue(tx, &open, now).await?;
+                if self.settings.suggestions_on_card > 0 {
+                    let vars = template_vars(case, customer, &m.text, m.url.as_deref(), "the care team");
+                    let suggestions = playbooks.suggest(
+                        &m.text,
+                        &m.network,
+                        customer.segment,
+                        Role::Agent,
+                        &vars,
+                        self.settings.suggestions_on_card,
+                    );
+                    let message = outbox::suggestions_message(case.id, &suggestions);
                     self.enqueue(
                         tx,
                         &Outgoing::CaseMessage {
@@ -521,22 +520,42 @@ impl Engine {
                         now,
                     )
                     .await?;
-                    let card = outbox::case_card(case, customer, &t.opening_text, t.opening_url.as_deref());
-                    self.enqueue(
-                        tx,
-                        &Outgoing::UpdateCard {
-                            case_id: case.id,
-                            card,
-                        },
-                        now,
-                    )
-                    .await?;
                 }
             }
-        }
-        for t in touched {
-            if t.changed {
-                tx.stage_case(t.case);
+            _ => {
+                let reopened = matches!(outcome, IngestOutcome::Reopened(_));
+                let kind = if reopened { "reopened" } else { "mention" };
+                tx.append_event(case.id, now, BOT_ACTOR, kind, &detail).await?;
+                let title = if reopened {
+                    format!("Case reopened: {} wrote again", customer.handle)
+                } else {
+                    format!("New mention from {}", customer.handle)
+                };
+                let mut body = m.text.clone();
+                if let Some(url) = &m.url {
+                    body.push('\n');
+                    body.push_str(url);
+                }
+                let message = outbox::thread_line(&title, body);
+                self.enqueue(
+                    tx,
+                    &Outgoing::CaseMessage {
+                        case_id: case.id,
+                        message,
+                    },
+                    now,
+                )
+                .await?;
+                let card = outbox::case_card(case, customer, &t.opening_text, t.opening_url.as_deref());
+                self.enqueue(
+                    tx,
+                    &Outgoing::UpdateCard {
+                        case_id: case.id,
+                        card,
+                    },
+                    now,
+                )
+                .await?;
             }
         }
         Ok(())
