@@ -319,6 +319,19 @@ async fn commands_check_roles_and_case_numbers() {
     app.run(&sofia, vip).await.unwrap();
     let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
     assert_eq!(detail.customer.segment, Segment::Vip);
+    let show = Command::CustomerShow {
+        customer: CustomerRef::Handle {
+            network: None,
+            handle: Handle::parse("@Dana_Travels").unwrap(),
+        },
+    };
+    match app.run(&agent("ana"), show).await.unwrap() {
+        Reply::Customer(c) => {
+            assert_eq!(c.customer.segment, Segment::Vip);
+            assert_eq!(c.cases.iter().map(|c| c.id.0).collect::<Vec<_>>(), vec![1]);
+        }
+        other => panic!("{other:?}"),
+    }
     let err = app
         .run(&agent("ana"), Command::Show { case: CaseId(99) })
         .await

@@ -567,16 +567,15 @@ impl Engine {
             other => unreachable!("{} is not a case change", other.name()),
         };
         case.updated_at = now;
-        tx.update_case(&case).await?;
         tx.append_event(id, now, &actor.name, kind, &detail).await?;
         if let Some(message) = line {
-            self.enqueue(&mut tx, &Outgoing::CaseMessage { case_id: id, message }, now)
-                .await?;
+            self.enqueue_thread_message(&mut tx, id, message, now).await?;
         }
         if card_changed {
             let customer = self.customer_of(&mut tx, &case).await?;
             self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
         }
+        tx.stage_case(case);
         tx.commit().await?;
         Ok(done(id, message))
     }

@@ -511,15 +511,7 @@ impl Engine {
                         self.settings.suggestions_on_card,
                     );
                     let message = outbox::suggestions_message(case.id, &suggestions);
-                    self.enqueue(
-                        tx,
-                        &Outgoing::CaseMessage {
-                            case_id: case.id,
-                            message,
-                        },
-                        now,
-                    )
-                    .await?;
+                    self.enqueue_thread_message(tx, case.id, message, now).await?;
                 }
             }
             _ => {
@@ -537,25 +529,9 @@ impl Engine {
                     body.push_str(url);
                 }
                 let message = outbox::thread_line(&title, body);
-                self.enqueue(
-                    tx,
-                    &Outgoing::CaseMessage {
-                        case_id: case.id,
-                        message,
-                    },
-                    now,
-                )
-                .await?;
-                let card = outbox::case_card(case, customer, &t.opening_text, t.opening_url.as_deref());
-                self.enqueue(
-                    tx,
-                    &Outgoing::UpdateCard {
-                        case_id: case.id,
-                        card,
-                    },
-                    now,
-                )
-                .await?;
+                self.enqueue_thread_message(tx, case.id, message, now).await?;
+                self.enqueue_card(tx, case, customer, &t.opening_text, t.opening_url.as_deref(), now)
+                    .await?;
             }
         }
         Ok(())
@@ -571,17 +547,29 @@ impl Engine {
         tx.enqueue(Some(out.case_id()), payload, now).await
     }
 
-    /// Queues the card edit for a changed case.
-    pub(super) async fn enqueue_card_update(
+    /// Queues a message for the case thread.
+    pub(super) async fn enqueue_thread_message(
+        &self,
+        tx: &mut Tx,
+        case_id: CaseId,
+        message: outbox::Message,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.enqueue(tx, &Outgoing::CaseMessage { case_id, message }, now)
+            .await
+    }
+
+    /// Queues the card edit for a changed case whose opening post is at hand.
+    async fn enqueue_card(
         &self,
         tx: &mut Tx,
         case: &Case,
         customer: &Customer,
+        opening_text: &str,
+        opening_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let opening = tx.opening_mention(case.id).await?;
-        let (text, url) = opening.map(|m| (m.text, m.url)).unwrap_or_default();
-        let card = outbox::case_card(case, customer, &text, url.as_deref());
+        let card = outbox::case_card(case, customer, opening_text, opening_url);
         self.enqueue(
             tx,
             &Outgoing::UpdateCard {
@@ -591,5 +579,19 @@ impl Engine {
             now,
         )
         .await
+    }
+
+    /// Queues the card edit for a changed case, reading its opening post.
+    pub(super) async fn enqueue_card_update(
+        &self,
+        tx: &mut Tx,
+        case: &Case,
+        customer: &Customer,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let opening = tx.opening_mention(case.id).await?;
+        let (text, url) = opening.map(|m| (m.text, m.url)).unwrap_or_default();
+        self.enqueue_card(tx, case, customer, &text, url.as_deref(), now)
+            .await
     }
 }

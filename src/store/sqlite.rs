@@ -768,32 +768,6 @@ impl Tx {
         row.as_ref().map(case_from_row).transpose()
     }
 
-    /// Writes back the mutable fields of a case.
-    pub async fn update_case(&mut self, case: &Case) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE cases SET status = ?, priority = ?, priority_reasons = ?, category = ?, tags = ?, owner_id = ?,
-                owner_name = ?, mention_count = ?, updated_at = ?, first_response_at = ?, last_customer_at = ?,
-                resolved_at = ?
-             WHERE id = ?",
-        )
-        .bind(case.status.as_str())
-        .bind(case.priority.as_str())
-        .bind(serde_json::to_string(&case.priority_reasons).unwrap_or_else(|_| "[]".into()))
-        .bind(&case.category)
-        .bind(serde_json::to_string(&case.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(case.owner.as_ref().map(|o| o.id.as_str()))
-        .bind(case.owner.as_ref().map(|o| o.name.as_str()))
-        .bind(case.mention_count)
-        .bind(case.updated_at)
-        .bind(case.first_response_at)
-        .bind(case.last_customer_at)
-        .bind(case.resolved_at)
-        .bind(case.id.0)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
     /// Stores a mention (buffered until the next read of mentions or the commit).
     pub fn insert_mention(
         &mut self,
