@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::domain::feed::FeedProfileConfig;
 use crate::domain::triage::TriageRuleConfig;
+use crate::domain::Role;
 
 /// A value that must never reach a log line.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -53,7 +54,95 @@ pub struct Config {
     pub feed: FeedConfig,
     pub triage: TriageConfig,
     pub cases: CasesConfig,
+    pub budgets: BudgetsConfig,
+    pub escalations: EscalationsConfig,
     pub discord: DiscordConfig,
+}
+
+/// Daily budgets: the total one person may grant on their own per day, per role and unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// When a budget day starts: midnight in this IANA zone.
+    pub timezone: String,
+    /// `unit -> amount` per role, e.g. `[budgets.agent]` `USD = 300`. A role or unit without
+    /// an entry has no budget (only the playbook limits apply).
+    pub agent: BTreeMap<String, f64>,
+    pub senior: BTreeMap<String, f64>,
+    pub supervisor: BTreeMap<String, f64>,
+    pub admin: BTreeMap<String, f64>,
+}
+
+impl BudgetsConfig {
+    /// The tables by role.
+    pub fn per_role(&self) -> BTreeMap<Role, BTreeMap<String, f64>> {
+        [
+            (Role::Agent, &self.agent),
+            (Role::Senior, &self.senior),
+            (Role::Supervisor, &self.supervisor),
+            (Role::Admin, &self.admin),
+        ]
+        .into_iter()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(r, t)| (r, t.clone()))
+        .collect()
+    }
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig {
+            timezone: "UTC".into(),
+            agent: BTreeMap::new(),
+            senior: BTreeMap::new(),
+            supervisor: BTreeMap::new(),
+            admin: BTreeMap::new(),
+        }
+    }
+}
+
+/// How escalations keep moving.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationsConfig {
+    /// Remind the approvers at these fractions of the time to the deadline (each in 0..1).
+    pub reminders: Vec<f64>,
+    /// The deadline for playbooks whose `[escalation]` sets none, per case priority.
+    pub deadlines: DeadlinesConfig,
+}
+
+impl Default for EscalationsConfig {
+    fn default() -> Self {
+        EscalationsConfig {
+            reminders: crate::domain::escalation::DEFAULT_REMINDERS.to_vec(),
+            deadlines: DeadlinesConfig::default(),
+        }
+    }
+}
+
+/// A duration (`30m`, `4h`, `1d`) per priority.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlinesConfig {
+    #[serde(rename = "P1")]
+    pub p1: String,
+    #[serde(rename = "P2")]
+    pub p2: String,
+    #[serde(rename = "P3")]
+    pub p3: String,
+    #[serde(rename = "P4")]
+    pub p4: String,
+}
+
+impl Default for DeadlinesConfig {
+    fn default() -> Self {
+        DeadlinesConfig {
+            p1: "1h".into(),
+            p2: "4h".into(),
+            p3: "8h".into(),
+            p4: "24h".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +217,8 @@ impl Default for Config {
             feed: FeedConfig::default(),
             triage: TriageConfig::default(),
             cases: CasesConfig::default(),
+            budgets: BudgetsConfig::default(),
+            escalations: EscalationsConfig::default(),
             discord: DiscordConfig::default(),
         }
     }
@@ -236,6 +327,21 @@ mod tests {
         let c = Config::from_toml(text).unwrap();
         assert_eq!(c.discord.feeds.len(), 2);
         assert_eq!(c.discord.roles["supervisor"], vec![723456789012345678]);
+    }
+
+    #[test]
+    fn budgets_and_escalation_settings_are_read() {
+        let c = Config::from_toml(
+            "[budgets]\ntimezone = \"Europe/Berlin\"\n[budgets.agent]\nUSD = 300\npoints = 5000\n[escalations]\nreminders = [0.25, 0.75]\n[escalations.deadlines]\nP1 = \"30m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.budgets.timezone, "Europe/Berlin");
+        assert_eq!(c.budgets.per_role()[&Role::Agent]["points"], 5000.0);
+        assert!(!c.budgets.per_role().contains_key(&Role::Senior));
+        assert_eq!(c.escalations.reminders, vec![0.25, 0.75]);
+        assert_eq!(c.escalations.deadlines.p1, "30m");
+        assert_eq!(c.escalations.deadlines.p4, "24h");
+        assert_eq!(Config::default().escalations.reminders, vec![0.5, 0.9]);
     }
 
     #[test]

@@ -52,8 +52,18 @@ fn the_demo_tells_the_whole_story() {
         "already seen",
         "reopened case #1",
         "you may grant up to",
-        "Escalation: case #5",
+        "Granted on case #2",
+        "E1 · case #5",
+        "Question from sam about E1",
+        "ben answered about E1",
+        "escalation E3 opened for 180 USD",
+        "E3 needs a supervisor or higher",
+        "E3 approved by sam",
+        "Reminder: E2 waits for a senior to decide",
+        "the playbook's timeout policy granted 5000 points",
         "══ Summary ══",
+        "offers: 4 (2 granted at once, 2 escalated)",
+        "median decision time",
     ] {
         assert!(text.contains(expected), "demo output lacks `{expected}`:\n{text}");
     }

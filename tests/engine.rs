@@ -600,6 +600,7 @@ async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
                 Outgoing::UpdateCard { .. } => "card",
                 Outgoing::CaseMessage { .. } => "message",
                 Outgoing::ChannelMessage { .. } => "channel",
+                Outgoing::EscalationPacket { .. } | Outgoing::UpdateEscalation { .. } => "escalation",
             };
             (kind, o.case_id().0)
         })

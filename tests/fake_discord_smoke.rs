@@ -13,16 +13,18 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, ClientBuilder, Command, CommandDataOptionValue, CommandInteraction,
-    CommandOptionType, ComponentInteraction, ComponentInteractionDataKind, Context, CreateAllowedMentions,
-    CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage, CreateThread,
-    EditInteractionResponse, EventHandler, GatewayIntents, GetMessages, Guild, GuildChannel, GuildId,
-    HttpBuilder, Interaction, Message, MessageId, Ready, ResumedEvent, ShardManager,
+    ActionRowComponent, AutoArchiveDuration, ChannelId, ClientBuilder, Command, CommandDataOptionValue,
+    CommandInteraction, CommandOptionType, ComponentInteraction, ComponentInteractionDataKind, Context,
+    CreateActionRow, CreateAllowedMentions, CreateAutocompleteResponse, CreateButton, CreateCommand,
+    CreateCommandOption, CreateInputText, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, CreateModal, CreateThread, EditInteractionResponse,
+    EventHandler, GatewayIntents, GetMessages, Guild, GuildChannel, GuildId, HttpBuilder, InputTextStyle,
+    Interaction, InteractionId, Message, MessageId, ModalInteraction, Ready, ResumedEvent, RoleId,
+    ShardManager, UserId,
 };
 use serenity::async_trait;
 use serenity::http::{Http, HttpError};
-use support::fake_discord::{logs, Author, Failure, FakeDiscord};
+use support::fake_discord::{logs, pings, Author, Failure, FakeDiscord, FakeDiscordOptions};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -37,12 +39,44 @@ enum Seen {
     Command(Box<CommandInteraction>),
     Autocomplete(Box<CommandInteraction>),
     Component(Box<ComponentInteraction>),
+    Modal(Box<ModalInteraction>),
     Resumed,
 }
 
+/// The modal the test bot opens from a `note:` button, built with serenity's builders.
+fn note_modal() -> CreateModal {
+    CreateModal::new("note-modal:C-1", "Add a note to C-1").components(vec![
+        CreateActionRow::InputText(
+            CreateInputText::new(InputTextStyle::Short, "Summary", "summary")
+                .placeholder("One line for the case log")
+                .min_length(3)
+                .max_length(100),
+        ),
+        CreateActionRow::InputText(
+            CreateInputText::new(InputTextStyle::Paragraph, "Details", "details")
+                .required(false)
+                .value("Customer says:"),
+        ),
+    ])
+}
+
+/// The value of text input `name` in a modal submit.
+fn modal_value<'a>(submit: &'a ModalInteraction, name: &str) -> Option<&'a str> {
+    submit
+        .data
+        .components
+        .iter()
+        .flat_map(|row| &row.components)
+        .find_map(|c| match c {
+            ActionRowComponent::InputText(t) if t.custom_id == name => t.value.as_deref(),
+            _ => None,
+        })
+}
+
 /// A tiny bot: answers webhook posts without pinging anyone, answers slash commands
-/// (ephemeral reply, then an edit and a followup), buttons (update the message) and
-/// autocomplete; reports everything it sees.
+/// (ephemeral reply, then an edit and a followup), buttons (update the message, or open
+/// `note_modal` for `note:` buttons), modal submits (update the button's message, or reply
+/// when the modal came from a command) and autocomplete; reports everything it sees.
 struct Handler {
     seen: UnboundedSender<Seen>,
 }
@@ -109,6 +143,34 @@ impl EventHandler for Handler {
                     .await
                     .expect("autocomplete response");
                 let _ = self.seen.send(Seen::Autocomplete(Box::new(cmd)));
+            }
+            Interaction::Component(press) if press.data.custom_id.starts_with("note:") => {
+                press
+                    .create_response(&ctx.http, CreateInteractionResponse::Modal(note_modal()))
+                    .await
+                    .expect("open the modal");
+                let _ = self.seen.send(Seen::Component(Box::new(press)));
+            }
+            Interaction::Modal(submit) => {
+                let note = modal_value(&submit, "summary").unwrap_or("").to_string();
+                let response = if submit.message.is_some() {
+                    CreateInteractionResponse::UpdateMessage(
+                        CreateInteractionResponseMessage::new()
+                            .content(format!("Case C-1: note added ({note})"))
+                            .components(vec![]),
+                    )
+                } else {
+                    CreateInteractionResponse::Message(
+                        CreateInteractionResponseMessage::new()
+                            .content(format!("note added ({note})"))
+                            .ephemeral(true),
+                    )
+                };
+                submit
+                    .create_response(&ctx.http, response)
+                    .await
+                    .expect("modal submit response");
+                let _ = self.seen.send(Seen::Modal(Box::new(submit)));
             }
             Interaction::Component(press) => {
                 let update = CreateInteractionResponseMessage::new()
@@ -680,4 +742,452 @@ async fn serenity_returns_429_and_5xx_as_errors_without_retrying() {
     };
     assert_eq!((resp.status_code.as_u16(), resp.error.code), (400, 50035));
     assert_eq!(resp.error.errors[0].path, "components.0.components.0.custom_id");
+}
+
+/// A serenity `Http` against the fake, without a gateway connection.
+fn http_for(fake: &FakeDiscord) -> Http {
+    HttpBuilder::new("test-token")
+        .proxy(fake.api_base())
+        .ratelimiter_disabled(true)
+        .build()
+}
+
+/// The status, Discord error code and first error path of a refused call.
+fn refusal(err: serenity::Error) -> (u16, isize, String) {
+    let serenity::Error::Http(HttpError::UnsuccessfulRequest(resp)) = err else {
+        panic!("unexpected error {err:?}")
+    };
+    let path = resp
+        .error
+        .errors
+        .first()
+        .map(|e| e.path.clone())
+        .unwrap_or_default();
+    (resp.status_code.as_u16(), resp.error.code, path)
+}
+
+// Current-thread runtime: serenity's tasks run on the test thread, so `logs::capture()` sees
+// exactly this test's warnings.
+#[tokio::test]
+async fn a_button_opens_a_modal_and_its_submit_reaches_serenity_as_a_modal_interaction() {
+    let logs = logs::capture();
+    let fake = FakeDiscord::start().await;
+    let feed = fake.add_channel("social-feed");
+    let alice = fake.add_member("alice", &[]);
+    let mut bot = Bot::start(&fake).await;
+    fake.wait_until_ready(WAIT).await;
+    bot.expect("READY", |e| matches!(e, Seen::Ready(_)).then_some(()))
+        .await;
+
+    // The button's callback is serenity's CreateModal, accepted and recorded as is.
+    let card = ChannelId::new(feed)
+        .send_message(
+            &bot.http,
+            CreateMessage::new()
+                .content("Case C-1")
+                .button(CreateButton::new("note:C-1").label("Add note")),
+        )
+        .await
+        .expect("post card")
+        .id
+        .get();
+    let bid = fake.press_button(feed, card, alice, "note:C-1").await;
+    assert_eq!(
+        fake.wait_for_interaction_response(bid, WAIT).await["type"],
+        json!(9)
+    );
+    let modal = fake.modal_opened(bid).expect("the button opened a modal");
+    assert_eq!(modal["custom_id"], json!("note-modal:C-1"));
+    assert_eq!(modal["title"], json!("Add a note to C-1"));
+    assert_eq!(
+        modal["components"][0],
+        json!({"type": 1, "components": [{
+            "type": 4, "custom_id": "summary", "style": 1, "label": "Summary",
+            "placeholder": "One line for the case log", "min_length": 3, "max_length": 100,
+            "required": true,
+        }]})
+    );
+    assert_eq!(modal["components"][1]["components"][0]["required"], json!(false));
+    assert_eq!(
+        modal["components"][1]["components"][0]["value"],
+        json!("Customer says:")
+    );
+    bot.expect("the button press", |e| {
+        matches!(e, Seen::Component(_)).then_some(())
+    })
+    .await;
+
+    // The submit, from the card's button: Interaction::Modal with the card; UPDATE_MESSAGE.
+    let sid = fake
+        .submit_modal(
+            feed,
+            alice,
+            Some(card),
+            "note-modal:C-1",
+            &[("summary", "late order"), ("details", "two weeks")],
+        )
+        .await;
+    assert_eq!(
+        fake.wait_for_interaction_response(sid, WAIT).await["type"],
+        json!(7)
+    );
+    let submit = bot
+        .expect("the modal submit", |e| match e {
+            Seen::Modal(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(submit.id.get(), sid);
+    assert_eq!(submit.data.custom_id, "note-modal:C-1");
+    assert_eq!(submit.user.id.get(), alice);
+    assert_eq!(submit.message.as_ref().map(|m| m.id.get()), Some(card));
+    assert_eq!(modal_value(&submit, "summary"), Some("late order"));
+    assert_eq!(modal_value(&submit, "details"), Some("two weeks"));
+    assert_eq!(
+        fake.message(card).expect("card")["content"],
+        json!("Case C-1: note added (late order)")
+    );
+    assert_eq!(fake.modal_opened(sid), None, "a submit opens no modal");
+
+    // A submit of a modal a slash command opened has no message; the bot replies instead.
+    let cid = fake
+        .submit_modal(feed, alice, None, "note-modal:C-1", &[("summary", "refund sent")])
+        .await;
+    assert_eq!(
+        fake.wait_for_interaction_response(cid, WAIT).await["type"],
+        json!(4)
+    );
+    let submit = bot
+        .expect("the second modal submit", |e| match e {
+            Seen::Modal(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert!(submit.message.is_none());
+    assert_eq!(modal_value(&submit, "summary"), Some("refund sent"));
+
+    assert_all_frames_deserialise(&fake, &logs);
+    let failed: Vec<_> = fake.requests().into_iter().filter(|r| r.status >= 400).collect();
+    assert!(failed.is_empty(), "unexpected failed requests: {failed:#?}");
+    bot.shards.shutdown_all().await;
+}
+
+#[tokio::test]
+async fn a_modal_callback_is_checked_against_discords_schema() {
+    // Every refused callback leaves the interaction open; a long deadline lets one press take
+    // them all.
+    let fake = FakeDiscord::start_with(FakeDiscordOptions {
+        interaction_deadline: Duration::from_secs(60),
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let feed = fake.add_channel("social-feed");
+    let alice = fake.add_member("alice", &[]);
+    let http = http_for(&fake);
+    let card = ChannelId::new(feed)
+        .send_message(
+            &http,
+            CreateMessage::new().button(CreateButton::new("note:C-1").label("Add note")),
+        )
+        .await
+        .expect("post card")
+        .id
+        .get();
+    let bid = fake.press_button(feed, card, alice, "note:C-1").await;
+    let token = fake.interaction_token(bid);
+    let good = serde_json::to_value(CreateInteractionResponse::Modal(note_modal())).expect("serialise");
+    let input = |field: &str, value: Value| {
+        let mut body = good.clone();
+        body["data"]["components"][0]["components"][0][field] = value;
+        body
+    };
+    let text_input = json!({"type": 4, "custom_id": "x", "style": 1, "label": "X"});
+    let at_input = "data.components.0.components.0";
+    let cases: Vec<(&str, Value, String)> = vec![
+        (
+            "title too long",
+            {
+                let mut b = good.clone();
+                b["data"]["title"] = json!("t".repeat(46));
+                b
+            },
+            "data.title".into(),
+        ),
+        (
+            "empty custom_id",
+            {
+                let mut b = good.clone();
+                b["data"]["custom_id"] = json!("");
+                b
+            },
+            "data.custom_id".into(),
+        ),
+        (
+            "no title",
+            {
+                let mut b = good.clone();
+                b["data"].as_object_mut().expect("object").remove("title");
+                b
+            },
+            "data.title".into(),
+        ),
+        (
+            "no rows",
+            {
+                let mut b = good.clone();
+                b["data"]["components"] = json!([]);
+                b
+            },
+            "data.components".into(),
+        ),
+        (
+            "six rows",
+            {
+                let mut b = good.clone();
+                b["data"]["components"] =
+                    json!(vec![json!({"type": 1, "components": [text_input.clone()]}); 6]);
+                b
+            },
+            "data.components".into(),
+        ),
+        (
+            "two inputs in a row",
+            {
+                let mut b = good.clone();
+                b["data"]["components"][0]["components"] = json!([text_input.clone(), text_input.clone()]);
+                b
+            },
+            "data.components.0.components".into(),
+        ),
+        (
+            "a button in a modal",
+            input("type", json!(2)),
+            format!("{at_input}.type"),
+        ),
+        ("style 3", input("style", json!(3)), format!("{at_input}.style")),
+        (
+            "no label",
+            input("label", Value::Null),
+            format!("{at_input}.label"),
+        ),
+        (
+            "label too long",
+            input("label", json!("l".repeat(46))),
+            format!("{at_input}.label"),
+        ),
+        (
+            "input custom_id too long",
+            input("custom_id", json!("c".repeat(101))),
+            format!("{at_input}.custom_id"),
+        ),
+        (
+            "min_length over 4000",
+            input("min_length", json!(4001)),
+            format!("{at_input}.min_length"),
+        ),
+        (
+            "max_length 0",
+            input("max_length", json!(0)),
+            format!("{at_input}.max_length"),
+        ),
+        (
+            "min over max",
+            input("min_length", json!(200)),
+            format!("{at_input}.min_length"),
+        ),
+        (
+            "placeholder too long",
+            input("placeholder", json!("p".repeat(101))),
+            format!("{at_input}.placeholder"),
+        ),
+        (
+            "value too long",
+            input("value", json!("v".repeat(4001))),
+            format!("{at_input}.value"),
+        ),
+        (
+            "required not a bool",
+            input("required", json!("yes")),
+            format!("{at_input}.required"),
+        ),
+        (
+            "a Label component",
+            {
+                let mut b = good.clone();
+                b["data"]["components"][0] =
+                    json!({"type": 18, "label": "X", "component": text_input.clone()});
+                b
+            },
+            "data.components.0.type".into(),
+        ),
+    ];
+    for (what, body, path) in cases {
+        let err = http
+            .create_interaction_response(InteractionId::new(bid), &token, &body, vec![])
+            .await
+            .expect_err(what);
+        assert_eq!(refusal(err), (400, 50035, path), "{what}");
+    }
+    assert_eq!(fake.modal_opened(bid), None, "refused callbacks are not recorded");
+
+    // What serenity's builders produce is what Discord accepts.
+    http.create_interaction_response(InteractionId::new(bid), &token, &good, vec![])
+        .await
+        .expect("serenity's CreateModal is valid");
+    assert_eq!(fake.modal_opened(bid), Some(good["data"].clone()));
+}
+
+#[tokio::test]
+async fn a_modal_submit_updates_the_message_only_when_a_button_opened_the_modal() {
+    let fake = FakeDiscord::start().await;
+    let feed = fake.add_channel("social-feed");
+    let alice = fake.add_member("alice", &[]);
+    let http = http_for(&fake);
+    let card = ChannelId::new(feed)
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("Case C-1")
+                .button(CreateButton::new("note:C-1").label("Add note")),
+        )
+        .await
+        .expect("post card")
+        .id
+        .get();
+    let answer = |iid: u64, response: CreateInteractionResponse| {
+        let token = fake.interaction_token(iid);
+        let http = &http;
+        async move {
+            http.create_interaction_response(InteractionId::new(iid), &token, &response, vec![])
+                .await
+        }
+    };
+    let update = || {
+        CreateInteractionResponse::UpdateMessage(
+            CreateInteractionResponseMessage::new().content("Case C-1: note added"),
+        )
+    };
+
+    // From a slash command: no message to update, and no modal in answer to a modal.
+    let from_command = fake
+        .submit_modal(feed, alice, None, "note-modal:C-1", &[("summary", "late")])
+        .await;
+    let err = answer(from_command, update())
+        .await
+        .expect_err("nothing to update");
+    assert_eq!(refusal(err), (400, 50035, "type".to_string()));
+    let err = answer(from_command, CreateInteractionResponse::Modal(note_modal()))
+        .await
+        .expect_err("a modal cannot answer a modal");
+    assert_eq!(refusal(err), (400, 50035, "type".to_string()));
+    answer(
+        from_command,
+        CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content("noted")),
+    )
+    .await
+    .expect("a reply is fine");
+
+    // From the card's button: UPDATE_MESSAGE edits the card.
+    let from_button = fake
+        .submit_modal(feed, alice, Some(card), "note-modal:C-1", &[("summary", "late")])
+        .await;
+    answer(from_button, update()).await.expect("the card is updated");
+    assert_eq!(
+        fake.message(card).expect("card")["content"],
+        json!("Case C-1: note added")
+    );
+}
+
+#[tokio::test]
+async fn buttons_may_be_disabled_and_links_but_a_link_has_no_custom_id() {
+    let fake = FakeDiscord::start().await;
+    let feed = ChannelId::new(fake.add_channel("social-feed"));
+    let http = http_for(&fake);
+
+    let card = feed
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("Case C-1 (closed)")
+                .button(CreateButton::new("claim:C-1").label("Claim").disabled(true))
+                .button(
+                    CreateButton::new_link("https://x.com/jane_doe/status/1790000000000000000")
+                        .label("Open post")
+                        .disabled(true),
+                ),
+        )
+        .await
+        .expect("disabled and link buttons are fine");
+    let stored = fake.message(card.id.get()).expect("card");
+    let buttons = &stored["components"][0]["components"];
+    assert_eq!(buttons[0]["disabled"], json!(true));
+    assert_eq!(buttons[1]["style"], json!(5));
+    assert!(buttons[1].get("custom_id").is_none());
+
+    let row = |button: Value| json!({"content": "card", "components": [{"type": 1, "components": [button]}]});
+    let link_with_id =
+        row(json!({"type": 2, "style": 5, "label": "Open", "url": "https://x.com", "custom_id": "open"}));
+    let err = http
+        .send_message(feed, vec![], &link_with_id)
+        .await
+        .expect_err("a link button with a custom_id");
+    assert_eq!(
+        refusal(err),
+        (400, 50035, "components.0.components.0.custom_id".to_string())
+    );
+    let button_with_url =
+        row(json!({"type": 2, "style": 1, "label": "Claim", "custom_id": "claim", "url": "https://x.com"}));
+    let err = http
+        .send_message(feed, vec![], &button_with_url)
+        .await
+        .expect_err("a non-link button with a url");
+    assert_eq!(
+        refusal(err),
+        (400, 50035, "components.0.components.0.url".to_string())
+    );
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn without_allowed_mentions_every_mention_in_content_pings() {
+    let body = json!({"content": "<@1> <@!2> and <@&3>, @everyone, @here, <@1> again"});
+    assert_eq!(pings(&body), (ids(&["1", "2"]), ids(&["3", "everyone"])));
+}
+
+#[test]
+fn mentions_in_embeds_never_ping() {
+    let body = json!({"content": "new case", "embeds": [{"description": "<@1> <@&3> @everyone"}]});
+    assert_eq!(pings(&body), (vec![], vec![]));
+}
+
+#[test]
+fn serenitys_empty_allowed_mentions_pings_nobody() {
+    let body = json!({
+        "content": "<@1> <@&3> @everyone",
+        "allowed_mentions": serde_json::to_value(CreateAllowedMentions::new()).expect("serialise"),
+    });
+    assert_eq!(pings(&body), (vec![], vec![]));
+}
+
+#[test]
+fn parse_allows_a_whole_kind_of_mention() {
+    let body = |parse: Value| json!({"content": "<@1> <@&3> @here", "allowed_mentions": {"parse": parse}});
+    assert_eq!(pings(&body(json!(["users"]))), (ids(&["1"]), vec![]));
+    assert_eq!(pings(&body(json!(["roles"]))), (vec![], ids(&["3"])));
+    assert_eq!(pings(&body(json!(["everyone"]))), (vec![], ids(&["everyone"])));
+}
+
+#[test]
+fn listed_ids_ping_only_when_mentioned_in_content() {
+    let allowed = CreateAllowedMentions::new()
+        .users([UserId::new(2), UserId::new(9)])
+        .roles([RoleId::new(3)]);
+    let body = json!({
+        "content": "<@1> <@2> <@&3> <@&4> @everyone",
+        "allowed_mentions": serde_json::to_value(allowed).expect("serialise"),
+    });
+    assert_eq!(pings(&body), (ids(&["2"]), ids(&["3"])));
 }

@@ -3,14 +3,16 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::escalations::{Decide, EscalationItem, EscalationView};
 use super::ingest::template_vars;
-use super::outbox::{self, Outgoing};
+use super::outbox;
 use super::{Actor, CommandError, Engine};
 use crate::domain::case::CaseStatus;
 use crate::domain::case::{self, Case, Customer, Owner};
+use crate::domain::escalation::{EscalationId, EscalationStatus};
 use crate::domain::playbook::{Playbook, Suggestion};
 use crate::domain::{CaseId, Handle, Network, Priority, Role, Segment};
-use crate::store::{CaseEvent, CaseFilter, CaseSummary, StoredMention, Tx};
+use crate::store::{CaseEvent, CaseFilter, CaseSummary, EscalationFilter, StoredMention, Tx};
 
 /// Which customer a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,23 +40,90 @@ pub enum QueueView {
 /// Everything an agent can ask carebot to do; adapters parse into this.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Show { case: CaseId },
-    Claim { case: CaseId },
-    Assign { case: CaseId, to: Owner },
-    Note { case: CaseId, text: String },
-    Reply { case: CaseId, text: String },
-    Tag { case: CaseId, tags: Vec<String> },
-    Priority { case: CaseId, priority: Priority },
-    Waiting { case: CaseId },
-    Resolve { case: CaseId, note: Option<String> },
-    Reopen { case: CaseId },
-    Escalate { case: CaseId, reason: String },
-    Suggest { case: CaseId },
-    CustomerShow { customer: CustomerRef },
-    CustomerSegment { customer: CustomerRef, segment: Segment },
-    Queue { view: QueueView },
+    Show {
+        case: CaseId,
+    },
+    Claim {
+        case: CaseId,
+    },
+    Assign {
+        case: CaseId,
+        to: Owner,
+    },
+    Note {
+        case: CaseId,
+        text: String,
+    },
+    Reply {
+        case: CaseId,
+        text: String,
+    },
+    Tag {
+        case: CaseId,
+        tags: Vec<String>,
+    },
+    Priority {
+        case: CaseId,
+        priority: Priority,
+    },
+    Waiting {
+        case: CaseId,
+    },
+    Resolve {
+        case: CaseId,
+        note: Option<String>,
+    },
+    Reopen {
+        case: CaseId,
+    },
+    Escalate {
+        case: CaseId,
+        reason: String,
+    },
+    /// Offer a remedy of the case's playbook (`fee_waiver`) for an amount in its unit.
+    Offer {
+        case: CaseId,
+        remedy: String,
+        amount: String,
+        note: Option<String>,
+    },
+    /// Approve, for all of the request or (with `amount`) part of it.
+    Approve {
+        escalation: EscalationId,
+        amount: Option<String>,
+        note: Option<String>,
+    },
+    Deny {
+        escalation: EscalationId,
+        reason: String,
+    },
+    /// Ask the requester for information before deciding.
+    Ask {
+        escalation: EscalationId,
+        question: String,
+    },
+    EscalationShow {
+        escalation: EscalationId,
+    },
+    /// Open escalations, oldest deadline first.
+    Escalations,
+    Suggest {
+        case: CaseId,
+    },
+    CustomerShow {
+        customer: CustomerRef,
+    },
+    CustomerSegment {
+        customer: CustomerRef,
+        segment: Segment,
+    },
+    Queue {
+        view: QueueView,
+    },
     PlaybookList,
-    PlaybookShow { id: String },
+    PlaybookShow {
+        id: String,
+    },
     PlaybookReload,
 }
 
@@ -73,6 +142,12 @@ impl Command {
             Command::Resolve { .. } => "/case resolve",
             Command::Reopen { .. } => "/case reopen",
             Command::Escalate { .. } => "/case escalate",
+            Command::Offer { .. } => "/case offer",
+            Command::Approve { .. } => "/escalation approve",
+            Command::Deny { .. } => "/escalation deny",
+            Command::Ask { .. } => "/escalation ask",
+            Command::EscalationShow { .. } => "/escalation show",
+            Command::Escalations => "/escalations",
             Command::Suggest { .. } => "/suggest",
             Command::CustomerShow { .. } => "/customer show",
             Command::CustomerSegment { .. } => "/customer segment",
@@ -83,7 +158,8 @@ impl Command {
         }
     }
 
-    /// The role a command needs. Assigning to someone else is a senior's call.
+    /// The role a command needs. Assigning to someone else is a senior's call; who may
+    /// decide an escalation depends on the escalation (see `Escalation::may_decide`).
     pub fn needs(&self, actor: &Actor) -> Role {
         match self {
             Command::Assign { to, .. } if to.id != actor.id => Role::Senior,
@@ -128,6 +204,10 @@ pub enum Reply {
         items: Vec<Playbook>,
     },
     Playbook(Box<Playbook>),
+    Escalations {
+        items: Vec<EscalationItem>,
+    },
+    Escalation(Box<EscalationView>),
     Done {
         case: Option<CaseId>,
         message: String,
@@ -221,6 +301,41 @@ impl Engine {
                     message: format!("Reloaded {n} playbooks."),
                 })
             }
+            Command::Escalate { case, reason } => self.escalate_case(actor, case, &reason, now).await,
+            Command::Offer {
+                case,
+                remedy,
+                amount,
+                note,
+            } => self.offer(actor, case, &remedy, &amount, note, now).await,
+            Command::Approve {
+                escalation,
+                amount,
+                note,
+            } => {
+                self.decide(actor, escalation, Decide::Approve { amount, note }, now)
+                    .await
+            }
+            Command::Deny { escalation, reason } => {
+                self.decide(actor, escalation, Decide::Deny { reason }, now).await
+            }
+            Command::Ask { escalation, question } => {
+                self.decide(actor, escalation, Decide::Ask { question }, now)
+                    .await
+            }
+            Command::EscalationShow { escalation } => Ok(Reply::Escalation(Box::new(
+                self.escalation_view(escalation).await?,
+            ))),
+            Command::Escalations => {
+                let items = self
+                    .escalations(&EscalationFilter {
+                        status: Some(EscalationStatus::Open),
+                        limit: Some(25),
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok(Reply::Escalations { items })
+            }
             change => self.change_case(actor, change, now).await,
         }
     }
@@ -240,7 +355,7 @@ impl Engine {
         })
     }
 
-    async fn customer_of(&self, tx: &mut Tx, case: &Case) -> Result<Customer, CommandError> {
+    pub(super) async fn customer_of(&self, tx: &mut Tx, case: &Case) -> Result<Customer, CommandError> {
         tx.customer(case.customer_id)
             .await?
             .ok_or_else(|| CommandError::UnknownCustomer(format!("of case {}", case.id)))
@@ -328,87 +443,6 @@ impl Engine {
         })
     }
 
-    /// The escalation packet: who the customer is, what they said, what was done, who decides by when.
-    async fn escalation_packet(
-        &self,
-        tx: &mut Tx,
-        case: &Case,
-        actor: &Actor,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Outgoing, CommandError> {
-        let customer = self.customer_of(tx, case).await?;
-        let mentions = tx.mentions(case.id).await?;
-        let events = tx.events(case.id).await?;
-        let set = self.playbooks();
-        let policy = set
-            .get(&case.category)
-            .or_else(|| set.fallback())
-            .map(|p| p.escalation.clone());
-        let mut fields = vec![
-            outbox::Field::new(
-                "Customer",
-                format!(
-                    "{} on {} ({})",
-                    customer.handle, customer.network, customer.segment
-                ),
-                true,
-            ),
-            outbox::Field::new("Priority", case.priority.as_str(), true),
-            outbox::Field::new("Category", case.category.clone(), true),
-            outbox::Field::new("Requested by", actor.name.clone(), true),
-        ];
-        if let Some(policy) = &policy {
-            let deadline = now + chrono::Duration::seconds(policy.deadline_secs);
-            fields.push(outbox::Field::new("Decision by", policy.approver.as_str(), true));
-            fields.push(outbox::Field::new(
-                "Deadline",
-                deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
-                true,
-            ));
-        }
-        let posts: Vec<String> = mentions
-            .iter()
-            .rev()
-            .take(5)
-            .rev()
-            .map(|m| {
-                format!(
-                    "[{}] {}",
-                    m.posted_at.format("%m-%d %H:%M"),
-                    super::text::one_line(&m.text, 300)
-                )
-            })
-            .collect();
-        fields.push(outbox::Field::new(
-            "What the customer said",
-            posts.join("\n"),
-            false,
-        ));
-        let work: Vec<String> = events
-            .iter()
-            .filter(|e| matches!(e.kind.as_str(), "note" | "reply" | "assigned" | "priority"))
-            .map(|e| {
-                let text = e.detail.get("text").and_then(|t| t.as_str()).unwrap_or("");
-                format!("{} {} {}", e.kind, e.actor, super::text::one_line(text, 200))
-            })
-            .collect();
-        if !work.is_empty() {
-            fields.push(outbox::Field::new("Done so far", work.join("\n"), false));
-        }
-        let message = outbox::Message {
-            title: Some(format!("Escalation: case {} · {}", case.id, case.title)),
-            body: reason.to_string(),
-            fields,
-            buttons: vec![],
-        };
-        Ok(Outgoing::ChannelMessage {
-            case_id: case.id,
-            channel: outbox::TeamChannel::Escalations,
-            message,
-        })
-    }
-
     /// Commands that change one case: load, apply the domain rule, save, audit, update the card.
     async fn change_case(
         &self,
@@ -425,8 +459,7 @@ impl Engine {
             | Command::Priority { case, .. }
             | Command::Waiting { case }
             | Command::Resolve { case, .. }
-            | Command::Reopen { case }
-            | Command::Escalate { case, .. } => *case,
+            | Command::Reopen { case } => *case,
             other => unreachable!("{} is not a case change", other.name()),
         };
         let mut tx = self.store.begin().await?;
@@ -458,9 +491,10 @@ impl Engine {
             Command::Note { text, .. } => {
                 let text = case::agent_text("note", &text)?;
                 let line = outbox::thread_line(&format!("Note by {} (internal)", actor.name), text.clone());
+                let answers = self.answer_questions(&mut tx, id, &who, &text, now).await?;
                 (
                     "note",
-                    serde_json::json!({ "text": text }),
+                    serde_json::json!({ "text": text, "answers": answers }),
                     Some(line),
                     format!("Note added to case {id}."),
                     false,
@@ -471,7 +505,8 @@ impl Engine {
                 let first = case.first_response_at.is_none();
                 case.record_reply(now)?;
                 let line = outbox::thread_line(&format!("Public reply by {}", actor.name), text.clone());
-                let detail = serde_json::json!({ "text": text, "first_response": first });
+                let answers = self.answer_questions(&mut tx, id, &who, &text, now).await?;
+                let detail = serde_json::json!({ "text": text, "first_response": first, "answers": answers });
                 (
                     "reply",
                     detail,
@@ -544,23 +579,6 @@ impl Engine {
                     serde_json::json!({}),
                     Some(line),
                     format!("Case {id} reopened."),
-                    true,
-                )
-            }
-            Command::Escalate { reason, .. } => {
-                let reason = case::agent_text("escalation reason", &reason)?;
-                case.escalate()?;
-                let packet = self
-                    .escalation_packet(&mut tx, &case, actor, &reason, now)
-                    .await?;
-                self.enqueue(&mut tx, &packet, now).await?;
-                let line = outbox::thread_line(&format!("Escalated by {}", actor.name), reason.clone());
-                let detail = serde_json::json!({ "reason": reason });
-                (
-                    "escalated",
-                    detail,
-                    Some(line),
-                    format!("Case {id} escalated to the approvers."),
                     true,
                 )
             }

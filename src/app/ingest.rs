@@ -95,6 +95,7 @@ pub(super) fn template_vars(
             priority: case.priority.to_string(),
             status: case.status.to_string(),
             category: case.category.clone(),
+            granted: case.granted.join("; "),
         },
         agent: AgentVars {
             name: agent.to_string(),
@@ -419,6 +420,7 @@ impl Engine {
                             category: best.map(|p| p.id.as_str()).unwrap_or("general").to_string(),
                             title: title_from(&m.text),
                             tags: Vec::new(),
+                            granted: Vec::new(),
                             owner: None,
                             mention_count: 1,
                             unparsed: m.unparsed,

@@ -3,9 +3,13 @@
 //! outbox rows together, so a crash never leaves a case without its card or a card without a case.
 
 mod commands;
+mod escalations;
 mod ingest;
+mod offers;
 pub mod outbox;
+mod packet;
 pub mod text;
+mod timers;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -13,15 +17,19 @@ use std::sync::{Arc, RwLock};
 use chrono::Duration;
 use serde::Serialize;
 
-pub use commands::{Command, CustomerRef, QueueView, Reply};
-pub use ingest::{IngestOutcome, IngestStats};
+pub use commands::{CaseDetail, Command, CustomerRef, QueueView, Reply};
+pub use escalations::{EscalationItem, EscalationView};
+pub use ingest::{IngestOutcome, IngestStats, BOT_ACTOR};
+pub use timers::SweepReport;
 
 use crate::config::Config;
 use crate::domain::case::{CaseRuleError, Owner};
+use crate::domain::escalation::{DecideError, EscalationId};
 use crate::domain::feed::{FeedConfigError, FeedReader};
-use crate::domain::playbook::{PlaybookErrors, PlaybookSet};
+use crate::domain::offer::{AmountError, BudgetError, Budgets, RemedyError};
+use crate::domain::playbook::{parse_duration, PlaybookErrors, PlaybookSet};
 use crate::domain::triage::{TriageConfigError, TriageRules};
-use crate::domain::{CaseId, ParseError, Role};
+use crate::domain::{CaseId, ParseError, Priority, Role};
 use crate::store::{Store, StoreError};
 
 /// Someone issuing commands: a Discord member or a console user, with their carebot roles.
@@ -75,6 +83,14 @@ pub enum CommandError {
     UnknownPlaybook(String),
     #[error("no case here: run this inside a case thread or give the case number")]
     NoCase,
+    #[error("there is no escalation {0}; `/escalations` lists the open ones")]
+    UnknownEscalation(EscalationId),
+    #[error("{0}")]
+    Decide(#[from] DecideError),
+    #[error("{0}")]
+    Remedy(#[from] RemedyError),
+    #[error("{0}")]
+    Amount(#[from] AmountError),
     #[error("{0}")]
     Rule(#[from] CaseRuleError),
     #[error("{0}")]
@@ -96,6 +112,10 @@ pub enum StartError {
     Feed(#[from] FeedConfigError),
     #[error("invalid triage rule: {0}")]
     Triage(#[from] TriageConfigError),
+    #[error("invalid budget: {0}")]
+    Budget(#[from] BudgetError),
+    #[error("invalid escalation setting: {0}")]
+    Escalations(String),
 }
 
 /// Engine settings derived from the config.
@@ -104,6 +124,42 @@ pub struct Settings {
     pub reopen_window: Duration,
     pub suggestions_on_card: usize,
     pub playbooks_dir: PathBuf,
+    pub budgets: Budgets,
+    /// Fractions of the time to an escalation's deadline at which approvers are reminded.
+    pub reminders: Vec<f64>,
+    /// Escalation deadlines in seconds for playbooks that set none, by priority (P1 first).
+    pub deadlines: [i64; 4],
+}
+
+impl Settings {
+    /// The configured escalation deadline for a case of `priority`, in seconds.
+    pub fn deadline_for(&self, priority: Priority) -> i64 {
+        self.deadlines[priority as usize]
+    }
+}
+
+/// Reads `[escalations]`: reminder fractions in (0, 1) and a deadline per priority.
+fn escalation_settings(config: &Config) -> Result<(Vec<f64>, [i64; 4]), StartError> {
+    let reminders = config.escalations.reminders.clone();
+    if let Some(bad) = reminders.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
+        return Err(StartError::Escalations(format!(
+            "escalations.reminders has {bad}; each reminder is a fraction of the time to the deadline, between 0 and 1 (e.g. [0.5, 0.9])"
+        )));
+    }
+    let d = &config.escalations.deadlines;
+    let mut deadlines = [0; 4];
+    for (slot, (name, text)) in
+        deadlines
+            .iter_mut()
+            .zip([("P1", &d.p1), ("P2", &d.p2), ("P3", &d.p3), ("P4", &d.p4)])
+    {
+        *slot = parse_duration(text).ok_or_else(|| {
+            StartError::Escalations(format!(
+                "escalations.deadlines.{name} `{text}` is not a duration; use a number and a unit such as 30m, 4h or 2d"
+            ))
+        })?;
+    }
+    Ok((reminders, deadlines))
 }
 
 /// The case engine. Cheap to share behind an `Arc`; all methods take `now`.
@@ -141,6 +197,8 @@ impl Engine {
             config.triage.rules.clone()
         };
         let triage = TriageRules::new(&rules)?;
+        let budgets = Budgets::new(&config.budgets.timezone, &config.budgets.per_role())?;
+        let (reminders, deadlines) = escalation_settings(config)?;
         Ok(Engine {
             store,
             playbooks: RwLock::new(Arc::new(playbooks)),
@@ -150,6 +208,9 @@ impl Engine {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
                 suggestions_on_card: config.cases.suggestions_on_card,
                 playbooks_dir: config.playbooks_dir.clone(),
+                budgets,
+                reminders,
+                deadlines,
             },
         })
     }

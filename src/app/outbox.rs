@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::case::{Case, Customer};
+use crate::domain::escalation::EscalationId;
 use crate::domain::playbook::Suggestion;
-use crate::domain::{CaseId, Priority};
+use crate::domain::{CaseId, Priority, Role};
 
 /// One message to deliver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,19 @@ pub enum Outgoing {
     ChannelMessage {
         case_id: CaseId,
         channel: TeamChannel,
+        message: Message,
+    },
+    /// Post an escalation's packet (with its decision buttons) to the escalations channel;
+    /// posted again when the escalation moves to the next tier.
+    EscalationPacket {
+        case_id: CaseId,
+        escalation_id: EscalationId,
+        message: Message,
+    },
+    /// Edit the posted packet in place (a question, an answer, the decision).
+    UpdateEscalation {
+        case_id: CaseId,
+        escalation_id: EscalationId,
         message: Message,
     },
 }
@@ -54,7 +68,9 @@ impl Outgoing {
             Outgoing::OpenCase { case_id, .. }
             | Outgoing::UpdateCard { case_id, .. }
             | Outgoing::CaseMessage { case_id, .. }
-            | Outgoing::ChannelMessage { case_id, .. } => *case_id,
+            | Outgoing::ChannelMessage { case_id, .. }
+            | Outgoing::EscalationPacket { case_id, .. }
+            | Outgoing::UpdateEscalation { case_id, .. } => *case_id,
         }
     }
 }
@@ -71,13 +87,28 @@ pub struct Card {
     pub buttons: Vec<Button>,
 }
 
-/// A message posted into a case thread.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A message posted into a case thread or a team channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub title: Option<String>,
     pub body: String,
     pub fields: Vec<Field>,
     pub buttons: Vec<Button>,
+    /// Who this message notifies (nobody else is ever pinged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pings: Vec<Ping>,
+    /// Show a link to the case's thread.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_thread: bool,
+}
+
+/// Someone a message notifies: a person by their actor id, or everyone with a carebot role
+/// (the chat adapter maps the role to its own role ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "who", rename_all = "snake_case")]
+pub enum Ping {
+    User(String),
+    Role(Role),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,11 +128,77 @@ impl Field {
     }
 }
 
-/// A button; `id` is what comes back when it is pressed (see [`ButtonAction`]).
+/// A button; `id` is what comes back when it is pressed (see [`ButtonAction`] and
+/// [`EscalationAction`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Button {
     pub id: String,
     pub label: String,
+    /// Shown greyed out (e.g. the decision buttons of a decided escalation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+/// What an escalation's decision button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationAction {
+    Approve,
+    Deny,
+    /// Ask the requester a question before deciding.
+    Ask,
+}
+
+impl EscalationAction {
+    pub const ALL: [EscalationAction; 3] = [
+        EscalationAction::Approve,
+        EscalationAction::Deny,
+        EscalationAction::Ask,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            EscalationAction::Approve => "approve",
+            EscalationAction::Deny => "deny",
+            EscalationAction::Ask => "ask",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EscalationAction::Approve => "Approve",
+            EscalationAction::Deny => "Deny",
+            EscalationAction::Ask => "Need info",
+        }
+    }
+
+    /// `esc:approve:3`.
+    pub fn button_id(self, id: EscalationId) -> String {
+        format!("esc:{}:{}", self.name(), id.0)
+    }
+
+    /// Reads a button id back; `None` for ids carebot did not make.
+    pub fn parse(id: &str) -> Option<(EscalationAction, EscalationId)> {
+        let mut parts = id.split(':');
+        if parts.next()? != "esc" {
+            return None;
+        }
+        let name = parts.next()?;
+        let number = parts.next()?.parse().ok().filter(|n| *n > 0)?;
+        let action = Self::ALL.into_iter().find(|a| a.name() == name)?;
+        parts.next().is_none().then_some((action, EscalationId(number)))
+    }
+
+    /// The decision buttons of an escalation, greyed out once it is decided.
+    pub fn buttons(id: EscalationId, disabled: bool) -> Vec<Button> {
+        Self::ALL
+            .into_iter()
+            .map(|a| Button {
+                id: a.button_id(id),
+                label: a.label().to_string(),
+                disabled,
+            })
+            .collect()
+    }
 }
 
 /// What a case button does.
@@ -167,6 +264,7 @@ fn case_buttons(case: &Case) -> Vec<Button> {
         .map(|a| Button {
             id: a.button_id(case.id),
             label: a.label().to_string(),
+            disabled: false,
         })
         .collect()
 }
@@ -215,6 +313,9 @@ pub fn case_card(case: &Case, customer: &Customer, opening_text: &str, url: Opti
     }
     if !case.tags.is_empty() {
         fields.push(Field::new("Tags", case.tags.join(", "), false));
+    }
+    if !case.granted.is_empty() {
+        fields.push(Field::new("Granted", case.granted.join("\n"), false));
     }
     if case.unparsed {
         fields.push(Field::new(
@@ -265,7 +366,7 @@ pub fn suggestions_message(case: CaseId, suggestions: &[Suggestion]) -> Message 
             String::new()
         },
         fields,
-        buttons: vec![],
+        ..Message::default()
     }
 }
 
@@ -274,8 +375,7 @@ pub fn thread_line(title: &str, body: impl Into<String>) -> Message {
     Message {
         title: Some(title.to_string()),
         body: body.into(),
-        fields: vec![],
-        buttons: vec![],
+        ..Message::default()
     }
 }
 
@@ -295,6 +395,21 @@ mod tests {
         assert_eq!(ButtonAction::parse("case:claim:0"), None);
         assert_eq!(ButtonAction::parse("other:claim:1"), None);
         assert_eq!(ButtonAction::parse("case:claim:1:x"), None);
+        let id = EscalationAction::Ask.button_id(EscalationId(3));
+        assert_eq!(id, "esc:ask:3");
+        assert_eq!(
+            EscalationAction::parse(&id),
+            Some((EscalationAction::Ask, EscalationId(3)))
+        );
+        assert_eq!(EscalationAction::parse("esc:shrug:3"), None);
+        assert_eq!(EscalationAction::parse("case:claim:3"), None);
+    }
+
+    #[test]
+    fn messages_written_before_pings_existed_still_read() {
+        let old = r#"{"title":"t","body":"b","fields":[],"buttons":[{"id":"case:claim:1","label":"Claim"}]}"#;
+        let m: Message = serde_json::from_str(old).unwrap();
+        assert!(m.pings.is_empty() && !m.link_thread && !m.buttons[0].disabled);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use super::commands::{CaseDetail, CustomerDetail, Reply};
-use super::outbox::{Card, Message, Outgoing};
+use super::escalations::EscalationItem;
+use super::outbox::{Card, Message, Outgoing, Ping};
+use crate::domain::escalation::Escalation;
 use crate::domain::playbook::{OnTimeout, Playbook, Suggestion};
 use crate::store::CaseSummary;
 
@@ -37,6 +39,12 @@ pub fn reply(reply: &Reply) -> String {
             out
         }
         Reply::Playbook(p) => playbook(p),
+        Reply::Escalations { items } => {
+            let mut out = format!("Open escalations: {}\n", items.len());
+            out.push_str(&escalation_table(items));
+            out
+        }
+        Reply::Escalation(view) => message_text(view.item.case, &view.packet),
         Reply::Done { message, .. } => format!("{message}\n"),
     }
 }
@@ -58,6 +66,77 @@ pub fn suggestions(items: &[Suggestion]) -> String {
         }
     }
     out
+}
+
+/// What an escalation's timeout policy does at its deadline: `grant up to 150 USD`, `deny`,
+/// `goes to admin`.
+pub fn timeout_policy(e: &Escalation) -> String {
+    match &e.policy.on_timeout {
+        OnTimeout::GrantUpTo { cap } => match &e.request {
+            Some(r) => format!("grant up to {cap} {}", r.unit),
+            None => "approve".to_string(),
+        },
+        OnTimeout::NextTier { approver } if *approver > e.approver => format!("goes to {approver}"),
+        OnTimeout::NextTier { .. } => "deny (no higher tier left)".to_string(),
+        OnTimeout::Deny => "deny".to_string(),
+    }
+}
+
+/// One line per escalation: id, case, status, what was asked, who asked, who decides by when.
+pub fn escalation_table(items: &[EscalationItem]) -> String {
+    let mut out = String::new();
+    for e in items {
+        let asked = match (&e.remedy, e.amount, &e.unit) {
+            (Some(remedy), Some(amount), Some(unit)) => format!("{remedy} {amount} {unit}"),
+            _ => "decision".to_string(),
+        };
+        let state = match (&e.decided_by, e.decided_at) {
+            (Some(by), Some(at)) => format!("{} by {by} at {}", e.status, at.format("%m-%d %H:%M")),
+            _ => format!("{} · due {}", e.status, e.deadline.format("%m-%d %H:%M UTC")),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<5} {:<6} {:<24} {:<10} → {:<10} {state}",
+            e.id.to_string(),
+            e.case.to_string(),
+            asked,
+            e.requested_by,
+            e.approver.as_str(),
+        );
+    }
+    out
+}
+
+/// Escalations in two lines: how many, how they were decided, and how fast people decided.
+pub fn escalation_summary(items: &[EscalationItem]) -> String {
+    use crate::domain::escalation::{median_f64, EscalationStatus};
+    let by = |status| {
+        items
+            .iter()
+            .filter(|e| e.status == status && !e.timed_out)
+            .count()
+    };
+    let timed_out = items.iter().filter(|e| e.timed_out).count();
+    let mut minutes: Vec<f64> = items
+        .iter()
+        .filter(|e| !e.timed_out)
+        .filter_map(|e| {
+            e.decided_at
+                .map(|at| (at - e.created_at).num_seconds() as f64 / 60.0)
+        })
+        .collect();
+    let decided = minutes.len();
+    let median = median_f64(&mut minutes)
+        .map(|m| format!(", median decision time {m:.0} min"))
+        .unwrap_or_default();
+    format!(
+        "escalations: {} ({} approved, {} denied, {} decided by the timeout policy, {} open)\ndecisions by people: {decided}{median}\n",
+        items.len(),
+        by(EscalationStatus::Approved),
+        by(EscalationStatus::Denied),
+        timed_out,
+        by(EscalationStatus::Open),
+    )
 }
 
 /// One line per case: id, priority, status, customer, mentions, category, owner, title.
@@ -134,7 +213,31 @@ fn case_detail(d: &CaseDetail) -> String {
     out
 }
 
-fn event_detail(detail: &serde_json::Value) -> String {
+/// The most telling part of a timeline event's detail, as `: ...`.
+pub(super) fn event_detail(detail: &serde_json::Value) -> String {
+    if let Some(id) = detail.get("escalation").and_then(|v| v.as_str()) {
+        let s = |k: &str| detail.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let mut parts = vec![id.to_string()];
+        parts.extend(
+            [s("outcome"), s("remedy")]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        );
+        if !s("amount").is_empty() {
+            parts.push(format!("{} {}", s("amount"), s("unit")));
+        }
+        let said = [s("question"), s("reason"), s("note")]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .map(|t| format!(" · {}", one_line(t, 80)))
+            .unwrap_or_default();
+        return format!(": {}{said}", parts.join(" "));
+    }
+    if detail.get("remedy").is_some() {
+        let s = |k: &str| detail.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        return format!(": {} {} {} {}", s("remedy"), s("amount"), s("unit"), s("outcome"));
+    }
     let pick = ["text", "to_name", "tags", "to", "segment", "note"];
     for key in pick {
         match detail.get(key) {
@@ -181,11 +284,14 @@ fn playbook(p: &Playbook) -> String {
         OnTimeout::GrantUpTo { cap } => format!("granted up to {cap}"),
         OnTimeout::Deny => "denied".to_string(),
     };
+    let within = match e.deadline_secs {
+        Some(secs) => format!("within {}h", secs as f64 / 3600.0),
+        None => "by the configured deadline for the case's priority".to_string(),
+    };
     let _ = writeln!(
         out,
-        "  escalation: {} decides within {}h; on timeout {timeout}",
-        e.approver,
-        e.deadline_secs as f64 / 3600.0
+        "  escalation: {} decides {within}; on timeout {timeout}",
+        e.approver
     );
     out
 }
@@ -217,8 +323,14 @@ pub fn outgoing(out: &Outgoing) -> String {
                 .find(|f| f.name == "Owner")
                 .map(|f| f.value.as_str())
                 .unwrap_or("");
+            let granted = card
+                .fields
+                .iter()
+                .find(|f| f.name == "Granted")
+                .map(|f| format!(" · granted {}", f.value.replace('\n', "; ")))
+                .unwrap_or_default();
             format!(
-                "↻ card {case_id} updated: {} · {status} · owner {owner}\n",
+                "↻ card {case_id} updated: {} · {status} · owner {owner}{granted}\n",
                 card.priority
             )
         }
@@ -229,6 +341,25 @@ pub fn outgoing(out: &Outgoing) -> String {
             message,
         } => {
             format!("[#{}]\n{}", channel.as_str(), message_text(*case_id, message))
+        }
+        Outgoing::EscalationPacket { case_id, message, .. } => {
+            format!("[#escalations]\n{}", message_text(*case_id, message))
+        }
+        Outgoing::UpdateEscalation {
+            escalation_id,
+            message,
+            ..
+        } => {
+            let field = |name: &str| message.fields.iter().find(|f| f.name == name);
+            let status = field("Status").map(|f| f.value.as_str()).unwrap_or("");
+            let latest_question = field("Questions")
+                .and_then(|f| f.value.lines().last())
+                .map(|l| format!("\n    {}", one_line(l, 160)))
+                .unwrap_or_default();
+            format!(
+                "↻ [#escalations] {escalation_id} updated: {}{latest_question}\n",
+                one_line(status, 160)
+            )
         }
     }
 }
@@ -260,6 +391,17 @@ fn card_text(card: &Card) -> String {
 
 fn message_text(case: crate::domain::CaseId, m: &Message) -> String {
     let mut out = format!("  {case} ▸ {}\n", m.title.as_deref().unwrap_or(""));
+    if !m.pings.is_empty() {
+        let who: Vec<String> = m
+            .pings
+            .iter()
+            .map(|p| match p {
+                Ping::User(id) => format!("@{id}"),
+                Ping::Role(role) => format!("@{role}s"),
+            })
+            .collect();
+        let _ = writeln!(out, "    🔔 {}", who.join(" "));
+    }
     for line in m.body.lines().filter(|l| !l.trim().is_empty()) {
         let _ = writeln!(out, "    {}", one_line(line, 200));
     }
@@ -277,6 +419,10 @@ fn message_text(case: crate::domain::CaseId, m: &Message) -> String {
         for line in f.value.lines() {
             let _ = writeln!(out, "      {line}");
         }
+    }
+    if !m.buttons.is_empty() {
+        let labels: Vec<String> = m.buttons.iter().map(|b| format!("[{}]", b.label)).collect();
+        let _ = writeln!(out, "    {}", labels.join(" "));
     }
     out
 }

@@ -8,8 +8,12 @@
 //! - `as NAME ROLE[,ROLE...]` acts as NAME (roles: agent, senior, supervisor, admin).
 //! - `feed CHANNEL | TEXT` a post in a feed channel (`\n` for a line break).
 //! - `embed CHANNEL | author=Name (@handle) | url=... | text=... | footer=Twitter | field:Followers=1200`
-//! - `/case ...`, `/suggest ...`, `/customer ...`, `/queue ...`, `/playbook ...` commands.
+//! - `/case ...`, `/suggest ...`, `/customer ...`, `/queue ...`, `/playbook ...`,
+//!   `/escalation ...`, `/escalations` commands.
 //! - `say TEXT` prints narration.
+//!
+//! Timers (escalation reminders and deadlines) fire as the clock moves: a stamp that jumps
+//! two hours fires, in order and at their own times, everything due on the way.
 
 mod parse;
 
@@ -23,7 +27,7 @@ use crate::app::outbox::Outgoing;
 use crate::app::{text, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
-use crate::store::{CaseFilter, StoreError};
+use crate::store::{CaseFilter, EscalationFilter, StoreError};
 
 /// A script line that could not be run; names the line.
 #[derive(Debug, thiserror::Error)]
@@ -119,11 +123,14 @@ impl<'a, W: Write> Console<'a, W> {
             let (stamp, after) = rest
                 .split_once(']')
                 .ok_or_else(|| fail("a clock stamp needs a closing `]`".into()))?;
-            self.set_clock(stamp.trim()).map_err(fail)?;
+            let next = self.clock_at(stamp.trim()).map_err(fail)?;
+            self.advance(next).await?;
             line = after.trim();
             if line.is_empty() {
                 return Ok(());
             }
+        } else if let Clock::Wall = self.clock {
+            self.advance(Utc::now()).await?;
         }
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
@@ -134,7 +141,11 @@ impl<'a, W: Write> Console<'a, W> {
                         "`clock` needs an RFC 3339 time such as 2026-11-27T09:00:00Z ({e})"
                     ))
                 })?;
-                self.clock = Clock::Script(t.with_timezone(&Utc));
+                let t = t.with_timezone(&Utc);
+                match self.clock {
+                    Clock::Script(now) if t > now => self.advance(t).await?,
+                    _ => self.clock = Clock::Script(t),
+                }
             }
             "as" => self.actor = parse_actor(rest).map_err(fail)?,
             "say" => writeln!(self.out, "\n── {rest}")?,
@@ -157,7 +168,36 @@ impl<'a, W: Write> Console<'a, W> {
         Ok(())
     }
 
-    fn set_clock(&mut self, stamp: &str) -> Result<(), String> {
+    /// Moves the clock to `target`, firing on the way every timer due by then, each at its
+    /// own due time.
+    async fn advance(&mut self, target: DateTime<Utc>) -> Result<(), ScriptError> {
+        while let Some(due) = self.engine.next_timer_due().await? {
+            if due > target {
+                break;
+            }
+            let at = due.max(self.now());
+            if let Clock::Script(_) = self.clock {
+                self.clock = Clock::Script(at);
+            }
+            let report = self.engine.fire_due_timers(at).await?;
+            if report.fired > 0 {
+                writeln!(
+                    self.out,
+                    "\n[{}] ⏰ carebot: {} timer(s) due",
+                    at.format("%H:%M"),
+                    report.fired
+                )?;
+            }
+            self.deliver().await?;
+        }
+        if let Clock::Script(_) = self.clock {
+            self.clock = Clock::Script(target.max(self.now()));
+        }
+        Ok(())
+    }
+
+    /// The time a clock stamp names; never before now.
+    fn clock_at(&self, stamp: &str) -> Result<DateTime<Utc>, String> {
         let now = self.now();
         let next = if let Some(delta) = stamp.strip_prefix('+') {
             now + parse_duration(delta)?
@@ -177,8 +217,7 @@ impl<'a, W: Write> Console<'a, W> {
                 now.format("%Y-%m-%d %H:%M:%S")
             ));
         }
-        self.clock = Clock::Script(next);
-        Ok(())
+        Ok(next)
     }
 
     fn post(&mut self, kind: &str, rest: &str) -> Result<FeedPost, String> {
@@ -285,7 +324,9 @@ impl<'a, W: Write> Console<'a, W> {
         let mut tx = self.engine.store().read().await?;
         let cases = tx.list_cases(&CaseFilter::default()).await?;
         let ignored = tx.ignored_counts().await?;
+        let offers = tx.offer_outcomes().await?;
         drop(tx);
+        let escalations = self.engine.escalations(&EscalationFilter::default()).await?;
         let mentions: i64 = cases.iter().map(|c| c.mentions).sum();
         writeln!(self.out, "\n══ Summary ══")?;
         writeln!(self.out, "{} mentions became {} cases", mentions, cases.len())?;
@@ -313,6 +354,15 @@ impl<'a, W: Write> Console<'a, W> {
                 ignored.join(", ")
             }
         )?;
+        let count = |outcome: &str| offers.iter().find(|(o, _)| o == outcome).map_or(0, |(_, n)| *n);
+        writeln!(
+            self.out,
+            "offers: {} ({} granted at once, {} escalated)",
+            offers.iter().map(|(_, n)| n).sum::<i64>(),
+            count("granted"),
+            count("escalated")
+        )?;
+        write!(self.out, "{}", text::escalation_summary(&escalations))?;
         write!(self.out, "{}", text::case_table(&cases))?;
         Ok(())
     }

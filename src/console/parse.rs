@@ -2,6 +2,7 @@
 
 use crate::app::{Command, CustomerRef, QueueView};
 use crate::domain::case::Owner;
+use crate::domain::escalation::EscalationId;
 use crate::domain::{CaseId, Handle, Network, ParseError, Priority, Segment};
 
 /// A console command line that could not be understood; says what to type instead.
@@ -31,7 +32,13 @@ pub const HELP: &str = "\
 /case waiting #ID                 waiting on the customer
 /case resolve #ID [NOTE]          resolve
 /case reopen #ID                  reopen
-/case escalate #ID REASON         ask the approvers for a decision
+/case escalate #ID REASON         ask the approvers for a decision (no amount)
+/case offer #ID REMEDY AMOUNT [NOTE]   grant a remedy of the case's playbook; above your limits it escalates
+/escalations                      open escalations, oldest deadline first
+/escalation show E3               the escalation's packet
+/escalation approve E3 [AMOUNT] [NOTE]   approve (an AMOUNT below the request is a partial approval)
+/escalation deny E3 REASON        deny, with the reason the requester reads
+/escalation ask E3 QUESTION       ask the requester; their next note or reply answers it
 /suggest #ID                      ranked playbook suggestions
 /customer show @HANDLE [NETWORK]  or /customer show #ID
 /customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
@@ -46,6 +53,25 @@ fn case_arg(command: &'static str, usage: &'static str, arg: Option<&str>) -> Re
         usage,
     })?;
     Ok(CaseId::parse(arg)?)
+}
+
+fn escalation_arg(
+    command: &'static str,
+    usage: &'static str,
+    arg: Option<&str>,
+) -> Result<EscalationId, SyntaxError> {
+    let arg = arg.ok_or(SyntaxError::Missing {
+        command,
+        what: "an escalation id",
+        usage,
+    })?;
+    Ok(EscalationId::parse(arg)?)
+}
+
+/// A word that reads as an amount (`180`, `180.50`), not as the start of a note.
+fn is_amount(word: &str) -> bool {
+    let (whole, frac) = word.split_once('.').unwrap_or((word, ""));
+    !whole.is_empty() && whole.chars().all(|c| c.is_ascii_digit()) && frac.chars().all(|c| c.is_ascii_digit())
 }
 
 fn rest_text(words: &[&str]) -> String {
@@ -166,6 +192,67 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
             }
             Ok(Command::Escalate { case, reason })
         }
+        ("/case", Some("offer")) => {
+            let usage = "/case offer #ID REMEDY AMOUNT [NOTE]";
+            let case = case_arg("/case offer", usage, arg(2))?;
+            let (Some(remedy), Some(amount)) = (arg(3), arg(4)) else {
+                return Err(SyntaxError::Missing {
+                    command: "/case offer",
+                    what: "a remedy and an amount",
+                    usage,
+                });
+            };
+            let note = after(5);
+            Ok(Command::Offer {
+                case,
+                remedy: remedy.to_string(),
+                amount: amount.to_string(),
+                note: (!note.is_empty()).then_some(note),
+            })
+        }
+        ("/escalations", _) => Ok(Command::Escalations),
+        ("/escalation", Some("show")) => Ok(Command::EscalationShow {
+            escalation: escalation_arg("/escalation show", "/escalation show E3", arg(2))?,
+        }),
+        ("/escalation", Some("approve")) => {
+            let escalation = escalation_arg(
+                "/escalation approve",
+                "/escalation approve E3 [AMOUNT] [NOTE]",
+                arg(2),
+            )?;
+            let (amount, note) = match arg(3) {
+                Some(word) if is_amount(word) => (Some(word.to_string()), after(4)),
+                _ => (None, after(3)),
+            };
+            Ok(Command::Approve {
+                escalation,
+                amount,
+                note: (!note.is_empty()).then_some(note),
+            })
+        }
+        ("/escalation", Some(verb @ ("deny" | "ask"))) => {
+            let (command, usage, what) = if verb == "deny" {
+                ("/escalation deny", "/escalation deny E3 REASON", "a reason")
+            } else {
+                ("/escalation ask", "/escalation ask E3 QUESTION", "a question")
+            };
+            let escalation = escalation_arg(command, usage, arg(2))?;
+            let text = after(3);
+            if text.is_empty() {
+                return Err(SyntaxError::Missing { command, what, usage });
+            }
+            Ok(if verb == "deny" {
+                Command::Deny {
+                    escalation,
+                    reason: text,
+                }
+            } else {
+                Command::Ask {
+                    escalation,
+                    question: text,
+                }
+            })
+        }
         ("/case", Some("reopen")) => Ok(Command::Reopen {
             case: case_arg("/case reopen", "/case reopen #ID", arg(2))?,
         }),
@@ -254,6 +341,44 @@ mod tests {
                 view: QueueView::Unassigned
             }
         );
+    }
+
+    #[test]
+    fn offers_and_decisions_parse_with_optional_amounts_and_notes() {
+        assert_eq!(
+            command("/case offer #1 fee_waiver 180 tyre billed anyway").unwrap(),
+            Command::Offer {
+                case: CaseId(1),
+                remedy: "fee_waiver".into(),
+                amount: "180".into(),
+                note: Some("tyre billed anyway".into())
+            }
+        );
+        assert_eq!(
+            command("/escalation approve E3 150.50 good catch").unwrap(),
+            Command::Approve {
+                escalation: EscalationId(3),
+                amount: Some("150.50".into()),
+                note: Some("good catch".into())
+            }
+        );
+        assert_eq!(
+            command("/escalation approve e3 go ahead").unwrap(),
+            Command::Approve {
+                escalation: EscalationId(3),
+                amount: None,
+                note: Some("go ahead".into())
+            }
+        );
+        assert!(command("/escalation deny E3")
+            .unwrap_err()
+            .to_string()
+            .contains("a reason"));
+        assert!(command("/case offer #1 refund")
+            .unwrap_err()
+            .to_string()
+            .contains("AMOUNT"));
+        assert_eq!(command("/escalations").unwrap(), Command::Escalations);
     }
 
     #[test]

@@ -11,9 +11,9 @@ use chrono::Utc;
 use serenity::all::{AutoArchiveDuration, ChannelType, CreateThread, GuildChannel, Message};
 use tokio::sync::Notify;
 
-use super::render;
+use super::render::{self, Audience};
 use super::rest::{Rest, RestError};
-use crate::app::outbox::{Outgoing, TeamChannel};
+use crate::app::outbox::{Message as OutMessage, Outgoing, Ping, TeamChannel};
 use crate::config::DiscordConfig;
 use crate::domain::CaseId;
 use crate::store::{OutboxRow, Store, StoreError};
@@ -42,6 +42,9 @@ pub struct Dispatcher {
     /// Where threads for cases without a feed post (imports) are opened.
     cases_channel: Option<u64>,
     escalations_channel: Option<u64>,
+    guild: Option<u64>,
+    /// Discord role ids per carebot role name, for role pings.
+    roles: std::collections::BTreeMap<String, Vec<u64>>,
 }
 
 /// Wait before retrying a row that failed `attempts` times: 0.5 s doubling, at most `cap`.
@@ -58,6 +61,8 @@ impl Dispatcher {
             notify,
             cases_channel: config.cases_channel,
             escalations_channel: config.escalations_channel,
+            guild: config.guild_id,
+            roles: config.roles.clone(),
         }
     }
 
@@ -183,10 +188,8 @@ impl Dispatcher {
             Outgoing::CaseMessage { case_id, message } => match self.store.case_refs(case_id).await? {
                 (Some(thread), _) => {
                     let path = format!("/channels/{thread}/messages");
-                    let _: Message = self
-                        .rest
-                        .post(&path, &render::thread_message(&message, &nonce))
-                        .await?;
+                    let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
+                    let _: Message = self.rest.post(&path, &body).await?;
                 }
                 _ => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
             },
@@ -194,20 +197,91 @@ impl Dispatcher {
                 case_id,
                 channel: TeamChannel::Escalations,
                 message,
-            } => match self.escalations_channel {
-                Some(channel) => {
-                    let path = format!("/channels/{channel}/messages");
-                    let _: Message = self
-                        .rest
-                        .post(&path, &render::thread_message(&message, &nonce))
+            } => {
+                self.post_to_escalations(case_id, &message, &nonce).await?;
+            }
+            Outgoing::EscalationPacket {
+                case_id,
+                escalation_id,
+                message,
+            } => {
+                if let Some(posted) = self.post_to_escalations(case_id, &message, &nonce).await? {
+                    self.store
+                        .set_escalation_ref(escalation_id, &posted.id.to_string())
                         .await?;
                 }
-                None => {
-                    tracing::warn!(case = %case_id, "discord.escalations_channel is not set; escalation not posted")
+            }
+            Outgoing::UpdateEscalation {
+                case_id,
+                escalation_id,
+                message,
+            } => match (
+                self.escalations_channel,
+                self.store.escalation_ref(escalation_id).await?,
+            ) {
+                (Some(channel), Some(posted)) => {
+                    let link = self.thread_link(case_id, &message).await?;
+                    let path = format!("/channels/{channel}/messages/{posted}");
+                    let edit = render::message_edit(&message, link.as_deref());
+                    let _: Message = self.rest.patch(&path, &edit).await?;
+                }
+                _ => {
+                    tracing::warn!(escalation = %escalation_id, "escalation has no message in Discord; update skipped")
                 }
             },
         }
         Ok(())
+    }
+
+    /// Posts to the escalations channel; `None` when it is not configured.
+    async fn post_to_escalations(
+        &self,
+        case_id: CaseId,
+        message: &OutMessage,
+        nonce: &str,
+    ) -> Result<Option<Message>, DeliverError> {
+        let Some(channel) = self.escalations_channel else {
+            tracing::warn!(case = %case_id, "discord.escalations_channel is not set; escalation message not posted");
+            return Ok(None);
+        };
+        let link = self.thread_link(case_id, message).await?;
+        let path = format!("/channels/{channel}/messages");
+        let body = render::thread_message(message, nonce, &self.audience(message), link.as_deref());
+        Ok(Some(self.rest.post(&path, &body).await?))
+    }
+
+    /// The case thread's URL, when the message wants a link and the thread exists.
+    async fn thread_link(&self, case_id: CaseId, message: &OutMessage) -> Result<Option<String>, StoreError> {
+        if !message.link_thread {
+            return Ok(None);
+        }
+        let (thread, _) = self.store.case_refs(case_id).await?;
+        Ok(thread
+            .zip(self.guild)
+            .map(|(thread, guild)| format!("https://discord.com/channels/{guild}/{thread}")))
+    }
+
+    /// The Discord ids a message's pings name: users by id (console names are skipped) and
+    /// the role ids mapped to a carebot role in `[discord.roles]`, nothing else.
+    fn audience(&self, message: &OutMessage) -> Audience {
+        let mut audience = Audience::default();
+        for ping in &message.pings {
+            match ping {
+                Ping::User(id) => match id.parse::<u64>() {
+                    Ok(user) if !audience.users.contains(&user) => audience.users.push(user),
+                    Ok(_) => {}
+                    Err(_) => tracing::debug!(user = %id, "not a Discord user id; not pinged"),
+                },
+                Ping::Role(role) => {
+                    for id in self.roles.get(role.as_str()).into_iter().flatten() {
+                        if !audience.roles.contains(id) {
+                            audience.roles.push(*id);
+                        }
+                    }
+                }
+            }
+        }
+        audience
     }
 
     /// Starts the case thread from the feed post, or, for cases without one, in the cases channel.

@@ -58,6 +58,29 @@ pub fn no_pings() -> CreateAllowedMentions {
     CreateAllowedMentions::new()
 }
 
+/// Who a message notifies, as Discord ids: only these are listed in `allowed_mentions`, and
+/// nothing is parsed, so customer text in the embed can still never ping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub users: Vec<u64>,
+    pub roles: Vec<u64>,
+}
+
+impl Audience {
+    /// `<@user> <@&role>`: the message content that carries the pings (embeds never ping).
+    fn content(&self) -> String {
+        let users = self.users.iter().map(|u| format!("<@{u}>"));
+        let roles = self.roles.iter().map(|r| format!("<@&{r}>"));
+        users.chain(roles).collect::<Vec<_>>().join(" ")
+    }
+
+    fn allowed(&self) -> CreateAllowedMentions {
+        CreateAllowedMentions::new()
+            .users(self.users.iter().map(|u| serenity::all::UserId::new(*u)))
+            .roles(self.roles.iter().map(|r| serenity::all::RoleId::new(*r)))
+    }
+}
+
 fn colour(priority: Priority) -> Colour {
     match priority {
         Priority::P1 => Colour::new(0xD92D20),
@@ -163,24 +186,33 @@ impl EmbedParts {
     }
 }
 
-fn buttons(buttons: &[Button]) -> Vec<CreateActionRow> {
-    if buttons.is_empty() {
-        return vec![];
-    }
-    let row = buttons
+/// One row of buttons, plus a link button to `link` (the case thread) when given.
+fn buttons(buttons: &[Button], link: Option<&str>) -> Vec<CreateActionRow> {
+    let mut row: Vec<CreateButton> = buttons
         .iter()
-        .take(5)
+        .take(if link.is_some() { 4 } else { 5 })
         .map(|b| {
             let style = if b.id.starts_with("case:claim") {
                 ButtonStyle::Primary
+            } else if b.id.starts_with("esc:approve") {
+                ButtonStyle::Success
+            } else if b.id.starts_with("esc:deny") {
+                ButtonStyle::Danger
             } else {
                 ButtonStyle::Secondary
             };
             CreateButton::new(b.id.clone())
                 .label(fit(&b.label, 80, "…"))
                 .style(style)
+                .disabled(b.disabled)
         })
         .collect();
+    if let Some(url) = link {
+        row.push(CreateButton::new_link(url).label("Open case thread"));
+    }
+    if row.is_empty() {
+        return vec![];
+    }
     vec![CreateActionRow::Buttons(row)]
 }
 
@@ -194,7 +226,7 @@ pub fn card_embed(card: &Card) -> CreateEmbed {
 pub fn card_message(card: &Card, nonce: &str) -> CreateMessage {
     CreateMessage::new()
         .embed(card_embed(card))
-        .components(buttons(&card.buttons))
+        .components(buttons(&card.buttons, None))
         .allowed_mentions(no_pings())
         .nonce(serenity::all::Nonce::String(nonce.to_string()))
         .enforce_nonce(true)
@@ -204,19 +236,42 @@ pub fn card_message(card: &Card, nonce: &str) -> CreateMessage {
 pub fn card_edit(card: &Card) -> EditMessage {
     EditMessage::new()
         .embed(card_embed(card))
-        .components(buttons(&card.buttons))
+        .components(buttons(&card.buttons, None))
         .allowed_mentions(no_pings())
 }
 
-/// A thread message (merged mention, note, reply, suggestions).
-pub fn thread_message(message: &Message, nonce: &str) -> CreateMessage {
+fn message_embed(message: &Message) -> CreateEmbed {
     let title = message.title.as_deref().unwrap_or("");
-    CreateMessage::new()
-        .embed(EmbedParts::new(title, &message.body, None, &message.fields).build(None))
-        .components(buttons(&message.buttons))
-        .allowed_mentions(no_pings())
+    EmbedParts::new(title, &message.body, None, &message.fields).build(None)
+}
+
+/// A message in a thread or team channel (merged mention, note, suggestions, escalation
+/// packet, reminder). Only `audience` is pinged; `link` is the case thread's URL.
+pub fn thread_message(
+    message: &Message,
+    nonce: &str,
+    audience: &Audience,
+    link: Option<&str>,
+) -> CreateMessage {
+    let mut create = CreateMessage::new()
+        .embed(message_embed(message))
+        .components(buttons(&message.buttons, link))
+        .allowed_mentions(audience.allowed())
         .nonce(serenity::all::Nonce::String(nonce.to_string()))
-        .enforce_nonce(true)
+        .enforce_nonce(true);
+    let content = audience.content();
+    if !content.is_empty() {
+        create = create.content(content);
+    }
+    create
+}
+
+/// The edit that refreshes a posted message (an escalation packet) in place; edits ping nobody.
+pub fn message_edit(message: &Message, link: Option<&str>) -> EditMessage {
+    EditMessage::new()
+        .embed(message_embed(message))
+        .components(buttons(&message.buttons, link))
+        .allowed_mentions(no_pings())
 }
 
 /// A plain-text reply (command answers), escaped, cut to fit one message.
@@ -235,6 +290,19 @@ mod tests {
             e,
             "\\*\\*hi\\*\\* @\u{200b}everyone <\u{200b}@\u{200b}&123\\> \\_x\\_"
         );
+    }
+
+    #[test]
+    fn only_the_audience_is_pinged_and_nothing_is_parsed() {
+        let audience = Audience {
+            users: vec![11],
+            roles: vec![22],
+        };
+        assert_eq!(audience.content(), "<@11> <@&22>");
+        let json = serde_json::to_value(audience.allowed()).unwrap();
+        assert_eq!(json["parse"], serde_json::json!([]));
+        assert_eq!(json["users"], serde_json::json!(["11"]));
+        assert_eq!(json["roles"], serde_json::json!(["22"]));
     }
 
     #[test]

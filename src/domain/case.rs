@@ -109,6 +109,9 @@ pub struct Case {
     pub category: String,
     pub title: String,
     pub tags: Vec<String>,
+    /// What was granted on the case, as the card shows it (`Rental credit: 50 USD`); the
+    /// grants themselves, which budgets and caps count, are stored on their own.
+    pub granted: Vec<String>,
     pub owner: Option<Owner>,
     pub mention_count: i64,
     pub unparsed: bool,
@@ -210,7 +213,8 @@ pub fn place_mention(
 }
 
 impl Case {
-    fn require_active(&self) -> Result<(), CaseRuleError> {
+    /// Refuses work on a resolved or closed case.
+    pub fn require_active(&self) -> Result<(), CaseRuleError> {
         if self.status.is_active() {
             Ok(())
         } else {
@@ -283,6 +287,17 @@ impl Case {
         Ok(())
     }
 
+    /// The last open escalation was decided: work goes on with the owner (or the queue).
+    pub fn settle_escalation(&mut self) {
+        if self.status == CaseStatus::Escalated {
+            self.status = if self.owner.is_some() {
+                CaseStatus::Open
+            } else {
+                CaseStatus::New
+            };
+        }
+    }
+
     /// Reopens a resolved or closed case; the owner keeps it.
     pub fn reopen(&mut self) -> Result<(), CaseRuleError> {
         if self.status.is_active() {
@@ -332,6 +347,7 @@ mod tests {
             category: "general".into(),
             title: "t".into(),
             tags: vec![],
+            granted: vec![],
             owner: None,
             mention_count: 1,
             unparsed: false,
@@ -427,6 +443,21 @@ mod tests {
             place_mention(Some((CaseId(4), CaseStatus::Closed, Some(at(0)))), w, at(1)),
             Placement::New
         );
+    }
+
+    #[test]
+    fn a_decided_escalation_hands_the_case_back_to_its_owner() {
+        let mut c = case();
+        c.escalate().unwrap();
+        c.settle_escalation();
+        assert_eq!(c.status, CaseStatus::New);
+        c.claim(&owner("ana")).unwrap();
+        c.escalate().unwrap();
+        c.settle_escalation();
+        assert_eq!(c.status, CaseStatus::Open);
+        c.resolve(at(1)).unwrap();
+        c.settle_escalation();
+        assert_eq!(c.status, CaseStatus::Resolved, "a resolved case stays resolved");
     }
 
     #[test]

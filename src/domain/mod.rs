@@ -1,7 +1,9 @@
 //! The pure core: no Discord, no SQL, no clock (`now` is always a parameter).
 
 pub mod case;
+pub mod escalation;
 pub mod feed;
+pub mod offer;
 pub mod playbook;
 pub mod triage;
 pub mod types;

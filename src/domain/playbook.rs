@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::types::{Money, Network, Priority, Role, Segment};
 
-pub use load::{PlaybookError, PlaybookErrors};
+pub use load::{parse_duration, PlaybookError, PlaybookErrors};
 pub use matcher::{KEYWORD_SCORE, PATTERN_SCORE};
 pub use template::{AgentVars, CaseVars, CustomerVars, MentionVars, TemplateVars, ALLOWED_VARIABLES};
 
@@ -67,6 +67,8 @@ pub struct Remedy {
     pub label: String,
     /// `USD`, `EUR`, `points`, ...
     pub unit: String,
+    /// The most granted of this remedy on one case, by anyone (hundredths of `unit`).
+    pub case_cap: Option<Money>,
     /// Resolved limits for every segment and role, in hundredths of `unit`.
     limits: BTreeMap<Segment, BTreeMap<Role, Money>>,
 }
@@ -126,8 +128,9 @@ impl RemedyKind {
 pub struct EscalationPolicy {
     /// The lowest role that may decide.
     pub approver: Role,
-    /// How long the approver has, in seconds.
-    pub deadline_secs: i64,
+    /// How long the approver has, in seconds; `None`: the configured deadline for the case's
+    /// priority.
+    pub deadline_secs: Option<i64>,
     pub on_timeout: OnTimeout,
 }
 
@@ -734,7 +737,7 @@ template = "Hi {{ customer.name }}"
     fn escalation_policies_are_read() {
         let set = shipped();
         let road = &set.get("roadside-breakdown").unwrap().escalation;
-        assert_eq!(road.deadline_secs, 2 * 3600);
+        assert_eq!(road.deadline_secs, Some(2 * 3600));
         assert_eq!(road.on_timeout, OnTimeout::GrantUpTo { cap: Money(15_000) });
         let billing = &set.get("billing-dispute").unwrap().escalation;
         assert_eq!(

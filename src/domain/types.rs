@@ -263,6 +263,16 @@ impl Role {
         }
     }
 
+    /// `a supervisor`, `an admin`: the role in running text.
+    pub fn a(self) -> &'static str {
+        match self {
+            Role::Agent => "an agent",
+            Role::Senior => "a senior",
+            Role::Supervisor => "a supervisor",
+            Role::Admin => "an admin",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",

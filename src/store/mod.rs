@@ -11,6 +11,7 @@ use serde::Serialize;
 pub use sqlite::{CaseWithOpening, CustomerKey, CustomersAndCases, KnownPosts, Store, Tx};
 
 use crate::domain::case::CaseStatus;
+use crate::domain::escalation::{EscalationId, EscalationStatus};
 use crate::domain::{CaseId, Handle, Network, Priority};
 
 /// A storage failure. The user sees a short message; the log gets the cause chain.
@@ -89,4 +90,66 @@ pub struct OutboxRow {
     pub payload: String,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Which escalations to list.
+#[derive(Debug, Clone, Default)]
+pub struct EscalationFilter {
+    /// `Open`; `Approved` or `Denied` mean "decided"; `None` is all.
+    pub status: Option<EscalationStatus>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+}
+
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// Remind the approvers of an open escalation.
+    EscalationReminder,
+    /// An escalation's deadline: the timeout policy applies.
+    EscalationDeadline,
+}
+
+impl TimerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::EscalationReminder => "escalation_reminder",
+            TimerKind::EscalationDeadline => "escalation_deadline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "escalation_reminder" => Some(TimerKind::EscalationReminder),
+            "escalation_deadline" => Some(TimerKind::EscalationDeadline),
+            _ => None,
+        }
+    }
+}
+
+/// A timer to schedule.
+#[derive(Debug, Clone)]
+pub struct NewTimer {
+    pub kind: TimerKind,
+    pub case_id: Option<CaseId>,
+    pub escalation: Option<EscalationId>,
+    /// The escalation tier it belongs to (a timer of an earlier tier does nothing).
+    pub tier: Option<u32>,
+    pub detail: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A claimed timer, ready to act on.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub id: i64,
+    pub kind: TimerKind,
+    pub case_id: Option<CaseId>,
+    pub escalation: Option<EscalationId>,
+    pub tier: Option<u32>,
+    pub detail: serde_json::Value,
+    pub due_at: DateTime<Utc>,
 }

@@ -92,6 +92,7 @@ struct RawRemedy {
     kind: Option<Spanned<String>>,
     label: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
+    case_cap: Option<Spanned<f64>>,
     limits: Option<Spanned<RawLimits>>,
 }
 
@@ -314,6 +315,17 @@ pub(crate) fn parse_file(
         .iter()
         .filter_map(|r| check_remedy(check, r))
         .collect();
+    for (i, r) in remedies.iter().enumerate() {
+        if remedies[..i].iter().any(|earlier| earlier.kind == r.kind) {
+            check.at_key(
+                "remedies",
+                format!(
+                    "a second `{}` remedy — offers name a remedy by its kind, so each kind appears once per playbook",
+                    r.kind.as_str()
+                ),
+            );
+        }
+    }
     let escalation = check_escalation(check, &raw, !raw.remedies.is_empty());
 
     if check.errors.len() > errors_before {
@@ -566,6 +578,32 @@ fn check_remedy(check: &mut FileCheck<'_>, r: &Spanned<RawRemedy>) -> Option<Rem
         None => "USD".to_string(),
     };
     let kind = kind?;
+    let case_cap = match &raw.case_cap {
+        None => None,
+        Some(cap) => match amount(check, cap, "`case_cap`") {
+            Some(Money(0)) => {
+                check.at(
+                    Some(cap.span()),
+                    "`case_cap` is 0, so nothing could ever be granted — remove it or set the most one case may get".into(),
+                );
+                ok = false;
+                None
+            }
+            Some(m) if crate::domain::offer::unit_decimals(&unit) == 0 && m.cents() % 100 != 0 => {
+                check.at(
+                    Some(cap.span()),
+                    format!("`case_cap` has decimals but {unit} are whole — use a whole number"),
+                );
+                ok = false;
+                None
+            }
+            Some(m) => Some(m),
+            None => {
+                ok = false;
+                None
+            }
+        },
+    };
 
     let empty = RawLimits::default();
     let limits_raw = raw.limits.as_ref().map(|l| l.get_ref()).unwrap_or(&empty);
@@ -619,6 +657,7 @@ fn check_remedy(check: &mut FileCheck<'_>, r: &Spanned<RawRemedy>) -> Option<Rem
         kind,
         label,
         unit,
+        case_cap,
         limits,
     })
 }
@@ -665,7 +704,7 @@ fn role(check: &mut FileCheck<'_>, value: &Spanned<String>, key: &str) -> Option
 fn default_escalation() -> EscalationPolicy {
     EscalationPolicy {
         approver: Role::Supervisor,
-        deadline_secs: 24 * 3600,
+        deadline_secs: None,
         on_timeout: OnTimeout::Deny,
     }
 }
@@ -703,15 +742,9 @@ fn check_escalation(
             r => r,
         },
     };
+    // Without a deadline, the one configured for the case's priority applies.
     let deadline_secs = match &e.deadline {
-        None => {
-            check.at(
-                here.clone(),
-                "missing `escalation.deadline` — say how long the approver has, e.g. `deadline = \"4h\"`"
-                    .into(),
-            );
-            None
-        }
+        None => Some(None),
         Some(d) => {
             let secs = parse_duration(d.get_ref());
             if secs.is_none() {
@@ -723,7 +756,7 @@ fn check_escalation(
                     ),
                 );
             }
-            secs
+            secs.map(Some)
         }
     };
     let on_timeout = match &e.on_timeout {
@@ -774,7 +807,7 @@ fn check_escalation(
 }
 
 /// Parses `30m`, `4h`, `2d`, `1w`, `90s` or combinations such as `1h30m` into seconds.
-pub(crate) fn parse_duration(input: &str) -> Option<i64> {
+pub fn parse_duration(input: &str) -> Option<i64> {
     let mut rest = input.trim();
     if rest.is_empty() {
         return None;
@@ -903,7 +936,39 @@ on_timeout = "deny"
         let errors = errors_with("title = \"Good\"\n", "");
         assert_eq!(errors.len(), 1);
         assert!(errors[0].message.contains("missing `title`"), "{}", errors[0]);
-        one_error("deadline = \"4h\"\n", "", 14, &["missing `escalation.deadline`"]);
+        one_error(
+            "approver = \"supervisor\"\n",
+            "",
+            14,
+            &["missing `escalation.approver`"],
+        );
+    }
+
+    #[test]
+    fn without_a_deadline_the_configured_one_for_the_priority_applies() {
+        let text = GOOD.replacen("deadline = \"4h\"\n", "", 1);
+        let set = PlaybookSet::from_sources(&[("good.toml".into(), text)]).unwrap();
+        assert_eq!(set.get("good").unwrap().escalation.deadline_secs, None);
+    }
+
+    #[test]
+    fn a_case_cap_is_read_and_a_repeated_remedy_kind_is_refused() {
+        let capped = GOOD.replacen("label = \"Credit\"\n", "label = \"Credit\"\ncase_cap = 200\n", 1);
+        let set = PlaybookSet::from_sources(&[("good.toml".into(), capped)]).unwrap();
+        assert_eq!(set.get("good").unwrap().remedies[0].case_cap, Some(Money(20_000)));
+        let twice = GOOD.replacen(
+            "[escalation]",
+            "[[remedies]]\nkind = \"credit\"\nlabel = \"Again\"\n[escalation]",
+            1,
+        );
+        let errors = match PlaybookSet::from_sources(&[("bad.toml".into(), twice)]) {
+            Ok(_) => panic!("accepted"),
+            Err(PlaybookErrors(e)) => e,
+        };
+        assert!(
+            errors[0].message.contains("a second `credit` remedy"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 /// Every variable a reply template may use; anything else is refused when playbooks load.
-pub const ALLOWED_VARIABLES: [&str; 12] = [
+pub const ALLOWED_VARIABLES: [&str; 13] = [
     "customer.handle",
     "customer.name",
     "customer.network",
@@ -13,6 +13,7 @@ pub const ALLOWED_VARIABLES: [&str; 12] = [
     "case.priority",
     "case.status",
     "case.category",
+    "case.granted",
     "agent.name",
     "mention.text",
     "mention.url",
@@ -44,6 +45,8 @@ pub struct CaseVars {
     pub priority: String,
     pub status: String,
     pub category: String,
+    /// What was granted on the case so far (`Rental credit: 50 USD; ...`), empty if nothing.
+    pub granted: String,
 }
 
 /// `agent.*` template variables.
@@ -75,6 +78,7 @@ impl TemplateVars {
                 priority: "P2".into(),
                 status: "open".into(),
                 category: "roadside-breakdown".into(),
+                granted: "Waive tyre and towing charges: 120 USD".into(),
             },
             agent: AgentVars { name: "Sam".into() },
             mention: MentionVars {

@@ -351,6 +351,46 @@ impl FakeDiscord {
         id
     }
 
+    /// INTERACTION_CREATE type 5 (MODAL_SUBMIT) for the modal `custom_id` by `user_id` in
+    /// `channel_id`: one action row per `(input custom_id, value)`, each holding one text input.
+    /// `message_id` is the message whose button opened the modal (Discord then sends it as
+    /// `message`, and the submit may be answered with UPDATE_MESSAGE); `None` for a modal opened
+    /// by a slash command. Returns the interaction id.
+    pub async fn submit_modal(
+        &self,
+        channel_id: u64,
+        user_id: u64,
+        message_id: Option<u64>,
+        custom_id: &str,
+        values: &[(&str, &str)],
+    ) -> u64 {
+        let mut st = self.lock();
+        let message = message_id.map(|message_id| {
+            st.messages
+                .get(&channel_id)
+                .and_then(|m| m.get(&message_id))
+                .cloned()
+                .unwrap_or_else(|| panic!("fake discord: no message {message_id} in channel {channel_id}"))
+        });
+        let (id, mut payload) = st.interaction_base(5, channel_id, user_id, message_id);
+        // Discord numbers every component of the submitted modal (`id`), rows and inputs alike.
+        let rows: Vec<Value> = values
+            .iter()
+            .zip((1..).step_by(2))
+            .map(|((name, value), n)| {
+                json!({"type": 1, "id": n, "components": [
+                    {"type": 4, "id": n + 1, "custom_id": name, "value": value}
+                ]})
+            })
+            .collect();
+        payload["data"] = json!({"custom_id": custom_id, "components": rows});
+        if let Some(message) = message {
+            payload["message"] = message;
+        }
+        gateway::dispatch(&mut st, "INTERACTION_CREATE", |_| Some(payload.clone()));
+        id
+    }
+
     /// Sends any dispatch `t` with payload `d`, as is, to the sessions owning the guild (for
     /// events the fake has no helper for, or deliberately broken payloads).
     pub async fn dispatch_raw(&self, t: &str, d: Value) {
@@ -365,6 +405,25 @@ impl FakeDiscord {
             .get(&interaction_id)
             .map(|r| r.responses.clone())
             .unwrap_or_default()
+    }
+
+    /// The modal (`data` of a MODAL callback: `custom_id`, `title`, `components`) the bot opened
+    /// in answer to this button press or slash command, if it answered with one.
+    pub fn modal_opened(&self, interaction_id: u64) -> Option<Value> {
+        self.interaction_responses(interaction_id)
+            .into_iter()
+            .next()
+            .filter(|callback| callback["type"] == 9)
+            .map(|callback| callback["data"].clone())
+    }
+
+    /// The token of an interaction the fake sent (to answer it by hand through `Http`).
+    pub fn interaction_token(&self, interaction_id: u64) -> String {
+        self.lock()
+            .interactions
+            .get(&interaction_id)
+            .map(|r| r.token.clone())
+            .unwrap_or_else(|| panic!("fake discord: no interaction {interaction_id}"))
     }
 
     /// The interaction's original response message as it stands (after edits), if any.
@@ -575,4 +634,42 @@ fn id_of(message: &Value) -> u64 {
         .as_str()
         .and_then(state::snowflake)
         .expect("message id")
+}
+
+/// The users and roles a message body would ping, as Discord computes it: `<@id>` / `<@!id>`
+/// and `<@&id>` in `content` (embeds never ping), filtered by `allowed_mentions`. `@everyone`
+/// and `@here` come back as the role `"everyone"`. Without `allowed_mentions` everything in
+/// `content` pings (Discord's default, `parse` of all three); with it, a kind pings wholesale
+/// when `parse` names it (`"users"`, `"roles"`, `"everyone"`) and otherwise only the ids listed
+/// in `users` / `roles`. Ids come once each, in order of first mention. Not modelled: the
+/// replied-to author (`replied_user`, needs the referenced message) and permissions (Discord
+/// drops role and @everyone pings the author may not make).
+pub fn pings(body: &Value) -> (Vec<String>, Vec<String>) {
+    let content = body.get("content").and_then(Value::as_str).unwrap_or("");
+    let allowed = body.get("allowed_mentions").filter(|a| !a.is_null());
+    let parses = |kind: &str| {
+        allowed.is_none_or(|a| a["parse"].as_array().is_some_and(|p| p.iter().any(|k| k == kind)))
+    };
+    let listed = |kind: &str, id: &str| {
+        allowed.is_some_and(|a| a[kind].as_array().is_some_and(|ids| ids.iter().any(|i| i == id)))
+    };
+    let mention = regex::Regex::new(r"<@(!|&)?(\d+)>|@(everyone|here)").expect("mention regex");
+    let (mut users, mut roles) = (Vec::new(), Vec::new());
+    for m in mention.captures_iter(content) {
+        let (list, id, pings) = match (m.get(1).map(|k| k.as_str()), m.get(2)) {
+            (Some("&"), Some(id)) => {
+                let id = id.as_str();
+                (&mut roles, id, parses("roles") || listed("roles", id))
+            }
+            (_, Some(id)) => {
+                let id = id.as_str();
+                (&mut users, id, parses("users") || listed("users", id))
+            }
+            (_, None) => (&mut roles, "everyone", parses("everyone")),
+        };
+        if pings && !list.iter().any(|known| known == id) {
+            list.push(id.to_string());
+        }
+    }
+    (users, roles)
 }

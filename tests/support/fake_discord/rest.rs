@@ -555,8 +555,9 @@ fn validate_allowed_mentions(am: &Value) -> Result<(), Reply> {
     Ok(())
 }
 
-/// Action rows (type 1, at most 5) of at most 5 buttons / 1 select; buttons need a label or
-/// emoji and a `custom_id` (max 100) unless they are link buttons (style 5, `url`).
+/// Action rows (type 1, at most 5) of at most 5 buttons / 1 select; buttons (`disabled` or
+/// not) need a `custom_id` (max 100) and no `url`, unless they are link buttons (style 5: a
+/// `url` and no `custom_id`) or premium buttons (style 6).
 fn validate_components(components: &Value) -> Result<(), Reply> {
     let Some(rows) = components.as_array() else {
         return Err(invalid_form(
@@ -609,10 +610,29 @@ fn validate_components(components: &Value) -> Result<(), Reply> {
                         ));
                     }
                     if style == 5 && c["url"].as_str().is_none() {
+                        return Err(required(&format!("{at}.url")));
+                    }
+                    // A link opens its url and sends no interaction; any other button sends its
+                    // custom_id and has no url. Discord refuses a button that mixes the two.
+                    if style == 5 && !c["custom_id"].is_null() {
+                        return Err(invalid_form(
+                            &format!("{at}.custom_id"),
+                            "BUTTON_COMPONENT_INVALID_FIELD",
+                            "A link button (style 5) cannot have a custom_id.",
+                        ));
+                    }
+                    if style != 5 && !c["url"].is_null() {
                         return Err(invalid_form(
                             &format!("{at}.url"),
-                            "BASE_TYPE_REQUIRED",
-                            "This field is required",
+                            "BUTTON_COMPONENT_INVALID_FIELD",
+                            "Only link buttons (style 5) can have a url.",
+                        ));
+                    }
+                    if !(c["disabled"].is_null() || c["disabled"].is_boolean()) {
+                        return Err(invalid_form(
+                            &format!("{at}.disabled"),
+                            "BASE_TYPE_BOOLEAN",
+                            "Must be either true or false.",
                         ));
                     }
                     if style != 5 && style != 6 && (custom_id.is_empty() || custom_id.chars().count() > 100) {
@@ -639,6 +659,199 @@ fn validate_components(components: &Value) -> Result<(), Reply> {
         }
     }
     Ok(())
+}
+
+/// `ModalInteractionCallbackRequestData`: `custom_id` (1-100), `title` (1-45) and 1-5 action
+/// rows, each holding exactly one text input (`TextInputComponentForModalRequest`, the only
+/// thing serenity 0.12's `CreateModal` can build). Discord also takes top-level Label (18) and
+/// Text Display (10) components; the fake does not model them and says so.
+fn validate_modal(data: &Value) -> Result<(), Reply> {
+    if !data.is_object() {
+        return Err(invalid_form(
+            "data",
+            "DICT_TYPE_CONVERT",
+            "Only dictionaries may be used in a DictType",
+        ));
+    }
+    check_text(data, "data", "custom_id", 1, 100, true)?;
+    check_text(data, "data", "title", 1, 45, true)?;
+    let Some(rows) = data.get("components").filter(|c| !c.is_null()) else {
+        return Err(required("data.components"));
+    };
+    let Some(rows) = rows.as_array() else {
+        return Err(invalid_form(
+            "data.components",
+            "LIST_TYPE_CONVERT",
+            "Only iterables may be used in a ListType",
+        ));
+    };
+    if rows.is_empty() || rows.len() > 5 {
+        return Err(invalid_form(
+            "data.components",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 5 in length.",
+        ));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let at = format!("data.components.{i}");
+        match row["type"].as_u64() {
+            Some(1) => {}
+            Some(10 | 18) => {
+                return Err(invalid_form(
+                    &format!("{at}.type"),
+                    "BASE_TYPE_CHOICES",
+                    "The fake Discord models only action rows (type 1) in modals; Label (18) and Text Display (10) are valid for Discord but not modelled.",
+                ))
+            }
+            _ => {
+                return Err(invalid_form(
+                    &format!("{at}.type"),
+                    "BASE_TYPE_CHOICES",
+                    "Top-level modal components must be action rows (type 1).",
+                ))
+            }
+        }
+        check_component_id(row, &at)?;
+        let inputs = row["components"].as_array().cloned().unwrap_or_default();
+        if inputs.len() != 1 {
+            return Err(invalid_form(
+                &format!("{at}.components"),
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "An action row in a modal must hold exactly one text input.",
+            ));
+        }
+        validate_text_input(&inputs[0], &format!("{at}.components.0"))?;
+    }
+    Ok(())
+}
+
+/// `TextInputComponentForModalRequest` inside an action row: type 4, `custom_id` (1-100),
+/// `style` 1 or 2, `label` (1-45; optional in the schema only for inputs wrapped in a Label),
+/// optional `min_length` (0-4000) <= `max_length` (1-4000), `required`, `value` (max 4000),
+/// `placeholder` (max 100).
+fn validate_text_input(input: &Value, at: &str) -> Result<(), Reply> {
+    if input["type"] != 4 {
+        return Err(invalid_form(
+            &format!("{at}.type"),
+            "BASE_TYPE_CHOICES",
+            "A modal action row may only hold a text input (type 4).",
+        ));
+    }
+    check_component_id(input, at)?;
+    check_text(input, at, "custom_id", 1, 100, true)?;
+    match input.get("style").filter(|s| !s.is_null()) {
+        None => return Err(required(&format!("{at}.style"))),
+        Some(style) if !matches!(style.as_u64(), Some(1 | 2)) => {
+            return Err(invalid_form(
+                &format!("{at}.style"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (1, 2).",
+            ))
+        }
+        Some(_) => {}
+    }
+    check_text(input, at, "label", 1, 45, true)?;
+    check_text(input, at, "value", 0, 4000, false)?;
+    check_text(input, at, "placeholder", 0, 100, false)?;
+    let min = check_int(input, at, "min_length", 0, 4000)?;
+    let max = check_int(input, at, "max_length", 1, 4000)?;
+    if let (Some(min), Some(max)) = (min, max) {
+        if min > max {
+            return Err(invalid_form(
+                &format!("{at}.min_length"),
+                "NUMBER_TYPE_MAX",
+                "min_length must not be greater than max_length.",
+            ));
+        }
+    }
+    if let Some(r) = input.get("required").filter(|r| !r.is_null()) {
+        if !r.is_boolean() {
+            return Err(invalid_form(
+                &format!("{at}.required"),
+                "BASE_TYPE_BOOLEAN",
+                "Must be either true or false.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `This field is required` at `field`.
+fn required(field: &str) -> Reply {
+    invalid_form(field, "BASE_TYPE_REQUIRED", "This field is required")
+}
+
+/// A string field of `obj` with `min..=max` characters; absent or null is an error only when
+/// `required_field`.
+fn check_text(
+    obj: &Value,
+    at: &str,
+    key: &str,
+    min: usize,
+    max: usize,
+    required_field: bool,
+) -> Result<(), Reply> {
+    let field = format!("{at}.{key}");
+    let Some(value) = obj.get(key).filter(|v| !v.is_null()) else {
+        return if required_field {
+            Err(required(&field))
+        } else {
+            Ok(())
+        };
+    };
+    let Some(text) = value.as_str() else {
+        return Err(invalid_form(
+            &field,
+            "STRING_TYPE_CONVERT",
+            "Could not interpret the value as a string.",
+        ));
+    };
+    let len = text.chars().count();
+    if len < min || len > max {
+        let message = if min == 0 {
+            format!("Must be {max} or fewer in length.")
+        } else {
+            format!("Must be between {min} and {max} in length.")
+        };
+        let code = if min == 0 {
+            "BASE_TYPE_MAX_LENGTH"
+        } else {
+            "BASE_TYPE_BAD_LENGTH"
+        };
+        return Err(invalid_form(&field, code, &message));
+    }
+    Ok(())
+}
+
+/// An optional integer field of `obj` in `min..=max`.
+fn check_int(obj: &Value, at: &str, key: &str, min: u64, max: u64) -> Result<Option<u64>, Reply> {
+    let Some(value) = obj.get(key).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let field = format!("{at}.{key}");
+    match value.as_i64() {
+        Some(n) if n < min as i64 => Err(invalid_form(
+            &field,
+            "NUMBER_TYPE_MIN",
+            &format!("int value should be greater than or equal to {min}."),
+        )),
+        Some(n) if n > max as i64 => Err(invalid_form(
+            &field,
+            "NUMBER_TYPE_MAX",
+            &format!("int value should be less than or equal to {max}."),
+        )),
+        Some(n) => Ok(Some(n as u64)),
+        None => Err(invalid_form(
+            &field,
+            "NUMBER_TYPE_COERCE",
+            &format!("Value {value} is not int."),
+        )),
+    }
+}
+
+/// A component's optional numeric `id` (a non-negative int32).
+fn check_component_id(component: &Value, at: &str) -> Result<(), Reply> {
+    check_int(component, at, "id", 0, i32::MAX as u64).map(|_| ())
 }
 
 fn attachments_for(st: &mut State, channel_id: u64, files: &[String]) -> Vec<Value> {
@@ -875,11 +1088,15 @@ fn interaction_callback(st: &mut State, id: &str, token: &str, body: &Value) -> 
     let (iid, channel_id, kind, source_message) =
         (record.id, record.channel_id, record.kind, record.message_id);
     let callback_type = body["type"].as_u64().unwrap_or(0);
-    let allowed: &[u64] = match kind {
-        2 => &[4, 5, 9],
-        3 => &[4, 5, 6, 7, 9],
-        4 => &[8],
-        5 => &[4, 5, 6, 7],
+    // Discord's table: MODAL (9) answers commands and components, never a modal submit;
+    // (DEFERRED_)UPDATE_MESSAGE (6, 7) needs a message to update: a component's, or that of the
+    // button that opened the modal (a modal opened by a slash command has none).
+    let allowed: &[u64] = match (kind, source_message) {
+        (2, _) => &[4, 5, 9],
+        (3, _) => &[4, 5, 6, 7, 9],
+        (4, _) => &[8],
+        (5, Some(_)) => &[4, 5, 6, 7],
+        (5, None) => &[4, 5],
         _ => &[1],
     };
     if !allowed.contains(&callback_type) {
@@ -907,15 +1124,10 @@ fn interaction_callback(st: &mut State, id: &str, token: &str, body: &Value) -> 
                 );
             }
         }
-        9 if data["custom_id"].as_str().is_none()
-            || data["title"].as_str().is_none()
-            || !data["components"].is_array() =>
-        {
-            return invalid_form(
-                "data",
-                "BASE_TYPE_REQUIRED",
-                "custom_id, title and components are required.",
-            );
+        9 => {
+            if let Err(reply) = validate_modal(&data) {
+                return reply;
+            }
         }
         _ => {}
     }

@@ -1,5 +1,7 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+mod escalations;
+
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, Row, Sqlite, SqlitePool};
 
-use super::{CaseEvent, CaseFilter, CaseSummary, OutboxRow, StoreError, StoredMention};
+use super::{CaseEvent, CaseFilter, CaseSummary, NewTimer, OutboxRow, StoreError, StoredMention};
 use crate::domain::case::{Case, CaseStatus, Customer, Owner};
 use crate::domain::feed::Mention;
 use crate::domain::{CaseId, Handle, Network, Priority, Segment};
@@ -44,6 +46,8 @@ struct Pending {
     events: Vec<PendingEvent>,
     outbox: Vec<PendingOutbox>,
     cursors: Vec<(String, String)>,
+    /// With the time they were scheduled at.
+    timers: Vec<(NewTimer, DateTime<Utc>)>,
 }
 
 impl Pending {
@@ -54,6 +58,7 @@ impl Pending {
             + self.events.len()
             + self.outbox.len()
             + self.cursors.len()
+            + self.timers.len()
     }
 }
 
@@ -86,8 +91,8 @@ struct PendingOutbox {
     at: DateTime<Utc>,
 }
 
-/// The most rows one buffered INSERT writes. The widest table (cases, 19 columns) then binds
-/// 2,432 parameters, far below the 32,766 that the bundled SQLite (libsqlite3-sys 0.30, SQLite
+/// The most rows one buffered INSERT writes. The widest table (cases, 20 columns) then binds
+/// 2,560 parameters, far below the 32,766 that the bundled SQLite (libsqlite3-sys 0.30, SQLite
 /// 3.46) allows per statement; bigger statements would save little, as a batch of 500 mentions
 /// already needs only a handful of statements per table.
 const ROWS_PER_INSERT: usize = 128;
@@ -409,6 +414,7 @@ fn case_from_row(r: &SqliteRow) -> Result<Case, StoreError> {
         category: r.get("category"),
         title: r.get("title"),
         tags: json_vec(r.get("tags"))?,
+        granted: json_vec(r.get("granted"))?,
         owner: owner_id.map(|id| Owner {
             name: owner_name.unwrap_or_else(|| id.clone()),
             id,
@@ -476,8 +482,8 @@ impl Tx {
             w.sql.push_str(&values_sql(
                 "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
                                     owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
-                                    updated_at, first_response_at, last_customer_at, resolved_at)",
-                19,
+                                    updated_at, first_response_at, last_customer_at, resolved_at, granted)",
+                20,
                 n,
             ));
             w.sql.push_str(
@@ -486,7 +492,7 @@ impl Tx {
                     owner_id = excluded.owner_id, owner_name = excluded.owner_name,
                     mention_count = excluded.mention_count, updated_at = excluded.updated_at,
                     first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
-                    resolved_at = excluded.resolved_at",
+                    resolved_at = excluded.resolved_at, granted = excluded.granted",
             );
             for c in chunk {
                 w.bind(c.id.0)?;
@@ -508,6 +514,7 @@ impl Tx {
                 w.bind(c.first_response_at)?;
                 w.bind(c.last_customer_at)?;
                 w.bind(c.resolved_at)?;
+                w.bind(serde_json::to_string(&c.granted).unwrap_or_else(|_| "[]".into()))?;
             }
             w.end(conn).await?;
         }
@@ -604,6 +611,26 @@ impl Tx {
             );
             w.bind(channel_id.as_str())?;
             w.bind(message_id.as_str())?;
+            w.end(conn).await?;
+        }
+        let mut rows = pending.timers.as_slice();
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            w.sql.push_str(&values_sql(
+                "INSERT INTO timers (kind, case_id, escalation_id, tier, detail, due_at, created_at)",
+                7,
+                n,
+            ));
+            for (t, scheduled_at) in chunk {
+                w.bind(t.kind.as_str())?;
+                w.bind(t.case_id.map(|c| c.0))?;
+                w.bind(t.escalation.map(|e| e.0))?;
+                w.bind(t.tier.map(i64::from))?;
+                w.bind(t.detail.to_string())?;
+                w.bind(t.due_at)?;
+                w.bind(*scheduled_at)?;
+            }
             w.end(conn).await?;
         }
         w.send(conn).await
@@ -953,6 +980,18 @@ impl Tx {
                 })
             })
             .collect()
+    }
+
+    /// How many offers were made, by outcome (`granted`, `escalated`).
+    pub async fn offer_outcomes(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT COALESCE(json_extract(detail, '$.outcome'), '?'), COUNT(*) FROM case_events
+             WHERE kind = 'offer' GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// How many posts were ignored, by reason.

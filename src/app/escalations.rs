@@ -1,0 +1,660 @@
+//! Escalations as use cases: open one with the whole packet and its timers, decide it (once,
+//! by the right person), ask and answer questions, and list them for people and scripts.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::commands::Reply;
+use super::outbox::{self, Field, Message, Outgoing, Ping};
+use super::packet;
+use super::text::{event_detail, one_line};
+use super::{Actor, CommandError, Engine};
+use crate::domain::case::{self, Case, Customer, Owner};
+use crate::domain::escalation::{
+    approver_for, friction, Escalation, EscalationId, EscalationStatus, FrictionRow, Request, TimeoutPolicy,
+};
+use crate::domain::offer::Grant;
+use crate::domain::playbook::{EscalationPolicy, OnTimeout};
+use crate::domain::{CaseId, Money, Role};
+use crate::store::{EscalationFilter, NewTimer, StoreError, TimerKind, Tx};
+
+/// What opens an escalation, besides the case and the requester.
+pub(super) struct NewEscalation {
+    pub reason: String,
+    pub request: Option<Request>,
+    /// The limit that blocked an offer: code and sentence.
+    pub blocked: Option<(String, String)>,
+    pub requester_limit: Option<Money>,
+}
+
+/// A decision on an escalation, as asked for.
+pub(super) enum Decide {
+    Approve {
+        amount: Option<String>,
+        note: Option<String>,
+    },
+    Deny {
+        reason: String,
+    },
+    Ask {
+        question: String,
+    },
+}
+
+/// One escalation for lists and scripts (`escalations list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationItem {
+    pub id: EscalationId,
+    pub case: CaseId,
+    pub status: EscalationStatus,
+    pub reason: String,
+    pub remedy: Option<&'static str>,
+    pub amount: Option<Money>,
+    pub unit: Option<String>,
+    pub requested_by: String,
+    pub approver: Role,
+    pub deadline: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_amount: Option<Money>,
+    pub blocked_by: Option<String>,
+    pub tier: u32,
+    pub timed_out: bool,
+}
+
+impl From<&Escalation> for EscalationItem {
+    fn from(e: &Escalation) -> Self {
+        let d = e.decision.as_ref();
+        EscalationItem {
+            id: e.id,
+            case: e.case_id,
+            status: e.status(),
+            reason: e.reason.clone(),
+            remedy: e.request.as_ref().map(|r| r.remedy.as_str()),
+            amount: e.request.as_ref().map(|r| r.amount),
+            unit: e.request.as_ref().map(|r| r.unit.clone()),
+            requested_by: e.requester.name.clone(),
+            approver: e.approver,
+            deadline: e.deadline_at,
+            created_at: e.created_at,
+            decided_by: d.map(|d| d.by.name.clone()),
+            decided_at: d.map(|d| d.at),
+            decided_amount: d.and_then(|d| d.amount),
+            blocked_by: e.blocked.as_ref().map(|b| b.1.clone()),
+            tier: e.tier,
+            timed_out: d.is_some_and(|d| d.timed_out),
+        }
+    }
+}
+
+/// One escalation with its packet as it stands (`/escalation show`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationView {
+    pub item: EscalationItem,
+    pub packet: Message,
+}
+
+/// The packet's story fields as stored.
+pub(super) fn story_of(json: Option<&String>) -> Vec<Field> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Engine {
+    /// The escalation policy of the case's playbook (the fallback's, or a default).
+    fn policy_for(&self, case: &Case) -> EscalationPolicy {
+        let set = self.playbooks();
+        set.get(&case.category)
+            .or_else(|| set.fallback())
+            .map(|p| p.escalation.clone())
+            .unwrap_or(EscalationPolicy {
+                approver: Role::Supervisor,
+                deadline_secs: None,
+                on_timeout: OnTimeout::Deny,
+            })
+    }
+
+    /// Opens an escalation on `case` for `actor`: the record, its packet in the escalations
+    /// channel, its reminder and deadline timers, the timeline event and the thread line.
+    /// The caller stages the case and refreshes its card.
+    pub(super) async fn open_escalation(
+        &self,
+        tx: &mut Tx,
+        case: &mut Case,
+        customer: &Customer,
+        actor: &Actor,
+        new: NewEscalation,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CommandError> {
+        case.escalate()?;
+        let policy = self.policy_for(case);
+        let role = actor.top_role().unwrap_or(Role::Agent);
+        let deadline_secs = policy
+            .deadline_secs
+            .unwrap_or_else(|| self.settings.deadline_for(case.priority));
+        let mut e = Escalation {
+            id: EscalationId(0),
+            case_id: case.id,
+            reason: new.reason,
+            playbook: case.category.clone(),
+            request: new.request,
+            blocked: new.blocked,
+            requester: actor.as_owner(),
+            requester_role: role,
+            requester_limit: new.requester_limit,
+            approver: approver_for(role, policy.approver),
+            tier: 1,
+            tier_started_at: now,
+            deadline_at: now + Duration::seconds(deadline_secs),
+            created_at: now,
+            policy: TimeoutPolicy {
+                deadline_secs,
+                on_timeout: policy.on_timeout,
+            },
+            decision: None,
+            questions: vec![],
+        };
+        let story = self.packet_story(tx, case, customer).await?;
+        e.id = tx.insert_escalation(&e, &json(&story)?).await?;
+        self.schedule_escalation_timers(tx, &e, now);
+        let detail = serde_json::json!({
+            "escalation": e.id,
+            "reason": e.reason,
+            "remedy": e.request.as_ref().map(|r| r.remedy.as_str()),
+            "amount": e.request.as_ref().map(|r| r.amount),
+            "unit": e.request.as_ref().map(|r| r.unit.as_str()),
+            "approver": e.approver,
+            "deadline": e.deadline_at,
+            "blocked_by": e.blocked.as_ref().map(|b| b.1.as_str()),
+        });
+        tx.append_event(case.id, now, &actor.name, "escalation", &detail)
+            .await?;
+        let post = Outgoing::EscalationPacket {
+            case_id: case.id,
+            escalation_id: e.id,
+            message: packet::packet(&e, &story, vec![]),
+        };
+        self.enqueue(tx, &post, now).await?;
+        let line = outbox::thread_line(
+            &format!("Escalated by {}: {} ({})", actor.name, e.id, packet::asked(&e)),
+            format!(
+                "{}\nDecision by {} or higher, by {}.",
+                e.reason,
+                e.approver.a(),
+                e.deadline_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        );
+        self.enqueue_thread_message(tx, case.id, line, now).await?;
+        Ok(e)
+    }
+
+    /// The reminders and the deadline of the escalation's current tier.
+    pub(super) fn schedule_escalation_timers(&self, tx: &mut Tx, e: &Escalation, now: DateTime<Utc>) {
+        let mut timers: Vec<NewTimer> = e
+            .reminder_times(&self.settings.reminders)
+            .into_iter()
+            .map(|(fraction, due_at)| NewTimer {
+                kind: TimerKind::EscalationReminder,
+                case_id: Some(e.case_id),
+                escalation: Some(e.id),
+                tier: Some(e.tier),
+                detail: serde_json::json!({ "fraction": fraction }),
+                due_at,
+            })
+            .collect();
+        timers.push(NewTimer {
+            kind: TimerKind::EscalationDeadline,
+            case_id: Some(e.case_id),
+            escalation: Some(e.id),
+            tier: Some(e.tier),
+            detail: serde_json::json!({}),
+            due_at: e.deadline_at,
+        });
+        for t in timers {
+            tx.schedule_timer(t, now);
+        }
+    }
+
+    /// The case's story for the packet: the customer and their history, every post, the
+    /// timeline, notes, the suggestions shown, and the offers tried and granted.
+    async fn packet_story(
+        &self,
+        tx: &mut Tx,
+        case: &Case,
+        customer: &Customer,
+    ) -> Result<Vec<Field>, StoreError> {
+        let mentions = tx.mentions(case.id).await?;
+        let events = tx.events(case.id).await?;
+        let earlier: Vec<String> = tx
+            .customer_cases(customer.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != case.id)
+            .take(5)
+            .map(|c| {
+                format!(
+                    "{} {} · {} · {}",
+                    c.id,
+                    c.status,
+                    c.category,
+                    one_line(&c.title, 60)
+                )
+            })
+            .collect();
+        let name = customer
+            .display_name
+            .as_deref()
+            .map(|n| format!("{n} ({})", customer.handle))
+            .unwrap_or_else(|| customer.handle.to_string());
+        let mut fields = vec![
+            Field::new("Customer", format!("{name} on {}", customer.network), true),
+            Field::new("Segment", customer.segment.as_str(), true),
+            Field::new("Priority", case.priority.as_str(), true),
+            Field::new("Category", case.category.clone(), true),
+            Field::new(
+                "Earlier cases",
+                if earlier.is_empty() {
+                    "none".to_string()
+                } else {
+                    earlier.join("\n")
+                },
+                false,
+            ),
+        ];
+        let said: Vec<String> = mentions
+            .iter()
+            .map(|m| {
+                format!(
+                    "[{}] {}",
+                    m.posted_at.format("%m-%d %H:%M"),
+                    one_line(&m.text, 300)
+                )
+            })
+            .collect();
+        fields.push(Field::new("What the customer said", said.join("\n"), false));
+        let timeline: Vec<String> = events
+            .iter()
+            .filter(|e| !matches!(e.kind.as_str(), "mention" | "note"))
+            .map(|e| {
+                format!(
+                    "{} {} {}{}",
+                    e.at.format("%m-%d %H:%M"),
+                    e.kind,
+                    e.actor,
+                    event_detail(&e.detail)
+                )
+            })
+            .collect();
+        fields.push(Field::new("Timeline", timeline.join("\n"), false));
+        let notes: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind == "note")
+            .map(|e| format!("{}{}", e.actor, event_detail(&e.detail)))
+            .collect();
+        if !notes.is_empty() {
+            fields.push(Field::new("Notes", notes.join("\n"), false));
+        }
+        let text: Vec<&str> = mentions.iter().map(|m| m.text.as_str()).collect();
+        let set = self.playbooks();
+        let suggested: Vec<String> = set
+            .classify(&text.join("\n"), &customer.network, customer.segment)
+            .into_iter()
+            .take(3)
+            .filter_map(|m| {
+                let title = &set.get(&m.id)?.title;
+                Some(format!("{title} ({}): {}", m.id, m.reasons.join("; ")))
+            })
+            .collect();
+        if !suggested.is_empty() {
+            fields.push(Field::new("Suggestions shown", suggested.join("\n"), false));
+        }
+        let offers: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind == "offer")
+            .map(|e| {
+                let d = &e.detail;
+                let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let why = if s("outcome") == "granted" {
+                    s("rule")
+                } else {
+                    s("blocked_by")
+                };
+                format!(
+                    "{} {} offered {} {} {}: {} ({why})",
+                    e.at.format("%m-%d %H:%M"),
+                    e.actor,
+                    s("remedy"),
+                    s("amount"),
+                    s("unit"),
+                    s("outcome")
+                )
+            })
+            .collect();
+        if !offers.is_empty() {
+            fields.push(Field::new("Offers", offers.join("\n"), false));
+        }
+        if !case.granted.is_empty() {
+            fields.push(Field::new("Granted so far", case.granted.join("\n"), false));
+        }
+        Ok(fields)
+    }
+
+    /// `/case escalate`: a decision without an amount.
+    pub(super) async fn escalate_case(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, CommandError> {
+        let reason = case::agent_text("escalation reason", reason)?;
+        let mut tx = self.store.begin().await?;
+        let mut case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
+        let customer = self.customer_of(&mut tx, &case).await?;
+        let e = self
+            .open_escalation(
+                &mut tx,
+                &mut case,
+                &customer,
+                actor,
+                NewEscalation {
+                    reason,
+                    request: None,
+                    blocked: None,
+                    requester_limit: None,
+                },
+                now,
+            )
+            .await?;
+        case.updated_at = now;
+        self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+        tx.stage_case(case);
+        tx.commit().await?;
+        Ok(Reply::Done {
+            case: Some(id),
+            message: format!(
+                "Case {id} escalated as {}. Decision by {} or higher, by {}; on timeout: {}.",
+                e.id,
+                e.approver.a(),
+                e.deadline_at.format("%Y-%m-%d %H:%M UTC"),
+                super::text::timeout_policy(&e)
+            ),
+        })
+    }
+
+    /// Approve, deny or ask: checked by the domain's rules, written only while still open.
+    #[tracing::instrument(skip_all, fields(escalation = %id))]
+    pub(super) async fn decide(
+        &self,
+        actor: &Actor,
+        id: EscalationId,
+        what: Decide,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, CommandError> {
+        let what = match what {
+            Decide::Approve { amount, note } => Decide::Approve {
+                amount: amount.filter(|a| !a.trim().is_empty()),
+                note: note
+                    .filter(|n| !n.trim().is_empty())
+                    .map(|n| case::agent_text("approval note", &n))
+                    .transpose()?,
+            },
+            Decide::Deny { reason } => Decide::Deny {
+                reason: case::agent_text("reason for the denial", &reason)?,
+            },
+            Decide::Ask { question } => Decide::Ask {
+                question: case::agent_text("question", &question)?,
+            },
+        };
+        let mut tx = self.store.begin().await?;
+        let mut e = tx
+            .escalation(id)
+            .await?
+            .ok_or(CommandError::UnknownEscalation(id))?;
+        let by = actor.as_owner();
+        let role = actor.top_role();
+        let asked_question = match &what {
+            Decide::Approve { amount, note } => {
+                e.approve(&by, role, amount.as_deref(), note.clone(), now)?;
+                None
+            }
+            Decide::Deny { reason } => {
+                e.deny(&by, role, reason.clone(), now)?;
+                None
+            }
+            Decide::Ask { question } => {
+                e.ask(&by, role, question.clone(), now)?;
+                Some(question.clone())
+            }
+        };
+        if !tx.update_escalation(&e).await? {
+            // Decided by another process between our read and our write.
+            drop(tx);
+            let mut read = self.store.read().await?;
+            let current = read
+                .escalation(id)
+                .await?
+                .ok_or(CommandError::UnknownEscalation(id))?;
+            return Err(current
+                .may_decide(&actor.id, role)
+                .err()
+                .map(CommandError::from)
+                .unwrap_or(CommandError::UnknownEscalation(id)));
+        }
+        let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
+        let message = match asked_question {
+            Some(question) => {
+                let detail = serde_json::json!({ "escalation": id, "question": question, "by": actor.name });
+                tx.append_event(e.case_id, now, &actor.name, "question", &detail)
+                    .await?;
+                self.enqueue_thread_message(
+                    &mut tx,
+                    e.case_id,
+                    packet::question(&e, &actor.name, &question),
+                    now,
+                )
+                .await?;
+                self.enqueue_packet_edit(&mut tx, &e, &story, now).await?;
+                format!(
+                    "Asked {} about {id}; the escalation stays open and its deadline keeps running.",
+                    e.requester.name
+                )
+            }
+            None => {
+                let d = e.decision.as_ref().expect("just decided");
+                let detail = serde_json::json!({
+                    "escalation": id,
+                    "outcome": d.outcome,
+                    "amount": d.amount,
+                    "unit": e.request.as_ref().map(|r| r.unit.as_str()),
+                    "by": actor.name,
+                    "note": d.note,
+                });
+                tx.append_event(e.case_id, now, &actor.name, "decision", &detail)
+                    .await?;
+                self.settle(&mut tx, &e, &story, packet::decided(&e), now).await?;
+                format!(
+                    "{id} {} — {} is told in the case thread.",
+                    packet::status_line(&e),
+                    e.requester.name
+                )
+            }
+        };
+        tx.commit().await?;
+        Ok(Reply::Done {
+            case: Some(e.case_id),
+            message,
+        })
+    }
+
+    /// Refuses early (before a Discord modal opens) when `actor` may not decide `id`.
+    pub async fn check_decider(&self, actor: &Actor, id: EscalationId) -> Result<(), CommandError> {
+        let mut tx = self.store.read().await?;
+        let e = tx
+            .escalation(id)
+            .await?
+            .ok_or(CommandError::UnknownEscalation(id))?;
+        Ok(e.may_decide(&actor.id, actor.top_role())?)
+    }
+
+    /// After a decision (by a person or the timeout policy): grant what was approved, cancel
+    /// the timers, hand the case back, edit the packet and tell the thread.
+    pub(super) async fn settle(
+        &self,
+        tx: &mut Tx,
+        e: &Escalation,
+        story: &[Field],
+        told: Message,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tx.cancel_escalation_timers(e.id, now).await?;
+        let mut case = tx
+            .case(e.case_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("escalation {} has no case", e.id)))?;
+        if let (Some(d), Some(r)) = (&e.decision, &e.request) {
+            if let (EscalationStatus::Approved, Some(amount)) = (d.outcome, d.amount) {
+                let rule = if d.timed_out {
+                    format!("granted by the {} timeout policy ({})", e.playbook, e.id)
+                } else {
+                    format!("approved by {} ({})", d.by.name, e.id)
+                };
+                let grant = Grant {
+                    case_id: e.case_id,
+                    remedy: r.remedy,
+                    label: r.label.clone(),
+                    unit: r.unit.clone(),
+                    amount,
+                    granted_by: d.by.clone(),
+                    budget_actor: None,
+                    escalation: Some(e.id),
+                    rule,
+                    granted_at: now,
+                };
+                tx.insert_grant(&grant).await?;
+                case.granted.push(grant.summary());
+            }
+        }
+        let others_open = tx
+            .case_escalations(e.case_id)
+            .await?
+            .iter()
+            .any(|other| other.id != e.id && other.is_open());
+        if !others_open {
+            case.settle_escalation();
+        }
+        case.updated_at = now;
+        self.enqueue_packet_edit(tx, e, story, now).await?;
+        self.enqueue_thread_message(tx, e.case_id, told, now).await?;
+        let customer = tx
+            .customer(case.customer_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer", case.id)))?;
+        self.enqueue_card_update(tx, &case, &customer, now).await?;
+        tx.stage_case(case);
+        Ok(())
+    }
+
+    pub(super) async fn enqueue_packet_edit(
+        &self,
+        tx: &mut Tx,
+        e: &Escalation,
+        story: &[Field],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let edit = Outgoing::UpdateEscalation {
+            case_id: e.case_id,
+            escalation_id: e.id,
+            message: packet::packet(e, story, vec![]),
+        };
+        self.enqueue(tx, &edit, now).await
+    }
+
+    /// A note or reply by a requester answers the open question of their escalations on the
+    /// case. Returns the escalations answered.
+    pub(super) async fn answer_questions(
+        &self,
+        tx: &mut Tx,
+        case: CaseId,
+        by: &Owner,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EscalationId>, StoreError> {
+        let mut answered = Vec::new();
+        let mut asking: Vec<Escalation> = tx
+            .case_escalations(case)
+            .await?
+            .into_iter()
+            .filter(|e| e.open_question().is_some() && e.requester.id == by.id)
+            .collect();
+        if asking.is_empty() {
+            return Ok(answered);
+        }
+        let ids: Vec<EscalationId> = asking.iter().map(|e| e.id).collect();
+        let packets: HashMap<EscalationId, String> = tx.escalation_packets(&ids).await?;
+        for e in &mut asking {
+            if e.answer(by, text, now) && tx.update_escalation(e).await? {
+                let story = story_of(packets.get(&e.id));
+                self.enqueue_packet_edit(tx, e, &story, now).await?;
+                let note = Outgoing::ChannelMessage {
+                    case_id: case,
+                    channel: outbox::TeamChannel::Escalations,
+                    message: packet::answered(e, &by.name, text),
+                };
+                self.enqueue(tx, &note, now).await?;
+                answered.push(e.id);
+            }
+        }
+        Ok(answered)
+    }
+
+    /// Escalations for lists: open ones soonest deadline first, others by id.
+    pub async fn escalations(&self, filter: &EscalationFilter) -> Result<Vec<EscalationItem>, StoreError> {
+        let mut tx = self.store.read().await?;
+        let list = tx.list_escalations(filter).await?;
+        Ok(list.iter().map(EscalationItem::from).collect())
+    }
+
+    /// One escalation with its packet as it stands.
+    pub async fn escalation_view(&self, id: EscalationId) -> Result<EscalationView, CommandError> {
+        let mut tx = self.store.read().await?;
+        let e = tx
+            .escalation(id)
+            .await?
+            .ok_or(CommandError::UnknownEscalation(id))?;
+        let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
+        Ok(EscalationView {
+            item: EscalationItem::from(&e),
+            packet: packet::packet(&e, &story, vec![]),
+        })
+    }
+
+    /// The friction report over escalations created in `[from, to)`.
+    pub async fn friction(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<FrictionRow>, StoreError> {
+        let mut tx = self.store.read().await?;
+        let list = tx
+            .list_escalations(&EscalationFilter {
+                from,
+                to,
+                ..Default::default()
+            })
+            .await?;
+        Ok(friction(&list))
+    }
+}
+
+/// Pings for the re-post of an escalation that moved to a new tier: the new approvers.
+pub(super) fn tier_pings(e: &Escalation) -> Vec<Ping> {
+    vec![Ping::Role(e.approver)]
+}

@@ -1,0 +1,192 @@
+//! The timer sweep: reminders and deadlines are rows with a due time, claimed and acted on in
+//! one transaction, so each fires exactly once, also after a restart (late ones say so) and
+//! with several processes on one database.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::escalations::{story_of, tier_pings};
+use super::outbox::{Outgoing, TeamChannel};
+use super::packet;
+use super::Engine;
+use crate::domain::escalation::{policy_name, Escalation, EscalationId, TimeoutOutcome, TIMEOUT_ACTOR};
+use crate::store::{StoreError, Timer, TimerKind, Tx};
+
+/// How many timers one transaction claims.
+const SWEEP_BATCH: i64 = 500;
+
+/// A timer this much past its due time is reported as late (the bot was not running).
+const LATE_AFTER: Duration = Duration::seconds(60);
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Timers claimed (each exactly once).
+    pub fired: usize,
+    /// Of those, the ones that were late.
+    pub late: usize,
+    /// Of those, the ones that had nothing left to do (their escalation moved on).
+    pub stale: usize,
+}
+
+impl Engine {
+    /// When the next pending timer is due.
+    pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.next_timer_due().await
+    }
+
+    /// Fires every timer due at `now`, in batches of one transaction each.
+    #[tracing::instrument(skip_all)]
+    pub async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        loop {
+            let mut tx = self.store.begin().await?;
+            let timers = tx.claim_due_timers(now, SWEEP_BATCH).await?;
+            if timers.is_empty() {
+                return Ok(report);
+            }
+            let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.escalation).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut escalations: HashMap<EscalationId, Escalation> = tx
+                .escalations_by_id(&ids)
+                .await?
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect();
+            let deadlines: Vec<EscalationId> = timers
+                .iter()
+                .filter(|t| t.kind == TimerKind::EscalationDeadline)
+                .filter_map(|t| t.escalation)
+                .collect();
+            let packets = if deadlines.is_empty() {
+                HashMap::new()
+            } else {
+                tx.escalation_packets(&deadlines).await?
+            };
+            for t in &timers {
+                let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
+                let live = t
+                    .escalation
+                    .and_then(|id| escalations.get_mut(&id))
+                    .filter(|e| e.is_open() && Some(e.tier) == t.tier);
+                let Some(e) = live else {
+                    report.stale += 1;
+                    continue;
+                };
+                match t.kind {
+                    TimerKind::EscalationReminder => self.remind(&mut tx, e, t, late, now).await?,
+                    TimerKind::EscalationDeadline => {
+                        let story = story_of(packets.get(&e.id));
+                        self.time_out(&mut tx, e, &story, late, now).await?;
+                    }
+                }
+                if late.is_some() {
+                    report.late += 1;
+                }
+            }
+            tx.commit().await?;
+            report.fired += timers.len();
+            if report.late > 0 {
+                tracing::warn!(
+                    late = report.late,
+                    "timers fired late (carebot was not running when they were due)"
+                );
+            }
+            if (timers.len() as i64) < SWEEP_BATCH {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn remind(
+        &self,
+        tx: &mut Tx,
+        e: &Escalation,
+        t: &Timer,
+        late: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let detail = serde_json::json!({
+            "escalation": e.id,
+            "approver": e.approver,
+            "fraction": t.detail.get("fraction"),
+            "deadline": e.deadline_at,
+            "late": late.is_some(),
+        });
+        tx.append_event(e.case_id, now, super::BOT_ACTOR, "reminder", &detail)
+            .await?;
+        let reminder = Outgoing::ChannelMessage {
+            case_id: e.case_id,
+            channel: TeamChannel::Escalations,
+            message: packet::reminder(e, now, late),
+        };
+        self.enqueue(tx, &reminder, now).await
+    }
+
+    /// The deadline passed: the timeout policy decides, moves it on, and everybody is told.
+    async fn time_out(
+        &self,
+        tx: &mut Tx,
+        e: &mut Escalation,
+        story: &[super::outbox::Field],
+        late: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let before = e.clone();
+        let outcome = e.time_out(now);
+        if !tx.update_escalation(e).await? {
+            // Decided by a person in another process just now: that decision stands.
+            *e = before;
+            return Ok(());
+        }
+        let detail = serde_json::json!({
+            "escalation": e.id,
+            "policy": policy_name(&e.policy.on_timeout),
+            "outcome": outcome.as_str(),
+            "amount": e.decision.as_ref().and_then(|d| d.amount),
+            "unit": e.request.as_ref().map(|r| r.unit.as_str()),
+            "approver": e.approver,
+            "late": late.is_some(),
+        });
+        tx.append_event(e.case_id, now, TIMEOUT_ACTOR, "timeout", &detail)
+            .await?;
+        let told = packet::timed_out(e, outcome, late);
+        match outcome {
+            TimeoutOutcome::MovedTo(_) => {
+                tx.cancel_escalation_timers(e.id, now).await?;
+                self.schedule_escalation_timers(tx, e, now);
+                let old = Outgoing::UpdateEscalation {
+                    case_id: e.case_id,
+                    escalation_id: e.id,
+                    message: packet::superseded(e, story),
+                };
+                self.enqueue(tx, &old, now).await?;
+                let repost = Outgoing::EscalationPacket {
+                    case_id: e.case_id,
+                    escalation_id: e.id,
+                    message: packet::packet(e, story, tier_pings(e)),
+                };
+                self.enqueue(tx, &repost, now).await?;
+                self.enqueue_thread_message(tx, e.case_id, told, now).await?;
+            }
+            TimeoutOutcome::Approved(_) | TimeoutOutcome::Denied => {
+                // The escalations channel hears it too, without a ping.
+                let channel = Outgoing::ChannelMessage {
+                    case_id: e.case_id,
+                    channel: TeamChannel::Escalations,
+                    message: super::outbox::Message {
+                        pings: vec![],
+                        link_thread: true,
+                        ..told.clone()
+                    },
+                };
+                self.settle(tx, e, story, told, now).await?;
+                self.enqueue(tx, &channel, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
