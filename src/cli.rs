@@ -12,10 +12,11 @@ use crate::app::{text, Actor, Engine, IngestStats};
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::domain::case::CaseStatus;
+use crate::domain::escalation::EscalationStatus;
 use crate::domain::feed::Mention;
 use crate::domain::playbook::{PlaybookSet, TemplateVars};
 use crate::domain::{CaseId, Handle, Network, Role, Segment};
-use crate::store::CaseFilter;
+use crate::store::{CaseFilter, EscalationFilter};
 
 /// carebot: social customer care in Discord.
 #[derive(Debug, Parser)]
@@ -84,6 +85,34 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: CasesCommand,
     },
+    /// Escalations, and the friction report that says which limits to raise.
+    Escalations {
+        #[command(subcommand)]
+        command: EscalationsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EscalationsCommand {
+    /// Escalations: open ones soonest deadline first, decided ones oldest first.
+    List {
+        /// open, decided or all.
+        #[arg(long, default_value = "open")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// For every playbook remedy and requester role: how often its limit needed a decision.
+    Friction {
+        /// Escalations created on or after this day (YYYY-MM-DD, UTC) or instant (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Escalations created up to and including this day, or before this instant.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +137,22 @@ pub enum CasesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `2026-11-01` (midnight UTC; with `end_of_day`, the midnight after) or an RFC 3339 instant.
+fn parse_when(text: &str, end_of_day: bool) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("`{text}` is not a date; use YYYY-MM-DD (e.g. 2026-11-27) or an RFC 3339 time")
+    })?;
+    let day = if end_of_day {
+        day + chrono::Duration::days(1)
+    } else {
+        day
+    };
+    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }
 
 /// The bundled demo scenario.
@@ -235,6 +280,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         writeln!(out)?;
                     } else {
                         write!(out, "{}", text::reply(&crate::app::Reply::Case(Box::new(detail))))?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        CliCommand::Escalations { command } => {
+            let engine = Engine::start(&config).await?;
+            let mut out = stdout.lock();
+            match command {
+                EscalationsCommand::List { status, json } => {
+                    let status = match status.trim().to_ascii_lowercase().as_str() {
+                        "open" => Some(EscalationStatus::Open),
+                        "decided" => Some(EscalationStatus::Approved),
+                        "all" => None,
+                        other => anyhow::bail!("--status `{other}` is not known; use open, decided or all"),
+                    };
+                    let items = engine
+                        .escalations(&EscalationFilter {
+                            status,
+                            ..Default::default()
+                        })
+                        .await?;
+                    if json {
+                        serde_json::to_writer_pretty(&mut out, &items)?;
+                        writeln!(out)?;
+                    } else {
+                        write!(out, "{}", text::escalation_table(&items))?;
+                    }
+                }
+                EscalationsCommand::Friction { from, to, json } => {
+                    let from = from.as_deref().map(|f| parse_when(f, false)).transpose()?;
+                    let to = to.as_deref().map(|t| parse_when(t, true)).transpose()?;
+                    let rows = engine.friction(from, to).await?;
+                    if json {
+                        serde_json::to_writer_pretty(&mut out, &rows)?;
+                        writeln!(out)?;
+                    } else {
+                        write!(out, "{}", text::friction_table(&rows))?;
                     }
                 }
             }

@@ -159,3 +159,104 @@ fn playbooks_check_names_file_and_line_and_fails() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("broken.toml:4"), "{text}");
 }
+
+#[test]
+fn escalations_list_and_friction_print_stable_json() {
+    let dir = workdir("escalations");
+    let script = dir.join("story.txt");
+    std::fs::write(
+        &script,
+        "clock 2026-11-27T09:00:00Z
+[09:00] feed twitter-feed | [Twitter] @dana: flat tyre on my rental car https://twitter.com/dana/status/1
+[09:01] feed twitter-feed | [Twitter] @leo: my rental car broke down, flat tyre https://twitter.com/leo/status/2
+as ana agent
+[09:02] /case offer #1 fee_waiver 180 tyre billed anyway
+[09:03] /case offer #2 fee_waiver 150
+as sam supervisor
+[09:13] /escalation approve E1 170
+",
+    )
+    .unwrap();
+    let run = carebot(&dir, &["console", "--script", script.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    let open = json(&carebot(&dir, &["escalations", "list", "--json"]));
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["id"], "E2");
+    let all = json(&carebot(
+        &dir,
+        &["escalations", "list", "--status", "all", "--json"],
+    ));
+    let e1 = &all[0];
+    for field in [
+        "id",
+        "case",
+        "status",
+        "remedy",
+        "amount",
+        "unit",
+        "requested_by",
+        "approver",
+        "deadline",
+        "decided_by",
+        "decided_at",
+        "decided_amount",
+        "blocked_by",
+        "tier",
+    ] {
+        assert!(
+            e1.get(field).is_some(),
+            "escalations list item lacks {field}: {e1}"
+        );
+    }
+    assert_eq!(e1["id"], "E1");
+    assert_eq!(e1["case"], 1);
+    assert_eq!(e1["status"], "approved");
+    assert_eq!(e1["remedy"], "fee_waiver");
+    assert_eq!(e1["amount"], "180");
+    assert_eq!(e1["decided_amount"], "170");
+    assert_eq!(e1["decided_by"], "sam");
+    assert_eq!(e1["approver"], "supervisor");
+    assert_eq!(e1["tier"], 1);
+    assert_eq!(
+        e1["blocked_by"],
+        "above your agent limit of 120 USD for standard customers"
+    );
+    let decided = json(&carebot(
+        &dir,
+        &["escalations", "list", "--status", "decided", "--json"],
+    ));
+    assert_eq!(decided.as_array().unwrap().len(), 1);
+
+    let friction = json(&carebot(
+        &dir,
+        &[
+            "escalations",
+            "friction",
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+            "--json",
+        ],
+    ));
+    let row = &friction[0];
+    assert_eq!(row["playbook"], "roadside-breakdown");
+    assert_eq!(row["remedy"], "fee_waiver");
+    assert_eq!(row["role"], "agent");
+    assert_eq!(row["limit"], "120");
+    assert_eq!(row["requests"], 2);
+    assert_eq!(row["approved"], 1);
+    assert_eq!(row["median_requested"], "165");
+    assert_eq!(row["median_decision_minutes"], 11.0);
+    assert_eq!(row["suggested_limit"], "170");
+    let later = json(&carebot(
+        &dir,
+        &["escalations", "friction", "--from", "2026-11-28", "--json"],
+    ));
+    assert_eq!(later, serde_json::json!([]));
+
+    let bad = carebot(&dir, &["escalations", "list", "--status", "maybe"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use open, decided or all"));
+}

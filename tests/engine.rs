@@ -1,99 +1,14 @@
 //! The case engine end to end on a fresh SQLite database per test.
 
-use std::path::PathBuf;
+mod support;
 
 use carebot::app::outbox::Outgoing;
 use carebot::app::{Actor, Command, CommandError, CustomerRef, Engine, IngestOutcome, QueueView, Reply};
-use carebot::config::Config;
 use carebot::domain::case::{CaseStatus, Owner};
-use carebot::domain::feed::{FeedPost, IgnoreReason, Mention};
+use carebot::domain::feed::{IgnoreReason, Mention};
 use carebot::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use chrono::{DateTime, Duration, Utc};
-
-struct TestApp {
-    engine: Engine,
-    _dir: tempdir::Dir,
-    posts: u64,
-}
-
-mod tempdir {
-    /// A folder removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-27T09:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-async fn spawn_app() -> TestApp {
-    carebot::telemetry::init("warn");
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("carebot-test-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.join("t.db").display());
-    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
-    config.feed.brand_handles = vec!["AcmeShop".into()];
-    let engine = Engine::start(&config).await.expect("engine starts");
-    TestApp {
-        engine,
-        _dir: tempdir::Dir(dir),
-        posts: 0,
-    }
-}
-
-fn agent(name: &str) -> Actor {
-    Actor::new(name, name, vec![Role::Agent])
-}
-
-impl TestApp {
-    fn post(&mut self, content: &str) -> FeedPost {
-        self.posts += 1;
-        FeedPost {
-            source_id: format!("test:{}", self.posts),
-            channel_id: "feed".into(),
-            message_id: (1000 + self.posts).to_string(),
-            poster: "feed-bot".into(),
-            content: content.into(),
-            embeds: vec![],
-            posted_at: t0(),
-        }
-    }
-
-    async fn feed(&mut self, content: &str, now: DateTime<Utc>) -> IngestOutcome {
-        let post = self.post(content);
-        self.engine
-            .receive_post(&post, None, now)
-            .await
-            .expect("post stored")
-            .0
-    }
-
-    async fn outbox(&self) -> Vec<Outgoing> {
-        let rows = self.engine.store().undelivered_outbox(10_000).await.unwrap();
-        rows.iter()
-            .map(|r| serde_json::from_str(&r.payload).unwrap())
-            .collect()
-    }
-
-    async fn run(&self, actor: &Actor, command: Command) -> Result<Reply, CommandError> {
-        self.engine
-            .execute(actor, command, t0() + Duration::minutes(5))
-            .await
-    }
-
-    async fn case(&self, id: i64) -> carebot::domain::case::Case {
-        self.engine.case_detail(CaseId(id)).await.unwrap().case
-    }
-}
+use support::app::{agent, spawn_app, t0};
 
 const FLAT_TYRE: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";
 

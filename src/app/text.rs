@@ -139,6 +139,41 @@ pub fn escalation_summary(items: &[EscalationItem]) -> String {
     )
 }
 
+/// The friction report as a table, with the suggestion spelled out.
+pub fn friction_table(rows: &[crate::domain::escalation::FrictionRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str("no escalations asked for a remedy in this period\n");
+    }
+    for r in rows {
+        let money =
+            |m: Option<crate::domain::Money>| m.map_or("-".to_string(), |m| format!("{m} {}", r.unit));
+        let _ = writeln!(
+            out,
+            "{} · {} · {} (limit {}): {} requests, {} approved, {} denied, {} timed out; median asked {}, median decision {}",
+            r.playbook,
+            r.remedy,
+            r.role,
+            money(r.limit),
+            r.requests,
+            r.approved,
+            r.denied,
+            r.timed_out,
+            money(r.median_requested),
+            r.median_decision_minutes
+                .map_or("-".to_string(), |m| format!("{m:.0} min")),
+        );
+        if let Some(s) = r.suggested_limit {
+            let _ = writeln!(
+                out,
+                "  consider raising the {} limit to {s} {}: it would have covered most of what was approved anyway",
+                r.role, r.unit
+            );
+        }
+    }
+    out
+}
+
 /// One line per case: id, priority, status, customer, mentions, category, owner, title.
 pub fn case_table(cases: &[CaseSummary]) -> String {
     let mut out = String::new();

@@ -1,0 +1,131 @@
+//! The engine on a fresh SQLite database per test, with the shipped playbooks.
+
+use std::path::PathBuf;
+
+use carebot::app::outbox::Outgoing;
+use carebot::app::{Actor, Command, CommandError, Engine, IngestOutcome, Reply};
+use carebot::config::Config;
+use carebot::domain::feed::FeedPost;
+use carebot::domain::{CaseId, Role};
+use chrono::{DateTime, Duration, Utc};
+
+/// A folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An engine on its own database.
+pub struct TestApp {
+    pub engine: Engine,
+    pub config: Config,
+    pub dir: TempDir,
+    pub posts: u64,
+}
+
+/// 2026-11-27 09:00 UTC, when the tests' stories start.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The default test config: a fresh database file, the shipped playbooks, AcmeShop as brand.
+pub fn test_config() -> (Config, TempDir) {
+    carebot::telemetry::init("warn");
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("carebot-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("t.db").display());
+    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    config.feed.brand_handles = vec!["AcmeShop".into()];
+    (config, TempDir(dir))
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// An app whose config `change` adjusts first.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    let (mut config, dir) = test_config();
+    change(&mut config);
+    let engine = Engine::start(&config).await.expect("engine starts");
+    TestApp {
+        engine,
+        config,
+        dir,
+        posts: 0,
+    }
+}
+
+pub fn person(name: &str, role: Role) -> Actor {
+    Actor::new(name, name, vec![role])
+}
+
+pub fn agent(name: &str) -> Actor {
+    person(name, Role::Agent)
+}
+
+impl TestApp {
+    pub fn post(&mut self, content: &str) -> FeedPost {
+        self.posts += 1;
+        FeedPost {
+            source_id: format!("test:{}", self.posts),
+            channel_id: "feed".into(),
+            message_id: (1000 + self.posts).to_string(),
+            poster: "feed-bot".into(),
+            content: content.into(),
+            embeds: vec![],
+            posted_at: t0(),
+        }
+    }
+
+    pub async fn feed(&mut self, content: &str, now: DateTime<Utc>) -> IngestOutcome {
+        let post = self.post(content);
+        self.engine
+            .receive_post(&post, None, now)
+            .await
+            .expect("post stored")
+            .0
+    }
+
+    /// Every outbox row written so far, oldest first.
+    pub async fn outbox(&self) -> Vec<Outgoing> {
+        let rows = self.engine.store().undelivered_outbox(100_000).await.unwrap();
+        rows.iter()
+            .map(|r| serde_json::from_str(&r.payload).unwrap())
+            .collect()
+    }
+
+    /// Runs a command five minutes after `t0`.
+    pub async fn run(&self, actor: &Actor, command: Command) -> Result<Reply, CommandError> {
+        self.engine
+            .execute(actor, command, t0() + Duration::minutes(5))
+            .await
+    }
+
+    pub async fn run_at(
+        &self,
+        actor: &Actor,
+        command: Command,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, CommandError> {
+        self.engine.execute(actor, command, now).await
+    }
+
+    pub async fn case(&self, id: i64) -> carebot::domain::case::Case {
+        self.engine.case_detail(CaseId(id)).await.unwrap().case
+    }
+
+    /// A new engine on the same database, as after a restart.
+    pub async fn restart(&mut self) {
+        self.engine.store().close().await;
+        self.engine = Engine::start(&self.config).await.expect("engine restarts");
+    }
+}
