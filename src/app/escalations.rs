@@ -13,8 +13,9 @@ use super::text::{event_detail, one_line};
 use super::{Actor, CommandError, Engine};
 use crate::domain::case::{self, Case, Customer, Owner};
 use crate::domain::escalation::{
-    approver_for, friction, Escalation, EscalationId, EscalationStatus, FrictionRow, Request, TimeoutPolicy,
+    approver_for, Escalation, EscalationId, EscalationStatus, Request, TimeoutPolicy,
 };
+use crate::domain::friction::{friction, FrictionRow};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{EscalationPolicy, OnTimeout};
 use crate::domain::{CaseId, Money, Role};

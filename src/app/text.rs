@@ -109,7 +109,8 @@ pub fn escalation_table(items: &[EscalationItem]) -> String {
 
 /// Escalations in two lines: how many, how they were decided, and how fast people decided.
 pub fn escalation_summary(items: &[EscalationItem]) -> String {
-    use crate::domain::escalation::{median_f64, EscalationStatus};
+    use crate::domain::escalation::EscalationStatus;
+    use crate::domain::friction::median_f64;
     let by = |status| {
         items
             .iter()
@@ -140,7 +141,7 @@ pub fn escalation_summary(items: &[EscalationItem]) -> String {
 }
 
 /// The friction report as a table, with the suggestion spelled out.
-pub fn friction_table(rows: &[crate::domain::escalation::FrictionRow]) -> String {
+pub fn friction_table(rows: &[crate::domain::friction::FrictionRow]) -> String {
     let mut out = String::new();
     if rows.is_empty() {
         out.push_str("no escalations asked for a remedy in this period\n");

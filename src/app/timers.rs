@@ -12,7 +12,7 @@ use super::outbox::{Outgoing, TeamChannel};
 use super::packet;
 use super::Engine;
 use crate::domain::escalation::{policy_name, Escalation, EscalationId, TimeoutOutcome, TIMEOUT_ACTOR};
-use crate::store::{StoreError, Timer, TimerKind, Tx};
+use crate::store::{NewTimer, StoreError, Timer, TimerKind, Tx};
 
 /// How many timers one transaction claims.
 const SWEEP_BATCH: i64 = 500;
@@ -41,13 +41,18 @@ impl Engine {
     #[tracing::instrument(skip_all)]
     pub async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
+        // A read first: most sweeps find nothing due and need not take the write lock.
+        match self.store.next_timer_due().await? {
+            Some(due) if due <= now => {}
+            _ => return Ok(report),
+        }
         loop {
             let mut tx = self.store.begin().await?;
             let timers = tx.claim_due_timers(now, SWEEP_BATCH).await?;
             if timers.is_empty() {
                 return Ok(report);
             }
-            let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.escalation).collect();
+            let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.spec.escalation).collect();
             ids.sort_unstable();
             ids.dedup();
             let mut escalations: HashMap<EscalationId, Escalation> = tx
@@ -58,15 +63,15 @@ impl Engine {
                 .collect();
             let deadlines: Vec<EscalationId> = timers
                 .iter()
-                .filter(|t| t.kind == TimerKind::EscalationDeadline)
-                .filter_map(|t| t.escalation)
+                .filter(|t| t.spec.kind == TimerKind::EscalationDeadline)
+                .filter_map(|t| t.spec.escalation)
                 .collect();
             let packets = if deadlines.is_empty() {
                 HashMap::new()
             } else {
                 tx.escalation_packets(&deadlines).await?
             };
-            for t in &timers {
+            for Timer { spec: t, .. } in &timers {
                 let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
                 let live = t
                     .escalation
@@ -105,7 +110,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         e: &Escalation,
-        t: &Timer,
+        t: &NewTimer,
         late: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 pub mod case;
 pub mod escalation;
 pub mod feed;
+pub mod friction;
 pub mod offer;
 pub mod playbook;
 pub mod triage;

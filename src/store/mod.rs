@@ -146,10 +146,5 @@ pub struct NewTimer {
 #[derive(Debug, Clone)]
 pub struct Timer {
     pub id: i64,
-    pub kind: TimerKind,
-    pub case_id: Option<CaseId>,
-    pub escalation: Option<EscalationId>,
-    pub tier: Option<u32>,
-    pub detail: serde_json::Value,
-    pub due_at: DateTime<Utc>,
+    pub spec: NewTimer,
 }

@@ -114,17 +114,20 @@ fn questions_json(e: &Escalation) -> Result<String, StoreError> {
 
 fn timer_from_row(r: &SqliteRow) -> Result<Timer, StoreError> {
     let detail: String = r.get("detail");
+    let kind: &str = r.get("kind");
     Ok(Timer {
         id: r.get("id"),
-        kind: TimerKind::parse(r.get("kind")).ok_or_else(|| corrupt("timer kind", r.get("kind")))?,
-        case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
-        escalation: r.get::<Option<i64>, _>("escalation_id").map(EscalationId),
-        tier: r
-            .get::<Option<i64>, _>("tier")
-            .map(|t| t.clamp(0, u32::MAX as i64) as u32),
-        detail: serde_json::from_str(&detail)
-            .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
-        due_at: r.get("due_at"),
+        spec: NewTimer {
+            kind: TimerKind::parse(kind).ok_or_else(|| corrupt("timer kind", kind))?,
+            case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
+            escalation: r.get::<Option<i64>, _>("escalation_id").map(EscalationId),
+            tier: r
+                .get::<Option<i64>, _>("tier")
+                .map(|t| t.clamp(0, u32::MAX as i64) as u32),
+            detail: serde_json::from_str(&detail)
+                .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
+            due_at: r.get("due_at"),
+        },
     })
 }
 
@@ -404,7 +407,7 @@ impl Tx {
         .fetch_all(&mut *self.tx)
         .await?;
         let mut timers = rows.iter().map(timer_from_row).collect::<Result<Vec<_>, _>>()?;
-        timers.sort_by_key(|t| (t.due_at, t.id));
+        timers.sort_by_key(|t| (t.spec.due_at, t.id));
         Ok(timers)
     }
 }

@@ -787,7 +787,9 @@ impl Tx {
         self.pending.cases.push(case);
     }
 
+    /// A case as this transaction sees it (staged changes included).
     pub async fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        self.flush().await?;
         let row = sqlx::query("SELECT * FROM cases WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut *self.tx)
