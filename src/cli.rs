@@ -306,7 +306,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         serde_json::to_writer_pretty(&mut out, &items)?;
                         writeln!(out)?;
                     } else {
-                        write!(out, "{}", text::escalation_table(&items))?;
+                        write!(out, "{}", text::escalation_table(&items, ""))?;
                     }
                 }
                 EscalationsCommand::Friction { from, to, json } => {

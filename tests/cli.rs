@@ -222,6 +222,12 @@ as sam supervisor
         e1["blocked_by"],
         "above your agent limit of 120 USD for standard customers"
     );
+    let case = json(&carebot(&dir, &["cases", "show", "1", "--json"]));
+    assert_eq!(case["grants"][0]["amount"], "170");
+    assert_eq!(case["grants"][0]["granted_by"]["name"], "sam");
+    assert_eq!(case["grants"][0]["budget_actor"], serde_json::Value::Null);
+    assert_eq!(case["escalations"][0]["id"], "E1");
+    assert_eq!(case["case"]["granted"][0], "Waive tyre and towing charges: 170 USD");
     let decided = json(&carebot(
         &dir,
         &["escalations", "list", "--status", "decided", "--json"],

@@ -148,7 +148,9 @@ async fn an_offer_within_every_limit_is_granted_at_once_and_said_everywhere() {
     };
     assert_eq!(items[0].playbook, "roadside-breakdown");
     assert!(
-        items[0].reply.contains("Already done for you: Waive tyre and towing charges: 80 USD."),
+        items[0]
+            .reply
+            .contains("Already done for you: Waive tyre and towing charges: 80 USD."),
         "{}",
         items[0].reply
     );

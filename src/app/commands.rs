@@ -10,6 +10,7 @@ use super::{Actor, CommandError, Engine};
 use crate::domain::case::CaseStatus;
 use crate::domain::case::{self, Case, Customer, Owner};
 use crate::domain::escalation::{EscalationId, EscalationStatus};
+use crate::domain::offer::Grant;
 use crate::domain::playbook::{Playbook, Suggestion};
 use crate::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use crate::store::{CaseEvent, CaseFilter, CaseSummary, EscalationFilter, StoredMention, Tx};
@@ -177,6 +178,10 @@ pub struct CaseDetail {
     pub customer: Customer,
     pub mentions: Vec<StoredMention>,
     pub timeline: Vec<CaseEvent>,
+    /// Remedies granted on the case, oldest first.
+    pub grants: Vec<Grant>,
+    /// The case's escalations, oldest first.
+    pub escalations: Vec<EscalationItem>,
 }
 
 /// A customer with their cases.
@@ -347,11 +352,15 @@ impl Engine {
         let customer = self.customer_of(&mut tx, &case).await?;
         let mentions = tx.mentions(id).await?;
         let timeline = tx.events(id).await?;
+        let grants = tx.case_grants(id).await?;
+        let escalations = tx.case_escalations(id).await?;
         Ok(CaseDetail {
             case,
             customer,
             mentions,
             timeline,
+            grants,
+            escalations: escalations.iter().map(EscalationItem::from).collect(),
         })
     }
 

@@ -41,7 +41,7 @@ pub fn reply(reply: &Reply) -> String {
         Reply::Playbook(p) => playbook(p),
         Reply::Escalations { items } => {
             let mut out = format!("Open escalations: {}\n", items.len());
-            out.push_str(&escalation_table(items));
+            out.push_str(&escalation_table(items, "  "));
             out
         }
         Reply::Escalation(view) => message_text(view.item.case, &view.packet),
@@ -83,7 +83,7 @@ pub fn timeout_policy(e: &Escalation) -> String {
 }
 
 /// One line per escalation: id, case, status, what was asked, who asked, who decides by when.
-pub fn escalation_table(items: &[EscalationItem]) -> String {
+pub fn escalation_table(items: &[EscalationItem], indent: &str) -> String {
     let mut out = String::new();
     for e in items {
         let asked = match (&e.remedy, e.amount, &e.unit) {
@@ -96,7 +96,7 @@ pub fn escalation_table(items: &[EscalationItem]) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<5} {:<6} {:<24} {:<10} → {:<10} {state}",
+            "{indent}{:<5} {:<6} {:<24} {:<10} → {:<10} {state}",
             e.id.to_string(),
             e.case.to_string(),
             asked,
@@ -234,6 +234,25 @@ fn case_detail(d: &CaseDetail) -> String {
             m.posted_at.format("%Y-%m-%d %H:%M"),
             one_line(&m.text, 160)
         );
+    }
+    if !d.grants.is_empty() {
+        let _ = writeln!(out, "  granted:");
+        for g in &d.grants {
+            let why = match g.escalation {
+                Some(_) => g.rule.clone(),
+                None => format!("by {}, {}", g.granted_by.name, g.rule),
+            };
+            let _ = writeln!(
+                out,
+                "    {} {} — {why}",
+                g.granted_at.format("%Y-%m-%d %H:%M"),
+                g.summary()
+            );
+        }
+    }
+    if !d.escalations.is_empty() {
+        let _ = writeln!(out, "  escalations:");
+        out.push_str(&escalation_table(&d.escalations, "    "));
     }
     let _ = writeln!(out, "  timeline:");
     for e in &d.timeline {
