@@ -227,7 +227,10 @@ as sam supervisor
     assert_eq!(case["grants"][0]["granted_by"]["name"], "sam");
     assert_eq!(case["grants"][0]["budget_actor"], serde_json::Value::Null);
     assert_eq!(case["escalations"][0]["id"], "E1");
-    assert_eq!(case["case"]["granted"][0], "Waive tyre and towing charges: 170 USD");
+    assert_eq!(
+        case["case"]["granted"][0],
+        "Waive tyre and towing charges: 170 USD"
+    );
     let decided = json(&carebot(
         &dir,
         &["escalations", "list", "--status", "decided", "--json"],

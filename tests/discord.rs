@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 use carebot::app::Engine;
 use carebot::config::{Config, DiscordConfig, FeedChannelConfig, Secret};
 use carebot::discord::Running;
+use carebot::domain::escalation::EscalationStatus;
 use carebot::domain::CaseId;
-use carebot::store::CaseFilter;
+use carebot::store::{CaseFilter, EscalationFilter};
+use chrono::Utc;
 use serde_json::{json, Value};
-use support::fake_discord::{logs, Author, Failure, FakeDiscord, RecordedRequest};
+use support::fake_discord::{logs, pings, Author, Failure, FakeDiscord, RecordedRequest};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -51,6 +53,9 @@ struct TestBot {
     bob: u64,
     /// A member without any carebot role.
     carol: u64,
+    /// A supervisor, and the Discord role mapped to carebot's supervisor role.
+    sam: u64,
+    supervisor_role: u64,
     logs: logs::LogCapture,
     _dir: TempDir,
 }
@@ -68,7 +73,8 @@ async fn spawn_bot() -> TestBot {
     let alice = fake.add_member("alice", &[agent]);
     let bob = fake.add_member("bob", &[agent]);
     let carol = fake.add_member("carol", &[]);
-    let _ = (senior, supervisor, admin);
+    let sam = fake.add_member("sam", &[supervisor]);
+    let _ = (senior, admin);
 
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -111,6 +117,8 @@ async fn spawn_bot() -> TestBot {
         alice,
         bob,
         carol,
+        sam,
+        supervisor_role: supervisor,
         logs,
         _dir: TempDir(dir),
     };
@@ -140,14 +148,37 @@ fn field<'a>(embed: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(|f| f["value"].as_str())
 }
 
-fn custom_ids(message: &Value) -> Vec<String> {
+fn components(message: &Value) -> Vec<Value> {
     message["components"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn custom_ids(message: &Value) -> Vec<String> {
+    components(message)
+        .iter()
         .filter_map(|c| c["custom_id"].as_str().map(str::to_string))
         .collect()
+}
+
+/// The URL of the message's link button.
+fn link_url(message: &Value) -> Option<String> {
+    components(message)
+        .iter()
+        .find(|c| c["style"] == 5)
+        .and_then(|c| c["url"].as_str().map(str::to_string))
+}
+
+/// True when every button with a custom id is greyed out.
+fn buttons_disabled(message: &Value) -> bool {
+    let buttons: Vec<Value> = components(message)
+        .into_iter()
+        .filter(|c| c.get("custom_id").is_some())
+        .collect();
+    !buttons.is_empty() && buttons.iter().all(|b| b["disabled"] == true)
 }
 
 impl TestBot {
@@ -291,11 +322,32 @@ impl TestBot {
                 &r.body
             };
             let am = &body["allowed_mentions"];
-            assert_eq!(am["parse"], json!([]), "{} pings: {}", r.line(), r.body);
-            for key in ["users", "roles"] {
-                assert!(
-                    am[key].is_null() || am[key] == json!([]),
-                    "{} allows {key} mentions: {}",
+            assert_eq!(am["parse"], json!([]), "{} parses mentions: {}", r.line(), r.body);
+            // Only the ids listed ping, every listed id is mentioned in the content, and the
+            // content mentions nobody else (customer text lives in embeds and never pings).
+            let listed = |key: &str| -> Vec<String> {
+                am[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect()
+            };
+            let pinged = pings(body);
+            assert_eq!(
+                pinged,
+                (listed("users"), listed("roles")),
+                "{} lists mentions its content does not make: {}",
+                r.line(),
+                r.body
+            );
+            if pinged != Default::default() {
+                let mut unfiltered = body.clone();
+                unfiltered["allowed_mentions"] = Value::Null;
+                assert_eq!(
+                    pings(&unfiltered),
+                    pinged,
+                    "{} mentions more than it pings: {}",
                     r.line(),
                     r.body
                 );
@@ -885,26 +937,33 @@ async fn escalating_posts_the_packet_to_the_escalations_channel_and_the_card_sho
         )
         .await;
     assert!(!answer.starts_with('✗'), "{answer}");
-    let packet = bot
-        .fake
-        .wait_for_request(
-            |r| r.method == "POST" && r.path == format!("/channels/{}/messages", bot.escalations),
-            WAIT,
-        )
-        .await;
+    let packet = bot.wait_for_packet().await;
     let embed = &packet.body["embeds"][0];
     assert!(
         embed["title"]
             .as_str()
-            .is_some_and(|t| t.starts_with("Escalation: case \\#1")),
+            .is_some_and(|t| t.starts_with("E1 · case \\#1 · ")),
         "{embed}"
     );
     assert!(embed["description"]
         .as_str()
         .is_some_and(|d| d.contains("waive the tyre charge")));
     assert!(field(embed, "What the customer said").is_some_and(|s| s.contains("Flat tyre")));
-    assert!(field(embed, "Done so far").is_some_and(|s| s.contains("rep brought a new car")));
-    assert_eq!(field(embed, "Requested by"), Some("alice"));
+    assert!(field(embed, "Notes").is_some_and(|s| s.contains("rep brought a new car")));
+    assert_eq!(field(embed, "Requested by"), Some("alice (agent)"));
+    assert_eq!(
+        custom_ids(&packet.body),
+        ["esc:approve:1", "esc:deny:1", "esc:ask:1"]
+    );
+    assert_eq!(
+        link_url(&packet.body),
+        Some(format!(
+            "https://discord.com/channels/{}/{post}",
+            bot.fake.guild_id()
+        )),
+        "a link to the case thread: {}",
+        packet.body
+    );
     assert_eq!(bot.fake.messages(bot.escalations).len(), 1);
 
     bot.wait_for_outbox_drained().await;
@@ -964,5 +1023,459 @@ async fn every_request_body_passes_the_fakes_checks() {
     bot.wait_for_outbox_drained().await;
     let requests = bot.fake.requests();
     assert!(requests.iter().filter(|r| is_message_body(r)).count() >= 10);
+    bot.shutdown().await;
+}
+
+impl TestBot {
+    /// Waits for the first escalation packet posted to the escalations channel.
+    async fn wait_for_packet(&self) -> RecordedRequest {
+        let path = format!("/channels/{}/messages", self.escalations);
+        self.fake
+            .wait_for_request(|r| r.method == "POST" && r.path == path && r.status == 200, WAIT)
+            .await
+    }
+
+    /// Dana's case, claimed by alice, who offers a fee waiver above her limit: E1 is opened.
+    /// Returns the case thread, the card's id and the packet's id, everything delivered.
+    async fn blocked_offer(&self) -> (u64, u64, u64) {
+        let post = self.post(DANA).await;
+        let card = self.wait_for_card(post).await;
+        self.wait_for_outbox_drained().await;
+        self.command(post, self.alice, "case", Some("claim"), vec![])
+            .await;
+        let answer = self
+            .command(
+                post,
+                self.alice,
+                "case",
+                Some("offer"),
+                vec![
+                    ("remedy", json!("fee_waiver")),
+                    ("amount", json!("180")),
+                    ("note", json!("the tow was on us too")),
+                ],
+            )
+            .await;
+        assert!(answer.contains("escalation E1 opened for 180 USD"), "{answer}");
+        let packet = self.wait_for_packet().await;
+        self.wait_for_outbox_drained().await;
+        let id = |v: &Value| v["id"].as_str().and_then(|i| i.parse().ok()).expect("message id");
+        (post, id(&card), id(&packet.response))
+    }
+
+    /// The answer to an interaction that was answered at once (callback type 4), ephemerally.
+    async fn immediate_answer(&self, interaction: u64) -> Value {
+        let first = self.fake.wait_for_interaction_response(interaction, WAIT).await;
+        assert_eq!(first["type"], json!(4), "answered at once: {first}");
+        assert_eq!(first["data"]["flags"], json!(64), "ephemeral: {first}");
+        first["data"].clone()
+    }
+
+    async fn escalation_status(&self) -> EscalationStatus {
+        let all = self
+            .engine
+            .escalations(&EscalationFilter::default())
+            .await
+            .expect("escalations");
+        all.first().expect("an escalation").status
+    }
+
+    /// The bodies the bot posted into a channel or thread whose embed title starts with `title`.
+    fn posted(&self, channel: u64, title: &str) -> Vec<Value> {
+        let path = format!("/channels/{channel}/messages");
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == path && r.status == 200)
+            .filter(|r| {
+                r.body["embeds"][0]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(title))
+            })
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// The last edit of a message the bot made.
+    fn last_edit(&self, channel: u64, message: u64) -> Option<Value> {
+        let path = format!("/channels/{channel}/messages/{message}");
+        self.fake
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.method == "PATCH" && r.path == path && r.status == 200)
+            .map(|r| r.body)
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_offer_goes_to_a_supervisor_who_approves_it_in_one_click() {
+    let bot = spawn_bot().await;
+    let (thread, card, packet) = bot.blocked_offer().await;
+
+    let posted = bot.fake.message(packet).expect("packet");
+    let embed = &posted["embeds"][0];
+    assert!(
+        embed["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("E1 · case \\#1 · Waive tyre and towing charges: 180 USD")),
+        "{embed}"
+    );
+    assert!(
+        field(embed, "Blocked by").is_some_and(|b| b.contains("120 USD")),
+        "{embed}"
+    );
+    assert_eq!(custom_ids(&posted), ["esc:approve:1", "esc:deny:1", "esc:ask:1"]);
+    let labels: Vec<Value> = components(&posted)
+        .iter()
+        .filter(|c| c.get("custom_id").is_some())
+        .map(|c| c["label"].clone())
+        .collect();
+    assert_eq!(labels, [json!("Approve"), json!("Deny"), json!("Need info")]);
+    let open = bot
+        .command(bot.escalations, bot.sam, "escalations", None, vec![])
+        .await;
+    assert!(open.contains("E1"), "{open}");
+
+    // Bob is an agent: his click is refused and nothing changes.
+    let before = bot.fake.requests().len();
+    let press = bot
+        .fake
+        .press_button(bot.escalations, packet, bot.bob, "esc:approve:1")
+        .await;
+    let refusal = bot.answer(press).await;
+    assert!(refusal.starts_with('✗'), "{refusal}");
+    assert!(refusal.contains("needs a supervisor"), "{refusal}");
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.escalation_status().await, EscalationStatus::Open);
+    let changed: Vec<String> = bot.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/channels/"))
+        .map(RecordedRequest::line)
+        .collect();
+    assert!(changed.is_empty(), "nothing posted or edited: {changed:#?}");
+
+    // Sam approves with one click.
+    let press = bot
+        .fake
+        .press_button(bot.escalations, packet, bot.sam, "esc:approve:1")
+        .await;
+    let answer = bot.answer(press).await;
+    assert!(answer.contains("E1 approved by sam"), "{answer}");
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.escalation_status().await, EscalationStatus::Approved);
+
+    // The thread hears it, pinging only the requester.
+    let told = bot.posted(thread, "E1 approved by sam");
+    assert_eq!(told.len(), 1, "{}", bot.fake.requests_summary());
+    let told = &told[0];
+    assert_eq!(told["content"], json!(format!("<@{}>", bot.alice)), "{told}");
+    assert_eq!(
+        told["allowed_mentions"]["users"],
+        json!([bot.alice.to_string()]),
+        "{told}"
+    );
+    assert!(
+        told["allowed_mentions"]["roles"]
+            .as_array()
+            .is_none_or(|r| r.is_empty()),
+        "{told}"
+    );
+    assert_eq!(pings(told), (vec![bot.alice.to_string()], vec![]));
+
+    // The packet shows the decision, its buttons greyed out; the card shows the grant.
+    let edit = bot.last_edit(bot.escalations, packet).expect("packet edited");
+    assert!(buttons_disabled(&edit), "{edit}");
+    assert!(
+        field(&edit["embeds"][0], "Status").is_some_and(|s| s.starts_with("approved by sam")),
+        "{edit}"
+    );
+    assert!(link_url(&edit).is_some(), "{edit}");
+    let card = bot.fake.message(card).expect("card");
+    assert!(
+        field(&card["embeds"][0], "Granted").is_some_and(|g| g.contains("180 USD")),
+        "{card}"
+    );
+    assert_eq!(field(&card["embeds"][0], "Status"), Some("open"), "{card}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_supervisor_denies_through_a_modal_and_a_form_sent_after_the_decision_is_refused() {
+    let bot = spawn_bot().await;
+    let (thread, _, packet) = bot.blocked_offer().await;
+
+    // Alice may not decide her own request: refused at once, no modal.
+    let press = bot
+        .fake
+        .press_button(bot.escalations, packet, bot.alice, "esc:deny:1")
+        .await;
+    let refusal = bot.immediate_answer(press).await;
+    assert!(
+        refusal["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('✗') && c.contains("E1")),
+        "{refusal}"
+    );
+    assert_eq!(bot.fake.modal_opened(press), None);
+
+    // Sam opens Need info, then Deny: each opens its modal.
+    let ask = bot
+        .fake
+        .press_button(bot.escalations, packet, bot.sam, "esc:ask:1")
+        .await;
+    let deny = bot
+        .fake
+        .press_button(bot.escalations, packet, bot.sam, "esc:deny:1")
+        .await;
+    for (press, custom_id, input) in [(ask, "esc:ask:1", "question"), (deny, "esc:deny:1", "reason")] {
+        bot.fake.wait_for_interaction_response(press, WAIT).await;
+        let modal = bot.fake.modal_opened(press).expect("a modal");
+        assert_eq!(modal["custom_id"], json!(custom_id), "{modal}");
+        let text = &modal["components"][0]["components"][0];
+        assert_eq!(text["custom_id"], json!(input), "{modal}");
+        assert_eq!(text["style"], json!(2), "paragraph: {modal}");
+        assert_eq!(text["required"], json!(true), "{modal}");
+        assert_eq!(text["max_length"], json!(1000), "{modal}");
+    }
+
+    let submit = bot
+        .fake
+        .submit_modal(
+            bot.escalations,
+            bot.sam,
+            Some(packet),
+            "esc:deny:1",
+            &[("reason", "the tow was billed by the partner, not us")],
+        )
+        .await;
+    let answer = bot.answer(submit).await;
+    assert!(answer.contains("E1 denied by sam"), "{answer}");
+    bot.wait_for_outbox_drained().await;
+    let told = bot.posted(thread, "E1 denied by sam");
+    assert_eq!(told.len(), 1, "{}", bot.fake.requests_summary());
+    assert!(
+        told[0]["embeds"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("billed by the partner")),
+        "{}",
+        told[0]
+    );
+    assert_eq!(pings(&told[0]), (vec![bot.alice.to_string()], vec![]));
+    let edit = bot.last_edit(bot.escalations, packet).expect("packet edited");
+    assert!(buttons_disabled(&edit), "{edit}");
+
+    // The Need info form, sent after the decision: refused, nothing changes.
+    let before = bot.fake.requests().len();
+    let late = bot
+        .fake
+        .submit_modal(
+            bot.escalations,
+            bot.sam,
+            Some(packet),
+            "esc:ask:1",
+            &[("question", "was the tow on the I-90?")],
+        )
+        .await;
+    let refusal = bot.answer(late).await;
+    assert!(
+        refusal.starts_with('✗') && refusal.contains("E1 is already denied by sam at"),
+        "{refusal}"
+    );
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.escalation_status().await, EscalationStatus::Denied);
+    let changed: Vec<String> = bot.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/channels/"))
+        .map(RecordedRequest::line)
+        .collect();
+    assert!(changed.is_empty(), "nothing posted or edited: {changed:#?}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cards_escalate_button_asks_for_the_reason_in_a_modal() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    let card = bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+    let card: u64 = card["id"].as_str().and_then(|i| i.parse().ok()).expect("card id");
+
+    // Carol has no carebot role: told at once, no modal.
+    let press = bot
+        .fake
+        .press_button(post, card, bot.carol, "case:escalate:1")
+        .await;
+    let refusal = bot.immediate_answer(press).await;
+    assert!(
+        refusal["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("needs the agent role")),
+        "{refusal}"
+    );
+
+    let press = bot
+        .fake
+        .press_button(post, card, bot.alice, "case:escalate:1")
+        .await;
+    bot.fake.wait_for_interaction_response(press, WAIT).await;
+    let modal = bot.fake.modal_opened(press).expect("a modal");
+    assert_eq!(modal["custom_id"], json!("case:escalate:1"), "{modal}");
+    assert_eq!(
+        modal["components"][0]["components"][0]["custom_id"],
+        json!("reason")
+    );
+    let submit = bot
+        .fake
+        .submit_modal(
+            post,
+            bot.alice,
+            Some(card),
+            "case:escalate:1",
+            &[("reason", "customer wants the whole rental refunded")],
+        )
+        .await;
+    let answer = bot.answer(submit).await;
+    assert!(answer.contains("escalated as E1"), "{answer}");
+    let packet = bot.wait_for_packet().await;
+    assert!(
+        packet.body["embeds"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("whole rental refunded")),
+        "{}",
+        packet.body
+    );
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case(1).await.status.as_str(), "escalated");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_reminder_pings_only_the_supervisor_role() {
+    let bot = spawn_bot().await;
+    bot.blocked_offer().await;
+
+    // Halfway to the 2 h deadline: the first reminder (timers are rows; no sleeping).
+    let report = bot
+        .engine
+        .fire_due_timers(Utc::now() + chrono::Duration::hours(1))
+        .await
+        .expect("sweep");
+    assert_eq!(report.fired, 1, "{report:?}");
+    bot.wait_for_outbox_drained().await;
+    let reminders = bot.posted(bot.escalations, "Reminder: E1");
+    assert_eq!(reminders.len(), 1, "{}", bot.fake.requests_summary());
+    let reminder = &reminders[0];
+    let role = bot.supervisor_role.to_string();
+    assert_eq!(reminder["content"], json!(format!("<@&{role}>")), "{reminder}");
+    assert_eq!(reminder["allowed_mentions"]["roles"], json!([role]), "{reminder}");
+    assert!(
+        reminder["allowed_mentions"]["users"]
+            .as_array()
+            .is_none_or(|u| u.is_empty()),
+        "{reminder}"
+    );
+    assert_eq!(pings(reminder), (vec![], vec![role]));
+    assert!(link_url(reminder).is_some(), "{reminder}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn autocomplete_offers_the_playbooks_remedies_and_the_open_escalations() {
+    let bot = spawn_bot().await;
+    let post = bot.post(DANA).await;
+    bot.wait_for_card(post).await;
+    bot.wait_for_outbox_drained().await;
+
+    let remedies = |user: u64, typed: &'static str| {
+        let fake = bot.fake.clone();
+        async move {
+            let ac = fake
+                .autocomplete(
+                    post,
+                    user,
+                    "case",
+                    Some("offer"),
+                    vec![("remedy", json!(typed))],
+                    "remedy",
+                )
+                .await;
+            let response = fake.wait_for_interaction_response(ac, WAIT).await;
+            assert_eq!(response["type"], json!(8), "{response}");
+            response["data"]["choices"].as_array().cloned().expect("choices")
+        }
+    };
+    let choices = remedies(bot.alice, "").await;
+    let values: Vec<&str> = choices.iter().filter_map(|c| c["value"].as_str()).collect();
+    assert_eq!(values, ["replacement", "fee_waiver", "credit"]);
+    assert_eq!(
+        choices[1]["name"],
+        json!("fee_waiver — Waive tyre and towing charges (USD, you may grant 120)")
+    );
+    // What a supervisor may grant, and only what matches the typing.
+    let choices = remedies(bot.sam, "fee").await;
+    assert_eq!(choices.len(), 1, "{choices:?}");
+    assert_eq!(
+        choices[0]["name"],
+        json!("fee_waiver — Waive tyre and towing charges (USD, you may grant 600)")
+    );
+
+    bot.command(post, bot.alice, "case", Some("claim"), vec![]).await;
+    bot.command(
+        post,
+        bot.alice,
+        "case",
+        Some("offer"),
+        vec![("remedy", json!("fee_waiver")), ("amount", json!("180"))],
+    )
+    .await;
+    let ac = bot
+        .fake
+        .autocomplete(
+            bot.escalations,
+            bot.sam,
+            "escalation",
+            Some("approve"),
+            vec![("id", json!("e"))],
+            "id",
+        )
+        .await;
+    let response = bot.fake.wait_for_interaction_response(ac, WAIT).await;
+    let choices = response["data"]["choices"].as_array().expect("choices");
+    assert_eq!(choices.len(), 1, "{response}");
+    assert_eq!(choices[0]["value"], json!("E1"));
+    assert!(
+        choices[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("E1 · case #1 · fee_waiver 180 USD · due ")),
+        "{response}"
+    );
+
+    // The slash command decides for part of the amount.
+    let answer = bot
+        .command(
+            bot.escalations,
+            bot.sam,
+            "escalation",
+            Some("approve"),
+            vec![
+                ("id", json!("E1")),
+                ("amount", json!("150")),
+                ("note", json!("the tow cap")),
+            ],
+        )
+        .await;
+    assert!(answer.contains("for 150 USD (partial)"), "{answer}");
+    let show = bot
+        .command(
+            bot.escalations,
+            bot.sam,
+            "escalation",
+            Some("show"),
+            vec![("id", json!("E1"))],
+        )
+        .await;
+    assert!(show.contains("approved by sam"), "{show}");
+    bot.wait_for_outbox_drained().await;
     bot.shutdown().await;
 }

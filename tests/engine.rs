@@ -3,11 +3,11 @@
 mod support;
 
 use carebot::app::outbox::Outgoing;
-use carebot::app::{Actor, Command, CommandError, CustomerRef, Engine, IngestOutcome, QueueView, Reply};
+use carebot::app::{Actor, Command, CommandError, CustomerRef, IngestOutcome, QueueView, Reply};
 use carebot::domain::case::{CaseStatus, Owner};
 use carebot::domain::feed::{IgnoreReason, Mention};
 use carebot::domain::{CaseId, Handle, Network, Priority, Role, Segment};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use support::app::{agent, spawn_app, t0};
 
 const FLAT_TYRE: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";

@@ -235,13 +235,7 @@ impl Engine {
         command: Command,
         now: DateTime<Utc>,
     ) -> Result<Reply, CommandError> {
-        let needs = command.needs(actor);
-        if !actor.may(needs) {
-            return Err(CommandError::NotAllowed {
-                command: command.name(),
-                needs,
-            });
-        }
+        Self::check_allowed(actor, &command)?;
         match command {
             Command::Show { case } => Ok(Reply::Case(Box::new(self.case_detail(case).await?))),
             Command::Suggest { case } => self.suggest_for_case(actor, case).await,
@@ -342,6 +336,19 @@ impl Engine {
                 Ok(Reply::Escalations { items })
             }
             change => self.change_case(actor, change, now).await,
+        }
+    }
+
+    /// Refuses unless `actor` has the role `command` needs (asked before a Discord form opens).
+    pub fn check_allowed(actor: &Actor, command: &Command) -> Result<(), CommandError> {
+        let needs = command.needs(actor);
+        if actor.may(needs) {
+            Ok(())
+        } else {
+            Err(CommandError::NotAllowed {
+                command: command.name(),
+                needs,
+            })
         }
     }
 

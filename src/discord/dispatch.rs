@@ -92,7 +92,9 @@ impl Dispatcher {
             if held.contains(&row.case_id) {
                 continue;
             }
-            if row.next_attempt_at > now {
+            // A row never tried is due whatever time it was written at (a scenario clock
+            // may run ahead of the wall clock); a retried one waits for its backoff.
+            if row.attempts > 0 && row.next_attempt_at > now {
                 held.insert(row.case_id);
                 continue;
             }

@@ -1,4 +1,5 @@
-//! Gateway events: feed posts into the engine, interactions into commands, backfill on (re)connect.
+//! Gateway events: feed posts into the engine, backfill on (re)connect, and interactions
+//! (handled in `interactions.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,19 +8,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
-    CommandInteraction, ComponentInteraction, Context, CreateAutocompleteResponse, CreateInteractionResponse,
-    EditInteractionResponse, EventHandler, GuildId, Http, Interaction, Member, Message, Ready, ResumedEvent,
-    RoleId, Timestamp,
+    Context, EventHandler, GuildId, Interaction, Member, Message, Ready, ResumedEvent, RoleId, Timestamp,
 };
 use tokio::sync::Notify;
 
 use super::commands;
-use super::render;
 use super::rest::{Rest, RestError};
-use crate::app::{text, Actor, Command, CommandError, Engine};
+use crate::app::{Actor, Engine};
 use crate::domain::feed::{FeedEmbed, FeedPost};
-use crate::domain::{CaseId, Role};
-use crate::store::CaseFilter;
+use crate::domain::Role;
 
 /// How many messages one history page holds (Discord's maximum).
 const HISTORY_PAGE: usize = 100;
@@ -29,6 +26,8 @@ pub struct Handler {
     pub(super) engine: Arc<Engine>,
     pub(super) rest: Rest,
     pub(super) notify: Arc<Notify>,
+    /// Wakes the timer sweep: a command may have written timers due before it next looks.
+    pub(super) sweep: Arc<Notify>,
     pub(super) guild: GuildId,
     /// Feed channel -> the profile names to read it with (empty: all).
     pub(super) feeds: HashMap<u64, Vec<String>>,
@@ -118,19 +117,13 @@ pub fn feed_post(message: &Message) -> FeedPost {
     }
 }
 
-/// Code-block text that shows exactly as written and cannot close its block early.
-fn code_block(text: &str) -> String {
-    let body = text.replace("```", "ʼʼʼ");
-    render::reply_text(&format!("```\n{}\n```", body.trim_end()))
-}
-
 impl Handler {
     fn is_me(&self, id: u64) -> bool {
         self.me.load(Ordering::Relaxed) == id
     }
 
     /// carebot roles of a guild member, from the configured role mapping.
-    fn actor(&self, member: Option<&Member>, user: &serenity::all::User) -> Actor {
+    pub(super) fn actor(&self, member: Option<&Member>, user: &serenity::all::User) -> Actor {
         let roles = member
             .map(|m| {
                 let mut roles: Vec<Role> = m
@@ -260,107 +253,6 @@ impl Handler {
             point.failed = None;
         }
     }
-
-    async fn thread_case(&self, channel: u64) -> Option<CaseId> {
-        self.engine
-            .store()
-            .case_by_thread(&channel.to_string())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// Runs a command for an interaction and renders the answer (or the refusal) as text.
-    async fn answer(&self, actor: &Actor, command: Command) -> String {
-        match self.engine.execute(actor, command, Utc::now()).await {
-            Ok(reply) => {
-                self.notify.notify_one();
-                code_block(&text::reply(&reply))
-            }
-            Err(CommandError::Store(e)) => {
-                tracing::error!(error = ?e, "command failed in the store");
-                CommandError::Store(e).to_string()
-            }
-            Err(refusal) => format!("✗ {}", render::escape(&refusal.to_string())),
-        }
-    }
-
-    async fn slash_command(&self, http: &Http, interaction: &CommandInteraction) {
-        // Acknowledge first: Discord allows 3 seconds, the work may take longer.
-        if let Err(e) = interaction.defer_ephemeral(http).await {
-            tracing::warn!(error = %e, "could not acknowledge a command");
-            return;
-        }
-        let thread_case = self.thread_case(interaction.channel_id.get()).await;
-        let actor = self.actor(interaction.member.as_deref(), &interaction.user);
-        let content = match commands::command(interaction, thread_case) {
-            Ok(command) => self.answer(&actor, command).await,
-            Err(e) => format!("✗ {}", render::escape(&e.to_string())),
-        };
-        let edit = EditInteractionResponse::new()
-            .content(content)
-            .allowed_mentions(render::no_pings());
-        if let Err(e) = interaction.edit_response(http, edit).await {
-            tracing::warn!(error = %e, "could not send a command's answer");
-        }
-    }
-
-    async fn button(&self, http: &Http, interaction: &ComponentInteraction) {
-        if let Err(e) = interaction.defer_ephemeral(http).await {
-            tracing::warn!(error = %e, "could not acknowledge a button");
-            return;
-        }
-        let actor = self.actor(interaction.member.as_ref(), &interaction.user);
-        let content = match commands::button(&interaction.data.custom_id) {
-            Some(command) => self.answer(&actor, command).await,
-            None => "✗ this button is not carebot's, or it is out of date".to_string(),
-        };
-        let edit = EditInteractionResponse::new()
-            .content(content)
-            .allowed_mentions(render::no_pings());
-        if let Err(e) = interaction.edit_response(http, edit).await {
-            tracing::warn!(error = %e, "could not send a button's answer");
-        }
-    }
-
-    /// Suggests active cases for the `case` option as the user types.
-    async fn autocomplete(&self, http: &Http, interaction: &CommandInteraction) {
-        let typed = interaction
-            .data
-            .autocomplete()
-            .map(|a| a.value.trim().trim_start_matches('#').to_string())
-            .unwrap_or_default();
-        let active = crate::domain::case::CaseStatus::ACTIVE.to_vec();
-        let cases = match self.engine.store().read().await {
-            Ok(mut tx) => tx
-                .list_cases(&CaseFilter {
-                    statuses: active,
-                    limit: Some(200),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_or_default(),
-            Err(_) => vec![],
-        };
-        let mut response = CreateAutocompleteResponse::new();
-        for case in cases
-            .iter()
-            .filter(|c| c.id.0.to_string().starts_with(&typed))
-            .take(25)
-        {
-            let label = crate::app::outbox::truncate_chars(
-                &format!("{} {} {} – {}", case.id, case.priority, case.handle, case.title),
-                100,
-            );
-            response = response.add_string_choice(label, case.id.0.to_string());
-        }
-        if let Err(e) = interaction
-            .create_response(http, CreateInteractionResponse::Autocomplete(response))
-            .await
-        {
-            tracing::debug!(error = %e, "autocomplete answer failed");
-        }
-    }
 }
 
 #[serenity::async_trait]
@@ -385,22 +277,6 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        match interaction {
-            Interaction::Command(command) => self.slash_command(&ctx.http, &command).await,
-            Interaction::Autocomplete(command) => self.autocomplete(&ctx.http, &command).await,
-            Interaction::Component(component) => self.button(&ctx.http, &component).await,
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn code_blocks_cannot_be_closed_by_the_text() {
-        let block = code_block("a ``` b");
-        assert_eq!(block.matches("```").count(), 2);
+        self.interaction(&ctx.http, interaction).await;
     }
 }

@@ -1,5 +1,5 @@
-//! The Discord adapter (serenity): gateway events, slash commands, buttons, and the outbox
-//! dispatcher to Discord REST.
+//! The Discord adapter (serenity): gateway events, slash commands, buttons and modals, the
+//! outbox dispatcher to Discord REST, and the timer sweep (reminders, deadlines).
 //!
 //! `discord.api_base` can point the bot at a Discord-compatible endpoint (a REST proxy or a
 //! test double). serenity's own rate limiter ignores such a proxy, so it is switched off and
@@ -8,6 +8,7 @@
 mod commands;
 mod dispatch;
 mod handler;
+mod interactions;
 pub mod render;
 mod rest;
 
@@ -16,6 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use chrono::Utc;
 use serenity::all::{ClientBuilder, GatewayIntents, GuildId, HttpBuilder, RoleId, ShardManager};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -32,18 +34,69 @@ pub fn intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
 }
 
-/// A running bot: the gateway client and the outbox dispatcher.
+/// A running bot: the gateway client, the outbox dispatcher, backfill and the timer sweep.
 pub struct Running {
     shards: Arc<ShardManager>,
     gateway: JoinHandle<Result<(), serenity::Error>>,
     dispatcher: JoinHandle<anyhow::Result<()>>,
     /// Reads the feed channels' history every few minutes, in case the gateway missed a post.
     backfill: JoinHandle<()>,
+    /// Fires escalation reminders and deadlines when they are due.
+    timers: JoinHandle<()>,
 }
 
 /// How often feed history is read besides (re)connects: it catches posts the gateway never
 /// delivered and keeps the next reconnect's backfill short.
 const BACKFILL_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The longest the timer sweep sleeps, in case something other than a command (another
+/// process, a CLI import) wrote timers due sooner.
+const SWEEP_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The shortest pause between sweeps, so a timer that stays due cannot make the sweep spin.
+const SWEEP_AT_LEAST: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Fires due timers at once (overdue ones from while the bot was down fire now, and the engine
+/// says they are late), then whenever the next one is due, when a command may have written new
+/// ones (`wake`), and at least every few seconds. What they write goes out through the outbox
+/// (`notify` wakes its dispatcher). Errors are logged and the sweep tried again.
+async fn sweep_timers(engine: Arc<Engine>, notify: Arc<Notify>, wake: Arc<Notify>) {
+    loop {
+        match engine.fire_due_timers(Utc::now()).await {
+            Ok(report) if report.fired > 0 => {
+                tracing::info!(
+                    fired = report.fired,
+                    late = report.late,
+                    stale = report.stale,
+                    "timers fired"
+                );
+                notify.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = ?e, "timer sweep failed; trying again"),
+        }
+        let pause = until_next_sweep(&engine).await;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+/// Until the next timer is due, within [`SWEEP_AT_LEAST`] and [`SWEEP_AT_MOST`].
+async fn until_next_sweep(engine: &Engine) -> std::time::Duration {
+    match engine.next_timer_due().await {
+        Ok(Some(due)) => (due - Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .clamp(SWEEP_AT_LEAST, SWEEP_AT_MOST),
+        Ok(None) => SWEEP_AT_MOST,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot read when the next timer is due");
+            SWEEP_AT_MOST
+        }
+    }
+}
 
 impl Running {
     /// Runs until Ctrl-C or until a part stops; reports which part stopped and why.
@@ -57,6 +110,10 @@ impl Running {
             r = &mut self.backfill => match r {
                 Ok(()) => Err(anyhow::anyhow!("the backfill task stopped")),
                 Err(e) => Err(anyhow::Error::new(e).context("the backfill task panicked")),
+            },
+            r = &mut self.timers => match r {
+                Ok(()) => Err(anyhow::anyhow!("the timer sweep stopped")),
+                Err(e) => Err(anyhow::Error::new(e).context("the timer sweep panicked")),
             },
             r = &mut self.dispatcher => match r {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the outbox dispatcher stopped")),
@@ -72,12 +129,15 @@ impl Running {
         result
     }
 
-    /// Disconnects from the gateway and stops delivering. Undelivered rows stay in the outbox.
+    /// Disconnects from the gateway and stops delivering and sweeping. Undelivered rows stay
+    /// in the outbox and unfired timers in their table.
     pub async fn stop(self) {
         self.shards.shutdown_all().await;
+        self.timers.abort();
         self.backfill.abort();
         self.dispatcher.abort();
         self.gateway.abort();
+        let _ = self.timers.await;
         let _ = self.backfill.await;
         let _ = self.dispatcher.await;
         let _ = self.gateway.await;
@@ -125,7 +185,7 @@ fn check(config: &DiscordConfig, engine: &Engine) -> anyhow::Result<GuildId> {
     Ok(GuildId::new(guild))
 }
 
-/// Connects to Discord and starts the dispatcher.
+/// Connects to Discord and starts the dispatcher, backfill and the timer sweep.
 pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Result<Running> {
     let guild = check(config, &engine)?;
     let roles = role_map(config)?;
@@ -137,6 +197,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
     }
     let rest = Rest::new(&config.api_base, config.token.clone());
     let notify = Arc::new(Notify::new());
+    let sweep = Arc::new(Notify::new());
     // Backfill starts where the store was before connecting: live posts may move the cursor on.
     let cursors = handler::feed_cursors(&engine, config.feeds.iter().map(|f| f.channel_id)).await;
     let resume = cursors
@@ -153,6 +214,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         engine: engine.clone(),
         rest: rest.clone(),
         notify: notify.clone(),
+        sweep: sweep.clone(),
         guild,
         feeds: config
             .feeds
@@ -170,6 +232,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         .context("cannot build the Discord client")?;
     let shards = client.shard_manager.clone();
     let gateway = tokio::spawn(async move { client.start().await });
+    let timers = tokio::spawn(sweep_timers(engine.clone(), notify.clone(), sweep));
     let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
     let dispatcher = tokio::spawn(dispatcher.run());
     let backfill = tokio::spawn(async move {
@@ -183,6 +246,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         gateway,
         dispatcher,
         backfill,
+        timers,
     })
 }
 
