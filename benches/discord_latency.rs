@@ -9,6 +9,15 @@
 //!   each (no loss, no duplicates).
 //!
 //! `cargo bench --bench discord_latency`; `BENCH_SECONDS=5` shortens the sustained phase.
+//!
+//! Mode `ratelimits` (`cargo bench --bench discord_latency -- ratelimits`, about ten minutes):
+//! a burst of 300 posts against a fake with Discord's rate limits (50 requests per second in
+//! all; 5 per 5 s per channel for message and thread writes, so the 300 threads in the one feed
+//! channel need 59 windows), twice: first with the client only honouring 429s (carebot's old,
+//! reactive way), then waiting before a request would be refused. Each run reports the
+//! requests, how many were answered 429, the wall time and the least time the buckets allow.
+//! `BENCH_ROUTE_WINDOW_MS` (default 5000) shortens the windows, `BENCH_BURST` (default 300)
+//! changes the burst.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -20,8 +29,9 @@ use std::time::{Duration, Instant};
 
 use carebot::app::Engine;
 use carebot::config::{Config, DiscordConfig, FeedChannelConfig, Secret};
+use carebot::discord::{Rest, Running};
 use carebot::store::CaseFilter;
-use support::fake_discord::{Author, FakeDiscord};
+use support::fake_discord::{Author, FakeDiscord, FakeDiscordOptions, RateLimits};
 
 const RATE: u64 = 50;
 const BURST: u64 = 2_000;
@@ -40,16 +50,19 @@ async fn case_count(engine: &Engine) -> usize {
     tx.list_cases(&CaseFilter::default()).await.expect("cases").len()
 }
 
-async fn run() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let fake = FakeDiscord::start().await;
+        .unwrap_or(default)
+}
+
+/// carebot on a fresh SQLite file in `dir`, connected to `fake` with one feed channel; returns
+/// the engine, the running bot and the feed channel.
+async fn start_bot(fake: &FakeDiscord, dir: &std::path::Path) -> (Arc<Engine>, Running, u64) {
     let feed = fake.add_channel("social-feed");
     let agent = fake.add_role("care-agent");
-    let dir = std::env::temp_dir().join(format!("carebot-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::create_dir_all(dir).expect("temp dir");
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
@@ -69,6 +82,14 @@ async fn run() {
         .await
         .expect("bot starts");
     fake.wait_until_ready(Duration::from_secs(10)).await;
+    (engine, running, feed)
+}
+
+async fn run() {
+    let seconds = env_number("BENCH_SECONDS", 30);
+    let fake = FakeDiscord::start().await;
+    let dir = std::env::temp_dir().join(format!("carebot-bench-{}", std::process::id()));
+    let (engine, running, feed) = start_bot(&fake, &dir).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Sustained load with a poller that notes when each post's card has arrived.
@@ -213,11 +234,129 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The shortest time `n` requests through one bucket of `limit` per `window` take from the
+/// first to the last: `limit` go at once, then `limit` more as each new window starts.
+fn bucket_time(n: usize, limit: u32, window: Duration) -> Duration {
+    window * n.div_ceil(limit as usize).saturating_sub(1) as u32
+}
+
+/// Mode `ratelimits`: the burst against Discord's limits, reactive client then pre-emptive.
+async fn ratelimits() {
+    let posts = env_number("BENCH_BURST", 300) as usize;
+    let limits =
+        RateLimits::with_route_window(Duration::from_millis(env_number("BENCH_ROUTE_WINDOW_MS", 5000)));
+    let threads_bound = bucket_time(posts, limits.route_limit, limits.route_window);
+    println!(
+        "rate limits: {} requests per {:?} in all, {} per {:?} per channel for message and thread writes; \
+         a burst of {posts} posts needs {posts} threads in the feed channel: at least {:.1} s",
+        limits.global_limit,
+        limits.global_window,
+        limits.route_limit,
+        limits.route_window,
+        threads_bound.as_secs_f64()
+    );
+    for (label, preemptive) in [
+        ("before (reactive: send, then honour the 429)", false),
+        ("after (wait before a request would be refused)", true),
+    ] {
+        Rest::set_preemptive(preemptive);
+        let fake = FakeDiscord::start_with(FakeDiscordOptions {
+            rate_limits: Some(limits.clone()),
+            ..FakeDiscordOptions::default()
+        })
+        .await;
+        let dir = std::env::temp_dir().join(format!("carebot-bench-rl-{}-{preemptive}", std::process::id()));
+        let (engine, running, feed) = start_bot(&fake, &dir).await;
+        // Start-up requests (commands) are in an earlier second of the global limit.
+        tokio::time::sleep(limits.global_window + Duration::from_millis(100)).await;
+        let before = fake.requests().len();
+        let stats_before = fake.rate_limit_stats();
+        println!("{label}: {posts} posts at once ...");
+        let started = Instant::now();
+        let mut ids = Vec::with_capacity(posts);
+        for n in 0..posts as u64 {
+            ids.push(
+                fake.post_message(feed, Author::webhook("Social Feed"), &post_text(n), vec![])
+                    .await,
+            );
+        }
+        let deadline = started + threads_bound * 3 + Duration::from_secs(60);
+        let mut done = None;
+        while Instant::now() < deadline {
+            let drained = engine
+                .store()
+                .undelivered_outbox(1)
+                .await
+                .expect("outbox")
+                .is_empty();
+            if drained && case_count(&engine).await == posts {
+                done = Some(started.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let requests = fake.requests().split_off(before);
+        let stats = fake.rate_limit_stats();
+        let (global, route) = (
+            stats.global_refused - stats_before.global_refused,
+            stats.route_refused - stats_before.route_refused,
+        );
+        let sent = requests.len();
+        let accepted = sent - global - route;
+        let bound = threads_bound.max(bucket_time(accepted, limits.global_limit, limits.global_window));
+        let threads = requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/threads") && r.status == 201)
+            .count();
+        let cards: usize = ids
+            .iter()
+            .map(|p| {
+                fake.messages(*p)
+                    .iter()
+                    .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+                    .count()
+            })
+            .sum();
+        println!(
+            "{label}: {sent} requests, {} answered 429 ({:.2}%: {global} global, {route} route); {}; \
+             the buckets allow {:.1} s{}; {threads} threads and {cards} cards for {posts} posts ({})",
+            global + route,
+            (global + route) as f64 * 100.0 / sent.max(1) as f64,
+            match done {
+                Some(d) => format!("delivered in {:.1} s", d.as_secs_f64()),
+                None => "NOT delivered before the deadline".to_string(),
+            },
+            bound.as_secs_f64(),
+            done.map(|d| format!(" ({:.2}x)", d.as_secs_f64() / bound.as_secs_f64().max(0.001)))
+                .unwrap_or_default(),
+            if done.is_some() && threads == posts && cards == posts {
+                "each once"
+            } else {
+                "MISSED"
+            }
+        );
+        running.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Rest::set_preemptive(true);
+}
+
 fn main() {
-    tokio::runtime::Builder::new_multi_thread()
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime")
-        .block_on(run());
+        .expect("runtime");
+    match args.first().map(String::as_str) {
+        None => runtime.block_on(run()),
+        Some("ratelimits") => runtime.block_on(ratelimits()),
+        Some(other) => {
+            eprintln!("unknown mode `{other}`: run without one (latency and burst) or with `ratelimits`");
+            std::process::exit(2);
+        }
+    }
 }

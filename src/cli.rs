@@ -274,7 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
                 CasesCommand::Show { id, json } => {
-                    let detail = engine.case_detail(CaseId::parse(&id)?).await?;
+                    let detail = engine.case_detail(CaseId::parse(&id)?, Utc::now()).await?;
                     if json {
                         serde_json::to_writer_pretty(&mut out, &detail)?;
                         writeln!(out)?;

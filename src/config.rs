@@ -56,7 +56,63 @@ pub struct Config {
     pub cases: CasesConfig,
     pub budgets: BudgetsConfig,
     pub escalations: EscalationsConfig,
+    pub sla: SlaConfig,
     pub discord: DiscordConfig,
+}
+
+/// SLA targets: `[[sla.policies]]` (first match wins; none: the shipped one per priority) and
+/// the business hours policies with `hours = "business"` count in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaConfig {
+    pub policies: Vec<SlaPolicyConfig>,
+    pub business_hours: Option<BusinessHoursConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicyConfig {
+    #[serde(default)]
+    pub name: String,
+    /// Only for these segments; empty: any.
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Only for these priorities; empty: any.
+    #[serde(default)]
+    pub priorities: Vec<String>,
+    pub first_response: Option<String>,
+    pub next_response: Option<String>,
+    pub resolution: Option<String>,
+    /// `calendar` (default) or `business`.
+    #[serde(default)]
+    pub hours: String,
+    /// Warn when this fraction of a target has elapsed.
+    #[serde(default = "default_warn_at")]
+    pub warn_at: f64,
+    /// A breach opens an escalation to the supervisor role.
+    #[serde(default)]
+    pub escalate_on_breach: bool,
+}
+
+fn default_warn_at() -> f64 {
+    0.8
+}
+
+/// Opening hours per weekday (`"09:00-18:00"`, or several ranges separated by commas; a
+/// missing day is closed) in a timezone, and holidays (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    pub timezone: String,
+    pub mon: Option<String>,
+    pub tue: Option<String>,
+    pub wed: Option<String>,
+    pub thu: Option<String>,
+    pub fri: Option<String>,
+    pub sat: Option<String>,
+    pub sun: Option<String>,
+    #[serde(default)]
+    pub holidays: Vec<String>,
 }
 
 /// Daily budgets: the total one person may grant on their own per day, per role and unit.
@@ -191,6 +247,8 @@ pub struct DiscordConfig {
     pub cases_channel: Option<u64>,
     /// Where escalations are posted.
     pub escalations_channel: Option<u64>,
+    /// Where SLA warnings and breaches (and surge alerts) are posted besides the case thread.
+    pub queue_channel: Option<u64>,
     /// Where the weekly digest is posted.
     pub digest_channel: Option<u64>,
     /// Discord role ids for each carebot role: `agent = [123]`, `senior = [..]`, ...
@@ -219,6 +277,7 @@ impl Default for Config {
             cases: CasesConfig::default(),
             budgets: BudgetsConfig::default(),
             escalations: EscalationsConfig::default(),
+            sla: SlaConfig::default(),
             discord: DiscordConfig::default(),
         }
     }
@@ -252,6 +311,7 @@ impl Default for DiscordConfig {
             feeds: vec![],
             cases_channel: None,
             escalations_channel: None,
+            queue_channel: None,
             digest_channel: None,
             roles: BTreeMap::new(),
             token: Secret::default(),

@@ -22,7 +22,9 @@ use carebot::domain::CaseId;
 use carebot::store::{CaseFilter, EscalationFilter};
 use chrono::Utc;
 use serde_json::{json, Value};
-use support::fake_discord::{logs, pings, Author, Failure, FakeDiscord, RecordedRequest};
+use support::fake_discord::{
+    logs, pings, Author, Failure, FakeDiscord, FakeDiscordOptions, RateLimits, RecordedRequest,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -62,8 +64,13 @@ struct TestBot {
 
 /// Starts the fake, then carebot on a fresh database with the shipped playbooks.
 async fn spawn_bot() -> TestBot {
+    spawn_bot_with(FakeDiscordOptions::default()).await
+}
+
+/// [`spawn_bot`] against a fake started with `options` (e.g. with rate limits).
+async fn spawn_bot_with(options: FakeDiscordOptions) -> TestBot {
     let logs = logs::capture();
-    let fake = FakeDiscord::start().await;
+    let fake = FakeDiscord::start_with(options).await;
     let feed = fake.add_channel("social-feed");
     let escalations = fake.add_channel("escalations");
     let agent = fake.add_role("care-agent");
@@ -1361,7 +1368,8 @@ async fn the_reminder_pings_only_the_supervisor_role() {
         .fire_due_timers(Utc::now() + chrono::Duration::hours(1))
         .await
         .expect("sweep");
-    assert_eq!(report.fired, 1, "{report:?}");
+    // The escalation's first reminder, and the case's first-response SLA warning and breach.
+    assert_eq!(report.fired, 3, "{report:?}");
     bot.wait_for_outbox_drained().await;
     let reminders = bot.posted(bot.escalations, "Reminder: E1");
     assert_eq!(reminders.len(), 1, "{}", bot.fake.requests_summary());
@@ -1477,5 +1485,345 @@ async fn autocomplete_offers_the_playbooks_remedies_and_the_open_escalations() {
         .await;
     assert!(show.contains("approved by sam"), "{show}");
     bot.wait_for_outbox_drained().await;
+    bot.shutdown().await;
+}
+
+// Rate limits: the fake with Discord-like buckets, and carebot waiting before it is refused.
+
+/// The shortest time `n` requests through one bucket of `limit` per `window` take from the
+/// first to the last: `limit` go at once, then `limit` more as each new window starts.
+fn bucket_time(n: usize, limit: u32, window: Duration) -> Duration {
+    window * n.div_ceil(limit as usize).saturating_sub(1) as u32
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header in {:?}", response.headers()))
+}
+
+#[tokio::test]
+async fn the_fakes_buckets_answer_like_discord() {
+    let limits = RateLimits {
+        global_limit: 8,
+        global_window: Duration::from_millis(400),
+        route_limit: 3,
+        route_window: Duration::from_millis(400),
+        other_limit: 50,
+    };
+    let fake = FakeDiscord::start_with(FakeDiscordOptions {
+        rate_limits: Some(limits),
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let (one, two) = (fake.add_channel("one"), fake.add_channel("two"));
+    let http = reqwest::Client::new();
+    let post = |channel: u64| {
+        http.post(format!("{}/api/v10/channels/{channel}/messages", fake.api_base()))
+            .header("Authorization", "Bot test")
+            .json(&json!({"content": "hello"}))
+            .send()
+    };
+
+    // Three messages in a channel count the bucket down, with Discord's headers.
+    let mut bucket = None;
+    for remaining in ["2", "1", "0"] {
+        let answer = post(one).await.expect("answer");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(&answer, "x-ratelimit-limit"), "3");
+        assert_eq!(header(&answer, "x-ratelimit-remaining"), remaining);
+        let reset_after: f64 = header(&answer, "x-ratelimit-reset-after")
+            .parse()
+            .expect("seconds");
+        assert!(reset_after > 0.0 && reset_after <= 0.4, "{reset_after}");
+        let reset: f64 = header(&answer, "x-ratelimit-reset").parse().expect("epoch");
+        assert!(reset > 1.7e9, "{reset}");
+        let id = header(&answer, "x-ratelimit-bucket").to_string();
+        assert_eq!(bucket.get_or_insert(id.clone()), &id, "one bucket id");
+    }
+    // The fourth is refused, for this bucket only.
+    let refused = post(one).await.expect("answer");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(header(&refused, "x-ratelimit-scope"), "user");
+    assert_eq!(header(&refused, "x-ratelimit-remaining"), "0");
+    assert!(header(&refused, "retry-after").parse::<u64>().is_ok());
+    assert!(refused.headers().get("x-ratelimit-global").is_none());
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["global"], json!(false));
+    assert_eq!(body["message"], json!("You are being rate limited."));
+    let retry_after = body["retry_after"].as_f64().expect("retry_after");
+    assert!(retry_after > 0.0 && retry_after <= 0.4, "{body}");
+    // Another channel has its own bucket, under the same id.
+    let other = post(two).await.expect("answer");
+    assert_eq!(other.status(), 200);
+    assert_eq!(
+        header(&other, "x-ratelimit-bucket"),
+        bucket.as_deref().expect("bucket")
+    );
+    assert_eq!(header(&other, "x-ratelimit-remaining"), "2");
+
+    // Four requests counted so far (the refused one is not): four more fit the global limit.
+    for _ in 0..4 {
+        let answer = http
+            .get(format!("{}/api/v10/channels/{two}", fake.api_base()))
+            .header("Authorization", "Bot test")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200);
+    }
+    let global = post(two).await.expect("answer");
+    assert_eq!(global.status(), 429);
+    assert_eq!(header(&global, "x-ratelimit-global"), "true");
+    assert_eq!(header(&global, "x-ratelimit-scope"), "global");
+    let body: Value = global.json().await.expect("json");
+    assert_eq!(body["global"], json!(true), "{body}");
+    let wait = Duration::from_secs_f64(body["retry_after"].as_f64().expect("retry_after"));
+    tokio::time::sleep(wait).await;
+    assert_eq!(post(two).await.expect("answer").status(), 200);
+
+    let stats = fake.rate_limit_stats();
+    assert_eq!(
+        (stats.requests, stats.route_refused, stats.global_refused),
+        (11, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn the_rest_client_waits_for_a_used_up_bucket_instead_of_being_refused() {
+    use carebot::discord::{Rest, RestError};
+    let window = Duration::from_millis(300);
+    let fake = FakeDiscord::start_with(FakeDiscordOptions {
+        rate_limits: Some(RateLimits {
+            route_limit: 5,
+            other_limit: 2,
+            ..RateLimits::with_route_window(window)
+        }),
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let channel = fake.add_channel("feed");
+    let rest = Rest::new(&fake.api_base(), Secret::new("test-token"));
+    let path = format!("/channels/{channel}/messages");
+
+    let started = Instant::now();
+    for n in 0..5 {
+        let _: Value = rest
+            .post(&path, &json!({"content": format!("message {n}")}))
+            .await
+            .expect("room in the bucket");
+    }
+    // The sixth is not sent: the caller learns until when to wait.
+    let sent = fake.requests().len();
+    let until = match rest.post::<_, Value>(&path, &json!({"content": "sixth"})).await {
+        Err(RestError::Busy(wait)) => {
+            assert!(!wait.global, "the channel's bucket, not the global limit");
+            wait.until
+        }
+        other => panic!("expected to wait, got {other:?}"),
+    };
+    assert_eq!(fake.requests().len(), sent, "nothing was sent");
+    let wait = until.saturating_duration_since(started);
+    assert!(
+        wait <= window + Duration::from_millis(50),
+        "waits for the reset: {wait:?}"
+    );
+    // A clone shares what the client learnt.
+    assert!(matches!(
+        rest.clone()
+            .post::<_, Value>(&path, &json!({"content": "sixth"}))
+            .await,
+        Err(RestError::Busy(_))
+    ));
+    tokio::time::sleep_until(until.into()).await;
+    let _: Value = rest
+        .post(&path, &json!({"content": "sixth"}))
+        .await
+        .expect("a new window");
+
+    // History reads (backfill) wait by themselves: two per window here.
+    let history = format!("/channels/{channel}/messages?limit=100");
+    let started = Instant::now();
+    for _ in 0..3 {
+        let page: Vec<Value> = rest.get(&history).await.expect("history");
+        assert_eq!(page.len(), 6);
+    }
+    assert!(started.elapsed() >= window / 2, "the third read waited");
+    assert_eq!(
+        fake.rate_limit_stats().refused(),
+        0,
+        "{}",
+        fake.requests_summary()
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_without_being_refused() {
+    const POSTS: usize = 300;
+    // Discord's global limit (50/s: carebot knows no other), and a short window for message
+    // and thread writes so that the burst takes seconds, not minutes.
+    let limits = RateLimits::with_route_window(Duration::from_millis(100));
+    let bot = spawn_bot_with(FakeDiscordOptions {
+        rate_limits: Some(limits.clone()),
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let before = bot.fake.requests().len();
+    let stats_before = bot.fake.rate_limit_stats();
+
+    let started = Instant::now();
+    let mut posts = Vec::with_capacity(POSTS);
+    for n in 0..POSTS {
+        let text = format!(
+            "[Twitter] @burst_{n}: my parcel {n} never arrived https://twitter.com/burst_{n}/status/{n}"
+        );
+        posts.push(bot.post(&text).await);
+    }
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        let drained = bot
+            .engine
+            .store()
+            .undelivered_outbox(1)
+            .await
+            .expect("outbox")
+            .is_empty();
+        if drained && bot.case_count().await == POSTS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "burst not delivered in 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+
+    // Everything delivered, each once: one thread and one card per post.
+    let requests = bot.fake.requests().split_off(before);
+    let mut threads: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in requests
+        .iter()
+        .filter(|r| is_thread_creation(r) && r.status == 201)
+    {
+        let post = r
+            .path
+            .split('/')
+            .nth(4)
+            .and_then(|p| p.parse().ok())
+            .expect("post id");
+        *threads.entry(post).or_default() += 1;
+    }
+    for post in &posts {
+        assert_eq!(threads.get(post), Some(&1), "one thread for post {post}");
+        let cards = bot
+            .fake
+            .messages(*post)
+            .iter()
+            .filter(|m| !components(m).is_empty())
+            .count();
+        assert_eq!(cards, 1, "one card for post {post}");
+    }
+
+    // Hardly refused, and close to the least time the limits allow: every thread is created
+    // in the feed channel (one bucket), and all requests share the global limit.
+    let stats = bot.fake.rate_limit_stats();
+    let refused = stats.refused() - stats_before.refused();
+    let sent = requests.len();
+    let threads_bound = bucket_time(POSTS, limits.route_limit, limits.route_window);
+    let global_bound = bucket_time(sent, limits.global_limit, limits.global_window);
+    let bound = threads_bound.max(global_bound);
+    println!(
+        "burst of {POSTS} posts: {sent} requests, {refused} answered 429 ({:.2}%: {} global, {} route); \
+         delivered in {:.2} s; the buckets allow {:.2} s (threads {:.2} s, global {:.2} s): {:.2}x",
+        refused as f64 * 100.0 / sent as f64,
+        stats.global_refused - stats_before.global_refused,
+        stats.route_refused - stats_before.route_refused,
+        elapsed.as_secs_f64(),
+        bound.as_secs_f64(),
+        threads_bound.as_secs_f64(),
+        global_bound.as_secs_f64(),
+        elapsed.as_secs_f64() / bound.as_secs_f64(),
+    );
+    assert!(refused * 100 < sent, "{refused} of {sent} requests answered 429");
+    assert!(
+        elapsed <= bound.mul_f64(1.5),
+        "took {elapsed:?}; the buckets allow {bound:?}"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_thread_flooded_with_messages_does_not_hold_up_another_cases_card() {
+    const FOLLOW_UPS: usize = 15;
+    let window = Duration::from_secs(1);
+    let bot = spawn_bot_with(FakeDiscordOptions {
+        rate_limits: Some(RateLimits::with_route_window(window)),
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let busy = bot.post(DANA).await;
+    bot.wait_for_card(busy).await;
+    bot.wait_for_outbox_drained().await;
+
+    // Fifteen follow-ups, one after the other: fifteen messages and card edits for one
+    // thread, which takes 5 of each per second.
+    for n in 0..FOLLOW_UPS {
+        bot.post(&format!(
+            "[Twitter] @dana_travels: update {n}, still on the hard shoulder https://twitter.com/dana_travels/status/{}",
+            100 + n
+        ))
+        .await;
+        let deadline = Instant::now() + WAIT;
+        while bot.case(1).await.mention_count < 2 + n as i64 {
+            assert!(Instant::now() < deadline, "follow-up {n} not stored");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    // Another customer's post, queued behind all of them.
+    let other = bot
+        .post("[Twitter] @ben_orders: charged twice for one order https://twitter.com/ben_orders/status/7")
+        .await;
+    let posted = Instant::now();
+    bot.wait_for_card(other).await;
+    let latency = posted.elapsed();
+    let updates_then = bot
+        .fake
+        .messages(busy)
+        .iter()
+        .filter(|m| {
+            m["embeds"][0]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("update"))
+        })
+        .count();
+    assert!(
+        latency < window / 2,
+        "the other case's card took {latency:?} behind a busy thread"
+    );
+    assert!(
+        updates_then < FOLLOW_UPS,
+        "the busy thread was still busy when the other card came ({updates_then} of {FOLLOW_UPS} delivered)"
+    );
+
+    // The flooded thread gets everything, in order.
+    bot.wait_for_outbox_drained().await;
+    let updates: Vec<usize> = bot
+        .fake
+        .messages(busy)
+        .iter()
+        .filter_map(|m| m["embeds"][0]["description"].as_str())
+        .filter_map(|d| d.split("update ").nth(1))
+        .filter_map(|rest| rest.split(',').next().and_then(|n| n.parse().ok()))
+        .collect();
+    assert_eq!(updates, (0..FOLLOW_UPS).collect::<Vec<_>>());
+    let stats = bot.fake.rate_limit_stats();
+    println!(
+        "flooded thread: the other card in {:.0} ms with {updates_then} of {FOLLOW_UPS} follow-ups delivered; {} requests, {} answered 429",
+        latency.as_secs_f64() * 1000.0,
+        stats.requests,
+        stats.refused()
+    );
+    assert_eq!(stats.refused(), 0, "{}", bot.fake.requests_summary());
     bot.shutdown().await;
 }

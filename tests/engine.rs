@@ -74,7 +74,7 @@ async fn a_second_post_by_the_customer_joins_the_open_case() {
         app.feed(second, t0() + Duration::minutes(3)).await,
         IngestOutcome::Merged(CaseId(1))
     );
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     assert_eq!(detail.case.mention_count, 2);
     assert_eq!(detail.mentions.len(), 2);
     assert_eq!(
@@ -191,13 +191,19 @@ async fn a_second_claim_is_refused_naming_the_owner_and_changes_nothing() {
     app.run(&agent("ana"), Command::Claim { case: CaseId(1) })
         .await
         .unwrap();
-    let events_before = app.engine.case_detail(CaseId(1)).await.unwrap().timeline.len();
+    let events_before = app
+        .engine
+        .case_detail(CaseId(1), t0())
+        .await
+        .unwrap()
+        .timeline
+        .len();
     let err = app
         .run(&agent("ben"), Command::Claim { case: CaseId(1) })
         .await
         .unwrap_err();
     assert!(err.to_string().contains("ana"), "{err}");
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     assert_eq!(detail.case.owner.unwrap().id, "ana");
     assert_eq!(detail.timeline.len(), events_before);
 }
@@ -232,7 +238,7 @@ async fn commands_check_roles_and_case_numbers() {
     assert!(err.to_string().contains("senior"), "{err}");
     let sofia = Actor::new("sofia", "Sofia", vec![Role::Senior]);
     app.run(&sofia, vip).await.unwrap();
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     assert_eq!(detail.customer.segment, Segment::Vip);
     let show = Command::CustomerShow {
         customer: CustomerRef::Handle {
@@ -299,7 +305,7 @@ async fn working_a_case_records_every_step_on_the_timeline() {
     ] {
         app.run(&ana, command).await.unwrap();
     }
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     let kinds: Vec<&str> = detail.timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -404,7 +410,7 @@ as ben agent
     assert!(out.contains("opened case #1"), "{out}");
     assert!(out.contains("[09:05] ana> /case claim #1"), "{out}");
     assert!(out.contains("already claimed by ana"), "{out}");
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     assert_eq!(detail.timeline[1].at, t0() + Duration::minutes(5));
     // What the console showed is still queued for the chat adapter.
     assert_eq!(app.outbox().await.len(), 3, "card, suggestions, card update");
@@ -498,7 +504,7 @@ async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
     );
 
     for (id, mentions) in [(1, 3), (2, 2), (3, 1)] {
-        let detail = app.engine.case_detail(CaseId(id)).await.unwrap();
+        let detail = app.engine.case_detail(CaseId(id), t0()).await.unwrap();
         assert_eq!(detail.case.mention_count, mentions, "case {id}");
         assert_eq!(detail.mentions.len() as i64, mentions, "case {id}");
         assert_eq!(detail.timeline.len() as i64, mentions, "case {id}");

@@ -17,6 +17,25 @@ const CHARGED_TWICE: &str =
     "[Twitter] @leo: You charged me twice for the same booking, I want my money back https://twitter.com/leo/status/2";
 const RUDE: &str = "[Twitter] @rita: The cashier was so rude to me today, complete attitude https://twitter.com/rita/status/3";
 
+/// An app whose cases have no SLA targets, so the timers counted here are the escalations'.
+async fn spawn_without_sla(change: impl FnOnce(&mut carebot::config::Config)) -> TestApp {
+    spawn_app_with(|c| {
+        c.sla.policies = vec![carebot::config::SlaPolicyConfig {
+            name: "none".into(),
+            segments: vec![],
+            priorities: vec![],
+            first_response: None,
+            next_response: None,
+            resolution: None,
+            hours: String::new(),
+            warn_at: 0.8,
+            escalate_on_breach: false,
+        }];
+        change(c);
+    })
+    .await
+}
+
 fn minutes(n: i64) -> DateTime<Utc> {
     t0() + Duration::minutes(n)
 }
@@ -110,7 +129,7 @@ async fn an_offer_within_every_limit_is_granted_at_once_and_said_everywhere() {
 
     let case = app.case(1).await;
     assert_eq!(case.granted, vec!["Waive tyre and towing charges: 80 USD"]);
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     let event = detail
         .timeline
         .iter()
@@ -232,7 +251,7 @@ async fn an_offer_beyond_the_limit_escalates_with_the_whole_packet() {
     assert_eq!(labels, ["Approve", "Deny", "Need info"]);
     assert_eq!(packet.buttons[0].id, "esc:approve:1");
 
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     let event = detail
         .timeline
         .iter()
@@ -454,7 +473,7 @@ async fn an_approval_grants_tells_only_the_requester_and_hands_the_case_back() {
         "decided: buttons greyed out"
     );
     assert!(field(edit, "Status").starts_with("approved by sam"));
-    let detail = app.engine.case_detail(CaseId(1)).await.unwrap();
+    let detail = app.engine.case_detail(CaseId(1), t0()).await.unwrap();
     let decision = detail.timeline.iter().find(|e| e.kind == "decision").unwrap();
     assert_eq!(decision.detail["outcome"], "approved");
     assert_eq!(decision.detail["amount"], "150");
@@ -588,7 +607,7 @@ fn timer_messages(out: &[Outgoing]) -> Vec<(String, Vec<Ping>)> {
 
 #[tokio::test]
 async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_denied() {
-    let mut app = spawn_app_with(|c| c.escalations.reminders = vec![0.25, 0.75]).await;
+    let mut app = spawn_without_sla(|c| c.escalations.reminders = vec![0.25, 0.75]).await;
     app.feed(CHARGED_TWICE, t0()).await;
     app.run(&agent("ana"), offer(1, "refund", "300")).await.unwrap();
     // billing-dispute: supervisor, 4h, on timeout the next tier (admin), then nothing is left.
@@ -673,7 +692,7 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
         "{}",
         told[1]
     );
-    let timeline = app.engine.case_detail(CaseId(1)).await.unwrap().timeline;
+    let timeline = app.engine.case_detail(CaseId(1), t0()).await.unwrap().timeline;
     let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -700,7 +719,7 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
 
 #[tokio::test]
 async fn grant_up_to_grants_the_cap_and_deny_denies_at_the_deadline() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_without_sla(|_| {}).await;
     app.feed(FLAT_TYRE, t0()).await;
     app.feed(RUDE, t0()).await;
     let ana = agent("ana");
@@ -727,7 +746,7 @@ async fn grant_up_to_grants_the_cap_and_deny_denies_at_the_deadline() {
         app.case(1).await.granted,
         vec!["Waive tyre and towing charges: 150 USD"]
     );
-    let timeline = app.engine.case_detail(CaseId(1)).await.unwrap().timeline;
+    let timeline = app.engine.case_detail(CaseId(1), t0()).await.unwrap().timeline;
     let timeout = timeline.iter().find(|e| e.kind == "timeout").unwrap();
     assert_eq!(timeout.detail["policy"], "grant_up_to");
     assert_eq!(timeout.detail["outcome"], "approved");
@@ -747,7 +766,7 @@ async fn grant_up_to_grants_the_cap_and_deny_denies_at_the_deadline() {
 
 #[tokio::test]
 async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says_it_is_late() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_without_sla(|_| {}).await;
     app.feed(FLAT_TYRE, t0()).await;
     app.run(&agent("ana"), offer(1, "fee_waiver", "180"))
         .await
@@ -776,7 +795,7 @@ async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says
     assert!(late >= 3, "reminders and the timeout say they are late");
     let timeouts = app
         .engine
-        .case_detail(CaseId(1))
+        .case_detail(CaseId(1), t0())
         .await
         .unwrap()
         .timeline
@@ -788,7 +807,7 @@ async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says
 
 #[tokio::test]
 async fn two_processes_on_one_database_fire_each_timer_once() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_without_sla(|_| {}).await;
     for i in 0..20 {
         let post = format!(
             "[Twitter] @driver{i}: flat tyre on my rental car https://twitter.com/driver{i}/status/{i}"

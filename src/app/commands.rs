@@ -12,6 +12,7 @@ use crate::domain::case::{self, Case, Customer, Owner};
 use crate::domain::escalation::{EscalationId, EscalationStatus};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{Playbook, Suggestion};
+use crate::domain::sla::{self, Clock};
 use crate::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use crate::store::{CaseEvent, CaseFilter, CaseSummary, EscalationFilter, StoredMention, Tx};
 
@@ -36,6 +37,8 @@ pub enum QueueView {
     Mine,
     /// Active cases, longest waiting first.
     Oldest,
+    /// Active cases whose SLA is at risk or breached, soonest due first.
+    Breaching,
 }
 
 /// Everything an agent can ask carebot to do; adapters parse into this.
@@ -182,6 +185,17 @@ pub struct CaseDetail {
     pub grants: Vec<Grant>,
     /// The case's escalations, oldest first.
     pub escalations: Vec<EscalationItem>,
+    /// The case's SLA clocks, oldest first.
+    pub sla: Vec<Clock>,
+    /// When this was read (what `remaining` in `/case show` is counted from).
+    pub as_of: DateTime<Utc>,
+}
+
+/// A case whose SLA is at risk, with the clock that is closest to its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtRisk {
+    pub case: CaseSummary,
+    pub clock: Clock,
 }
 
 /// A customer with their cases.
@@ -213,6 +227,10 @@ pub enum Reply {
         items: Vec<EscalationItem>,
     },
     Escalation(Box<EscalationView>),
+    AtRisk {
+        items: Vec<AtRisk>,
+        as_of: DateTime<Utc>,
+    },
     Done {
         case: Option<CaseId>,
         message: String,
@@ -237,7 +255,7 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         Self::check_allowed(actor, &command)?;
         match command {
-            Command::Show { case } => Ok(Reply::Case(Box::new(self.case_detail(case).await?))),
+            Command::Show { case } => Ok(Reply::Case(Box::new(self.case_detail(case, now).await?))),
             Command::Suggest { case } => self.suggest_for_case(actor, case).await,
             Command::CustomerShow { customer } => {
                 let mut tx = self.store.read().await?;
@@ -248,6 +266,9 @@ impl Engine {
             Command::CustomerSegment { customer, segment } => {
                 self.set_segment(actor, customer, segment, now).await
             }
+            Command::Queue {
+                view: QueueView::Breaching,
+            } => self.at_risk(now).await,
             Command::Queue { view } => {
                 let active = CaseStatus::ACTIVE.to_vec();
                 let (name, filter) = match view {
@@ -267,7 +288,7 @@ impl Engine {
                             ..Default::default()
                         },
                     ),
-                    QueueView::Oldest => (
+                    QueueView::Oldest | QueueView::Breaching => (
                         "oldest",
                         CaseFilter {
                             statuses: active,
@@ -352,8 +373,8 @@ impl Engine {
         }
     }
 
-    /// Case, customer, mentions and timeline.
-    pub async fn case_detail(&self, id: CaseId) -> Result<CaseDetail, CommandError> {
+    /// Case, customer, mentions, timeline, grants, escalations and SLA clocks as of `now`.
+    pub async fn case_detail(&self, id: CaseId, now: DateTime<Utc>) -> Result<CaseDetail, CommandError> {
         let mut tx = self.store.read().await?;
         let case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
         let customer = self.customer_of(&mut tx, &case).await?;
@@ -361,6 +382,7 @@ impl Engine {
         let timeline = tx.events(id).await?;
         let grants = tx.case_grants(id).await?;
         let escalations = tx.case_escalations(id).await?;
+        let sla = tx.clocks(&[id]).await?;
         Ok(CaseDetail {
             case,
             customer,
@@ -368,7 +390,32 @@ impl Engine {
             timeline,
             grants,
             escalations: escalations.iter().map(EscalationItem::from).collect(),
+            sla,
+            as_of: now,
         })
+    }
+
+    /// `/queue breaching`: active cases with a clock past its warning point, soonest due first.
+    async fn at_risk(&self, now: DateTime<Utc>) -> Result<Reply, CommandError> {
+        let mut tx = self.store.read().await?;
+        let mut clocks = tx.clocks_at_risk(now, 100).await?;
+        let mut seen = std::collections::HashSet::new();
+        clocks.retain(|c| seen.insert(c.case_id));
+        clocks.truncate(25);
+        let cases = tx
+            .list_cases(&CaseFilter {
+                ids: clocks.iter().map(|c| c.case_id).collect(),
+                ..Default::default()
+            })
+            .await?;
+        let items = clocks
+            .into_iter()
+            .filter_map(|clock| {
+                let case = cases.iter().find(|c| c.id == clock.case_id)?.clone();
+                Some(AtRisk { case, clock })
+            })
+            .collect();
+        Ok(Reply::AtRisk { items, as_of: now })
     }
 
     pub(super) async fn customer_of(&self, tx: &mut Tx, case: &Case) -> Result<Customer, CommandError> {
@@ -448,6 +495,8 @@ impl Engine {
                 tx.append_event(summary.id, now, &actor.name, "segment", &detail)
                     .await?;
                 if let Some(case) = tx.case(summary.id).await? {
+                    self.case_clock_event(&mut tx, &case, segment, sla::CaseEvent::Retarget, now)
+                        .await?;
                     self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
                 }
             }
@@ -481,6 +530,14 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let mut case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
         let who = actor.as_owner();
+        let clock_event = match &command {
+            Command::Reply { .. } => Some(sla::CaseEvent::Replied { by: &actor.name }),
+            Command::Waiting { .. } => Some(sla::CaseEvent::Waiting),
+            Command::Resolve { .. } => Some(sla::CaseEvent::Resolved { by: &actor.name }),
+            Command::Reopen { .. } => Some(sla::CaseEvent::Reopened),
+            Command::Priority { .. } => Some(sla::CaseEvent::Retarget),
+            _ => None,
+        };
         // (event kind, event detail, thread line, reply message, card changed)
         let (kind, detail, line, message, card_changed) = match command {
             Command::Claim { .. } => {
@@ -605,8 +662,12 @@ impl Engine {
         if let Some(message) = line {
             self.enqueue_thread_message(&mut tx, id, message, now).await?;
         }
-        if card_changed {
+        if card_changed || clock_event.is_some() {
             let customer = self.customer_of(&mut tx, &case).await?;
+            if let Some(event) = clock_event {
+                self.case_clock_event(&mut tx, &case, customer.segment, event, now)
+                    .await?;
+            }
             self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
         }
         tx.stage_case(case);

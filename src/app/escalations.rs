@@ -28,6 +28,8 @@ pub(super) struct NewEscalation {
     /// The limit that blocked an offer: code and sentence.
     pub blocked: Option<(String, String)>,
     pub requester_limit: Option<Money>,
+    /// Who decides, when not the playbook's approver (an SLA breach goes to supervisors).
+    pub approver: Option<Role>,
 }
 
 /// A decision on an escalation, as asked for.
@@ -150,7 +152,9 @@ impl Engine {
             requester: actor.as_owner(),
             requester_role: role,
             requester_limit: new.requester_limit,
-            approver: approver_for(role, policy.approver),
+            approver: new
+                .approver
+                .unwrap_or_else(|| approver_for(role, policy.approver)),
             tier: 1,
             tier_started_at: now,
             deadline_at: now + Duration::seconds(deadline_secs),
@@ -206,6 +210,7 @@ impl Engine {
                 case_id: Some(e.case_id),
                 escalation: Some(e.id),
                 tier: Some(e.tier),
+                clock: None,
                 detail: serde_json::json!({ "fraction": fraction }),
                 due_at,
             })
@@ -215,6 +220,7 @@ impl Engine {
             case_id: Some(e.case_id),
             escalation: Some(e.id),
             tier: Some(e.tier),
+            clock: None,
             detail: serde_json::json!({}),
             due_at: e.deadline_at,
         });
@@ -370,6 +376,7 @@ impl Engine {
                     request: None,
                     blocked: None,
                     requester_limit: None,
+                    approver: None,
                 },
                 now,
             )

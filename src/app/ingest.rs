@@ -12,6 +12,7 @@ use super::Engine;
 use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
 use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookSet, TemplateVars};
+use crate::domain::sla::{self, Clock};
 use crate::domain::{CaseId, Handle, Network, Priority, Role};
 use crate::store::{CaseWithOpening, CustomerKey};
 use crate::store::{StoreError, Tx};
@@ -141,6 +142,8 @@ struct Touched<'a> {
     case: Case,
     opening_text: Cow<'a, str>,
     opening_url: Option<Cow<'a, str>>,
+    /// Its SLA clocks.
+    clocks: Vec<Clock>,
     /// Opened or changed by the batch, so written back at the end.
     changed: bool,
 }
@@ -343,6 +346,13 @@ impl Engine {
             .into_iter()
             .map(|c| (c.case.customer_id, c))
             .collect();
+        let mut clocks_of: HashMap<CaseId, Vec<Clock>> = HashMap::new();
+        if !latest.is_empty() {
+            let ids: Vec<CaseId> = latest.values().map(|c| c.case.id).collect();
+            for clock in tx.clocks(&ids).await? {
+                clocks_of.entry(clock.case_id).or_default().push(clock);
+            }
+        }
 
         // Decide in input order. `touched` holds every case the batch works on; `current` maps a
         // customer to their latest case in it, so later mentions of the batch join it.
@@ -359,6 +369,7 @@ impl Engine {
                 Some(&k) => Some(k),
                 None => latest.remove(&customer.id).map(|l| {
                     touched.push(Touched {
+                        clocks: clocks_of.remove(&l.case.id).unwrap_or_default(),
                         case: l.case,
                         opening_text: Cow::Owned(l.opening_text),
                         opening_url: l.opening_url.map(Cow::Owned),
@@ -387,23 +398,38 @@ impl Engine {
 
             let (k, outcome) = match (placement, slot) {
                 (Placement::Merge(_), Some(k)) | (Placement::Reopen(_), Some(k)) => {
-                    touched[k].changed = true;
-                    let case = &mut touched[k].case;
+                    let t = &mut touched[k];
+                    t.changed = true;
+                    let case = &mut t.case;
                     let reopened = !case.status.is_active();
                     if reopened {
                         // Reopening an inactive case cannot fail.
                         let _ = case.reopen();
                     }
                     case.customer_wrote(m.posted_at.min(now));
-                    if triage.priority < case.priority {
+                    let raised = triage.priority < case.priority;
+                    if raised {
                         case.priority = triage.priority;
                         case.priority_reasons = triage.reasons.clone();
                     }
                     case.updated_at = now;
+                    let replied_before = case.first_response_at.is_some();
+                    let mut events = vec![];
+                    if reopened {
+                        events.push(sla::CaseEvent::Reopened);
+                    }
+                    if raised {
+                        events.push(sla::CaseEvent::Retarget);
+                    }
+                    events.push(sla::CaseEvent::CustomerWrote { replied_before });
+                    for event in events {
+                        self.clock_event(tx, &mut t.clocks, &t.case, customer.segment, event, now)
+                            .await?;
+                    }
                     let outcome = if reopened {
-                        IngestOutcome::Reopened(case.id)
+                        IngestOutcome::Reopened(t.case.id)
                     } else {
-                        IngestOutcome::Merged(case.id)
+                        IngestOutcome::Merged(t.case.id)
                     };
                     (k, outcome)
                 }
@@ -436,9 +462,20 @@ impl Engine {
                         },
                         opening_text: Cow::Borrowed(&m.text),
                         opening_url: m.url.as_deref().map(Cow::Borrowed),
+                        clocks: Vec::new(),
                         changed: true,
                     });
                     let k = touched.len() - 1;
+                    let t = &mut touched[k];
+                    self.clock_event(
+                        tx,
+                        &mut t.clocks,
+                        &t.case,
+                        customer.segment,
+                        sla::CaseEvent::Opened,
+                        now,
+                    )
+                    .await?;
                     current.insert(customer.id, k);
                     (k, IngestOutcome::Opened(id))
                 }
@@ -493,7 +530,7 @@ impl Engine {
             IngestOutcome::Opened(_) => {
                 tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
                     .await?;
-                let card = outbox::case_card(case, customer, &m.text, m.url.as_deref());
+                let card = outbox::case_card(case, customer, &m.text, m.url.as_deref(), &t.clocks);
                 let open = Outgoing::OpenCase {
                     case_id: case.id,
                     feed_channel_id: feed.channel_id.map(str::to_string),
@@ -532,8 +569,15 @@ impl Engine {
                 }
                 let message = outbox::thread_line(&title, body);
                 self.enqueue_thread_message(tx, case.id, message, now).await?;
-                self.enqueue_card(tx, case, customer, &t.opening_text, t.opening_url.as_deref(), now)
-                    .await?;
+                self.enqueue_card(
+                    tx,
+                    case,
+                    customer,
+                    (&t.opening_text, t.opening_url.as_deref()),
+                    &t.clocks,
+                    now,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -561,17 +605,18 @@ impl Engine {
             .await
     }
 
-    /// Queues the card edit for a changed case whose opening post is at hand.
+    /// Queues the card edit for a changed case whose opening post (text, link) and clocks
+    /// are at hand.
     async fn enqueue_card(
         &self,
         tx: &mut Tx,
         case: &Case,
         customer: &Customer,
-        opening_text: &str,
-        opening_url: Option<&str>,
+        (opening_text, opening_url): (&str, Option<&str>),
+        clocks: &[Clock],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let card = outbox::case_card(case, customer, opening_text, opening_url);
+        let card = outbox::case_card(case, customer, opening_text, opening_url, clocks);
         self.enqueue(
             tx,
             &Outgoing::UpdateCard {
@@ -583,7 +628,8 @@ impl Engine {
         .await
     }
 
-    /// Queues the card edit for a changed case, reading its opening post.
+    /// Queues the card edit for a changed case, reading its opening post and clocks (as this
+    /// transaction sees them).
     pub(super) async fn enqueue_card_update(
         &self,
         tx: &mut Tx,
@@ -593,7 +639,8 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let opening = tx.opening_mention(case.id).await?;
         let (text, url) = opening.map(|m| (m.text, m.url)).unwrap_or_default();
-        self.enqueue_card(tx, case, customer, &text, url.as_deref(), now)
+        let clocks = tx.clocks(&[case.id]).await?;
+        self.enqueue_card(tx, case, customer, (&text, url.as_deref()), &clocks, now)
             .await
     }
 }

@@ -8,6 +8,7 @@ mod ingest;
 mod offers;
 pub mod outbox;
 mod packet;
+pub mod sla;
 pub mod text;
 mod timers;
 
@@ -28,6 +29,7 @@ use crate::domain::escalation::{DecideError, EscalationId};
 use crate::domain::feed::{FeedConfigError, FeedReader};
 use crate::domain::offer::{AmountError, BudgetError, Budgets, RemedyError};
 use crate::domain::playbook::{parse_duration, PlaybookErrors, PlaybookSet};
+use crate::domain::sla::{BusinessHours, PolicySpec, Sla, SlaConfigError};
 use crate::domain::triage::{TriageConfigError, TriageRules};
 use crate::domain::{CaseId, ParseError, Priority, Role};
 use crate::store::{Store, StoreError};
@@ -116,6 +118,8 @@ pub enum StartError {
     Budget(#[from] BudgetError),
     #[error("invalid escalation setting: {0}")]
     Escalations(String),
+    #[error("invalid SLA setting: {0}")]
+    Sla(#[from] SlaConfigError),
 }
 
 /// Engine settings derived from the config.
@@ -136,6 +140,40 @@ impl Settings {
     pub fn deadline_for(&self, priority: Priority) -> i64 {
         self.deadlines[priority as usize]
     }
+}
+
+/// Reads `[sla]`: the policies (the shipped ones when none are given) and business hours.
+fn sla_settings(config: &Config) -> Result<Sla, StartError> {
+    let business = config
+        .sla
+        .business_hours
+        .as_ref()
+        .map(|b| {
+            let days = [&b.mon, &b.tue, &b.wed, &b.thu, &b.fri, &b.sat, &b.sun].map(|d| d.as_deref());
+            BusinessHours::new(&b.timezone, days, &b.holidays)
+        })
+        .transpose()?;
+    let specs: Vec<PolicySpec> = if config.sla.policies.is_empty() {
+        Sla::default_specs()
+    } else {
+        config
+            .sla
+            .policies
+            .iter()
+            .map(|p| PolicySpec {
+                name: p.name.clone(),
+                segments: p.segments.clone(),
+                priorities: p.priorities.clone(),
+                first_response: p.first_response.clone(),
+                next_response: p.next_response.clone(),
+                resolution: p.resolution.clone(),
+                hours: p.hours.clone(),
+                warn_at: p.warn_at,
+                escalate_on_breach: p.escalate_on_breach,
+            })
+            .collect()
+    };
+    Ok(Sla::new(&specs, business)?)
 }
 
 /// Reads `[escalations]`: reminder fractions in (0, 1) and a deadline per priority.
@@ -165,6 +203,7 @@ fn escalation_settings(config: &Config) -> Result<(Vec<f64>, [i64; 4]), StartErr
 /// The case engine. Cheap to share behind an `Arc`; all methods take `now`.
 pub struct Engine {
     store: Store,
+    sla: Sla,
     playbooks: RwLock<Arc<PlaybookSet>>,
     feed: FeedReader,
     triage: TriageRules,
@@ -199,8 +238,10 @@ impl Engine {
         let triage = TriageRules::new(&rules)?;
         let budgets = Budgets::new(&config.budgets.timezone, &config.budgets.per_role())?;
         let (reminders, deadlines) = escalation_settings(config)?;
+        let sla = sla_settings(config)?;
         Ok(Engine {
             store,
+            sla,
             playbooks: RwLock::new(Arc::new(playbooks)),
             feed,
             triage,

@@ -128,6 +128,7 @@ impl Engine {
                             }),
                             blocked: Some((blocked.code().to_string(), blocked.to_string())),
                             requester_limit: Some(remedy.limit_for(role, customer.segment)),
+                            approver: None,
                         },
                         now,
                     )

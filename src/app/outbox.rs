@@ -52,12 +52,15 @@ pub enum Outgoing {
 pub enum TeamChannel {
     /// Where supervisors decide escalations.
     Escalations,
+    /// Where the team watches SLA warnings and breaches (optional).
+    Queue,
 }
 
 impl TeamChannel {
     pub fn as_str(self) -> &'static str {
         match self {
             TeamChannel::Escalations => "escalations",
+            TeamChannel::Queue => "queue",
         }
     }
 }
@@ -285,8 +288,14 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     out
 }
 
-/// Builds the case card from the case, its customer and its opening post.
-pub fn case_card(case: &Case, customer: &Customer, opening_text: &str, url: Option<&str>) -> Card {
+/// Builds the case card from the case, its customer, its opening post and its SLA clocks.
+pub fn case_card(
+    case: &Case,
+    customer: &Customer,
+    opening_text: &str,
+    url: Option<&str>,
+    clocks: &[crate::domain::sla::Clock],
+) -> Card {
     let mut fields = vec![
         Field::new("Customer", customer_label(customer), true),
         Field::new("Segment", customer.segment.as_str(), true),
@@ -316,6 +325,10 @@ pub fn case_card(case: &Case, customer: &Customer, opening_text: &str, url: Opti
     }
     if !case.granted.is_empty() {
         fields.push(Field::new("Granted", case.granted.join("\n"), false));
+    }
+    let sla = super::sla::card_lines(clocks);
+    if !sla.is_empty() && case.status.is_active() {
+        fields.push(Field::new("SLA", sla.join("\n"), false));
     }
     if case.unparsed {
         fields.push(Field::new(

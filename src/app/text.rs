@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::commands::{CaseDetail, CustomerDetail, Reply};
 use super::escalations::EscalationItem;
-use super::outbox::{Card, Message, Outgoing, Ping};
+use super::outbox::{Card, Message, Outgoing, Ping, TeamChannel};
 use crate::domain::escalation::Escalation;
 use crate::domain::playbook::{OnTimeout, Playbook, Suggestion};
 use crate::store::CaseSummary;
@@ -45,6 +45,24 @@ pub fn reply(reply: &Reply) -> String {
             out
         }
         Reply::Escalation(view) => message_text(view.item.case, &view.packet),
+        Reply::AtRisk { items, as_of } => {
+            let mut out = format!("Queue (breaching): {} case(s) at risk or breached\n", items.len());
+            for item in items {
+                let c = &item.case;
+                let left = item.clock.due_at.map(|due| (due - *as_of).num_seconds());
+                let _ = writeln!(
+                    out,
+                    "  {:<6} {} {:<9} {:<22} {:<10} {}",
+                    c.id.to_string(),
+                    c.priority,
+                    c.status.as_str(),
+                    format!("{} ({})", c.handle, c.network),
+                    c.owner.as_deref().unwrap_or("-"),
+                    super::sla::clock_line(&item.clock, left)
+                );
+            }
+            out
+        }
         Reply::Done { message, .. } => format!("{message}\n"),
     }
 }
@@ -250,6 +268,13 @@ fn case_detail(d: &CaseDetail) -> String {
             );
         }
     }
+    if !d.sla.is_empty() {
+        let _ = writeln!(out, "  sla:");
+        for clock in &d.sla {
+            let left = clock.due_at.map(|due| (due - d.as_of).num_seconds());
+            let _ = writeln!(out, "    {}", super::sla::clock_line(clock, left));
+        }
+    }
     if !d.escalations.is_empty() {
         let _ = writeln!(out, "  escalations:");
         out.push_str(&escalation_table(&d.escalations, "    "));
@@ -390,6 +415,12 @@ pub fn outgoing(out: &Outgoing) -> String {
             )
         }
         Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
+        // The queue channel repeats what the case thread says: one line is enough here.
+        Outgoing::ChannelMessage {
+            channel: TeamChannel::Queue,
+            message,
+            ..
+        } => format!("  [#queue] {}\n", message.title.as_deref().unwrap_or("")),
         Outgoing::ChannelMessage {
             case_id,
             channel,

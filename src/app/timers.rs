@@ -52,46 +52,13 @@ impl Engine {
             if timers.is_empty() {
                 return Ok(report);
             }
-            let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.spec.escalation).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let mut escalations: HashMap<EscalationId, Escalation> = tx
-                .escalations_by_id(&ids)
-                .await?
-                .into_iter()
-                .map(|e| (e.id, e))
-                .collect();
-            let deadlines: Vec<EscalationId> = timers
-                .iter()
-                .filter(|t| t.spec.kind == TimerKind::EscalationDeadline)
-                .filter_map(|t| t.spec.escalation)
-                .collect();
-            let packets = if deadlines.is_empty() {
-                HashMap::new()
-            } else {
-                tx.escalation_packets(&deadlines).await?
-            };
-            for Timer { spec: t, .. } in &timers {
-                let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
-                let live = t
-                    .escalation
-                    .and_then(|id| escalations.get_mut(&id))
-                    .filter(|e| e.is_open() && Some(e.tier) == t.tier);
-                let Some(e) = live else {
-                    report.stale += 1;
-                    continue;
-                };
-                match t.kind {
-                    TimerKind::EscalationReminder => self.remind(&mut tx, e, t, late, now).await?,
-                    TimerKind::EscalationDeadline => {
-                        let story = story_of(packets.get(&e.id));
-                        self.time_out(&mut tx, e, &story, late, now).await?;
-                    }
-                }
-                if late.is_some() {
-                    report.late += 1;
-                }
-            }
+            let (of_escalations, of_clocks): (Vec<&Timer>, Vec<&Timer>) =
+                timers.iter().partition(|t| t.spec.escalation.is_some());
+            self.fire_escalation_timers(&mut tx, &of_escalations, &mut report, now)
+                .await?;
+            let (stale, late) = self.fire_sla_timers(&mut tx, &of_clocks, LATE_AFTER, now).await?;
+            report.stale += stale;
+            report.late += late;
             tx.commit().await?;
             report.fired += timers.len();
             if report.late > 0 {
@@ -104,6 +71,60 @@ impl Engine {
                 return Ok(report);
             }
         }
+    }
+
+    /// Reminders and deadlines of escalations; a timer whose escalation moved on is stale.
+    async fn fire_escalation_timers(
+        &self,
+        tx: &mut Tx,
+        timers: &[&Timer],
+        report: &mut SweepReport,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if timers.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.spec.escalation).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut escalations: HashMap<EscalationId, Escalation> = tx
+            .escalations_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let deadlines: Vec<EscalationId> = timers
+            .iter()
+            .filter(|t| t.spec.kind == TimerKind::EscalationDeadline)
+            .filter_map(|t| t.spec.escalation)
+            .collect();
+        let packets = if deadlines.is_empty() {
+            HashMap::new()
+        } else {
+            tx.escalation_packets(&deadlines).await?
+        };
+        for Timer { spec: t, .. } in timers.iter().copied() {
+            let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
+            let live = t
+                .escalation
+                .and_then(|id| escalations.get_mut(&id))
+                .filter(|e| e.is_open() && Some(e.tier) == t.tier);
+            let Some(e) = live else {
+                report.stale += 1;
+                continue;
+            };
+            match t.kind {
+                TimerKind::EscalationReminder => self.remind(tx, e, t, late, now).await?,
+                _ => {
+                    let story = story_of(packets.get(&e.id));
+                    self.time_out(tx, e, &story, late, now).await?;
+                }
+            }
+            if late.is_some() {
+                report.late += 1;
+            }
+        }
+        Ok(())
     }
 
     async fn remind(

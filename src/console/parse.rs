@@ -42,7 +42,7 @@ pub const HELP: &str = "\
 /suggest #ID                      ranked playbook suggestions
 /customer show @HANDLE [NETWORK]  or /customer show #ID
 /customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
-/queue [unassigned|mine|oldest]   work queues
+/queue [unassigned|mine|oldest|breaching]   work queues (breaching: SLA at risk, soonest first)
 /playbook list | show ID | reload (admin)
 ";
 
@@ -286,6 +286,7 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
                 "unassigned" => QueueView::Unassigned,
                 "mine" => QueueView::Mine,
                 "oldest" => QueueView::Oldest,
+                "breaching" => QueueView::Breaching,
                 other => return Err(SyntaxError::Unknown(format!("/queue {other}"))),
             };
             Ok(Command::Queue { view })

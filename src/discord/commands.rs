@@ -84,7 +84,8 @@ pub fn definitions() -> Vec<CreateCommand> {
     let view = CreateCommandOption::new(CommandOptionType::String, "view", "Which queue")
         .add_string_choice("unassigned", "unassigned")
         .add_string_choice("mine", "mine")
-        .add_string_choice("oldest", "oldest");
+        .add_string_choice("oldest", "oldest")
+        .add_string_choice("breaching", "breaching");
     vec![
         CreateCommand::new("case")
             .description("Work a case")
@@ -407,6 +408,7 @@ pub fn command(
             view: match options.str("view").unwrap_or("unassigned") {
                 "mine" => QueueView::Mine,
                 "oldest" => QueueView::Oldest,
+                "breaching" => QueueView::Breaching,
                 _ => QueueView::Unassigned,
             },
         },

@@ -1,11 +1,17 @@
-//! The outbox dispatcher: delivers outbox rows to Discord in order per case, honouring 429
-//! `retry_after`, retrying 5xx and timeouts with backoff, and recording the thread and card ids
+//! The outbox dispatcher: delivers outbox rows to Discord in order per case, within Discord's
+//! rate limits, retrying 5xx and timeouts with backoff, and recording the thread and card ids
 //! it gets back. A row is marked delivered only after Discord accepted it, and each message
 //! carries a nonce (`enforce_nonce`) so a retry after a lost answer cannot post it twice.
+//!
+//! Rate limits never stall the dispatcher as a whole. A row whose bucket is used up (the REST
+//! client says so before sending) or that got a 429 holds only its own case: that case's later
+//! rows wait, to keep its order, and the pass goes on with the other cases. Only the global
+//! limit ends a pass early. Then the loop sleeps until the earliest moment a held row may go,
+//! or until the engine writes something new.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serenity::all::{AutoArchiveDuration, ChannelType, CreateThread, GuildChannel, Message};
@@ -21,8 +27,15 @@ use crate::store::{OutboxRow, Store, StoreError};
 /// Discord's error code for "a thread has already been created for this message".
 const THREAD_ALREADY_CREATED: i64 = 160004;
 
-/// How many outbox rows one pass looks at.
+/// How many outbox rows one pass looks at first.
 const PASS_ROWS: i64 = 200;
+
+/// The most rows one pass looks at: when every case in a full window waits (one busy thread
+/// with a long backlog), the next pass looks twice as far, up to this, for cases that need not.
+const PASS_ROWS_MAX: i64 = 12_800;
+
+/// How long the loop sleeps when nothing is waiting for a known moment and nothing wakes it.
+const IDLE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 enum DeliverError {
@@ -42,9 +55,41 @@ pub struct Dispatcher {
     /// Where threads for cases without a feed post (imports) are opened.
     cases_channel: Option<u64>,
     escalations_channel: Option<u64>,
+    queue_channel: Option<u64>,
     guild: Option<u64>,
     /// Discord role ids per carebot role name, for role pings.
     roles: std::collections::BTreeMap<String, Vec<u64>>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+struct Pass {
+    /// Rows read.
+    read: usize,
+    /// Rows Discord accepted.
+    delivered: usize,
+    /// Cases whose next row has to wait (rate limit, backoff, or an earlier row that waits).
+    held: usize,
+    /// The earliest moment a row that waits for a rate limit or its backoff may go.
+    wake: Option<Instant>,
+    /// The pass stopped at the global limit: every row after it waits too.
+    global_wait: bool,
+}
+
+impl Pass {
+    fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// How long to sleep before the next pass (unless woken): none when it delivered
+    /// everything it tried, as more may be waiting beyond the rows it read.
+    fn pause(&self, now: Instant) -> Duration {
+        match self.wake {
+            Some(at) => at.saturating_duration_since(now).min(IDLE),
+            None if self.delivered > 0 => Duration::ZERO,
+            None => IDLE,
+        }
+    }
 }
 
 /// Wait before retrying a row that failed `attempts` times: 0.5 s doubling, at most `cap`.
@@ -61,33 +106,55 @@ impl Dispatcher {
             notify,
             cases_channel: config.cases_channel,
             escalations_channel: config.escalations_channel,
+            queue_channel: config.queue_channel,
             guild: config.guild_id,
             roles: config.roles.clone(),
         }
     }
 
-    /// Runs passes forever; wakes on `notify` (the engine wrote something) or every half second.
+    /// Runs passes forever; between passes sleeps until a waiting row may go, at most half a
+    /// second, or until `notify` (the engine wrote something).
     pub async fn run(self) -> anyhow::Result<()> {
+        let mut window = PASS_ROWS;
         loop {
-            match self.pass().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = ?e, "outbox pass failed; retrying"),
+            let pause = match self.pass(window).await {
+                Ok(pass) => {
+                    let full = pass.read as i64 >= window;
+                    if full && pass.held > 0 && !pass.global_wait && window < PASS_ROWS_MAX {
+                        window = (window * 2).min(PASS_ROWS_MAX);
+                        Duration::ZERO
+                    } else {
+                        if (pass.read as i64) < PASS_ROWS {
+                            window = PASS_ROWS;
+                        }
+                        pass.pause(Instant::now())
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, "outbox pass failed; retrying");
+                    IDLE
+                }
+            };
+            if pause.is_zero() {
+                continue;
             }
             tokio::select! {
                 _ = self.notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
 
-    /// One pass over undelivered rows. Returns true when it should run again at once.
-    async fn pass(&self) -> Result<bool, StoreError> {
-        let rows = self.store.undelivered_outbox(PASS_ROWS).await?;
+    /// One pass over the oldest `window` undelivered rows.
+    async fn pass(&self, window: i64) -> Result<Pass, StoreError> {
+        let rows = self.store.undelivered_outbox(window).await?;
         let now = Utc::now();
+        let mut pass = Pass {
+            read: rows.len(),
+            ..Pass::default()
+        };
         // Cases whose earlier row is not delivered yet: their later rows wait (order per thread).
         let mut held: HashSet<Option<CaseId>> = HashSet::new();
-        let mut delivered = false;
         for row in rows {
             if held.contains(&row.case_id) {
                 continue;
@@ -96,12 +163,30 @@ impl Dispatcher {
             // may run ahead of the wall clock); a retried one waits for its backoff.
             if row.attempts > 0 && row.next_attempt_at > now {
                 held.insert(row.case_id);
+                let due = (row.next_attempt_at - now).to_std().unwrap_or_default();
+                pass.wake_at(Instant::now() + due);
                 continue;
             }
             match self.deliver(&row).await {
                 Ok(()) => {
                     self.store.mark_delivered(row.id, Utc::now()).await?;
-                    delivered = true;
+                    pass.delivered += 1;
+                }
+                Err(DeliverError::Rest(RestError::Busy(wait))) => {
+                    // Not sent: nothing to record; the row goes when its bucket has room.
+                    tracing::debug!(
+                        outbox_id = row.id,
+                        global = wait.global,
+                        wait_ms = wait.until.saturating_duration_since(Instant::now()).as_millis() as u64,
+                        "waiting for Discord's rate limit"
+                    );
+                    held.insert(row.case_id);
+                    pass.wake_at(wait.until);
+                    if wait.global {
+                        // Every other request would wait just as long.
+                        pass.global_wait = true;
+                        break;
+                    }
                 }
                 Err(DeliverError::Rest(RestError::RateLimited(wait))) => {
                     tracing::warn!(
@@ -113,8 +198,8 @@ impl Dispatcher {
                     self.store
                         .mark_failed(row.id, "rate limited (429)", retry_at)
                         .await?;
-                    tokio::time::sleep(wait).await;
-                    return Ok(true);
+                    held.insert(row.case_id);
+                    pass.wake_at(Instant::now() + wait);
                 }
                 Err(DeliverError::Store(e)) => return Err(e),
                 Err(e) => {
@@ -136,10 +221,12 @@ impl Dispatcher {
                     let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                     self.store.mark_failed(row.id, &e.to_string(), retry_at).await?;
                     held.insert(row.case_id);
+                    pass.wake_at(Instant::now() + wait);
                 }
             }
         }
-        Ok(delivered)
+        pass.held = held.len();
+        Ok(pass)
     }
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), DeliverError> {
@@ -197,17 +284,20 @@ impl Dispatcher {
             },
             Outgoing::ChannelMessage {
                 case_id,
-                channel: TeamChannel::Escalations,
+                channel,
                 message,
             } => {
-                self.post_to_escalations(case_id, &message, &nonce).await?;
+                self.post_to_team(channel, case_id, &message, &nonce).await?;
             }
             Outgoing::EscalationPacket {
                 case_id,
                 escalation_id,
                 message,
             } => {
-                if let Some(posted) = self.post_to_escalations(case_id, &message, &nonce).await? {
+                let posted = self
+                    .post_to_team(TeamChannel::Escalations, case_id, &message, &nonce)
+                    .await?;
+                if let Some(posted) = posted {
                     self.store
                         .set_escalation_ref(escalation_id, &posted.id.to_string())
                         .await?;
@@ -235,15 +325,28 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Posts to the escalations channel; `None` when it is not configured.
-    async fn post_to_escalations(
+    /// Posts to a team channel; `None` when it is not configured (the queue channel is
+    /// optional; without an escalations channel nobody can decide, so that is warned about).
+    async fn post_to_team(
         &self,
+        team: TeamChannel,
         case_id: CaseId,
         message: &OutMessage,
         nonce: &str,
     ) -> Result<Option<Message>, DeliverError> {
-        let Some(channel) = self.escalations_channel else {
-            tracing::warn!(case = %case_id, "discord.escalations_channel is not set; escalation message not posted");
+        let configured = match team {
+            TeamChannel::Escalations => self.escalations_channel,
+            TeamChannel::Queue => self.queue_channel,
+        };
+        let Some(channel) = configured else {
+            match team {
+                TeamChannel::Escalations => {
+                    tracing::warn!(case = %case_id, "discord.escalations_channel is not set; escalation message not posted")
+                }
+                TeamChannel::Queue => {
+                    tracing::debug!(case = %case_id, "no discord.queue_channel; queue message skipped")
+                }
+            }
             return Ok(None);
         };
         let link = self.thread_link(case_id, message).await?;

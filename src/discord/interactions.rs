@@ -255,7 +255,7 @@ impl Handler {
         let Some(case) = commands::autocomplete_case(interaction, thread_case) else {
             return vec![];
         };
-        let Ok(detail) = self.engine.case_detail(case).await else {
+        let Ok(detail) = self.engine.case_detail(case, Utc::now()).await else {
             return vec![];
         };
         let playbooks = self.engine.playbooks();

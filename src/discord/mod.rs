@@ -9,6 +9,7 @@ mod commands;
 mod dispatch;
 mod handler;
 mod interactions;
+mod ratelimit;
 pub mod render;
 mod rest;
 

@@ -1,16 +1,30 @@
-//! A small Discord REST client for the outbox dispatcher.
+//! A small Discord REST client for the outbox dispatcher and the backfill history reads.
 //!
 //! serenity's `Http` turns every non-2xx answer into an error without the `retry_after` of a
 //! 429, and its own rate limiter bypasses a configured `api_base`. The dispatcher must honour
 //! `retry_after` and retry 5xx itself, so it sends serenity's request builders (which serialise
 //! to Discord's JSON) through this client and reads the answers into serenity's models.
+//!
+//! Every request goes through one [`Limiter`] per client (clones share it): it reads the
+//! `X-RateLimit-*` headers of each answer and counts the global limit, so a request that would
+//! be refused is not sent. `post` and `patch` then return [`RestError::Busy`] at once, so the
+//! dispatcher can go on with other cases; `get` waits, since a history read has nothing else
+//! to do meanwhile.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::ratelimit::{BucketHeaders, Limiter, Refusal, Route, Wait};
 use crate::config::Secret;
+
+/// Whether new clients wait before a request would be refused (the default), or only honour
+/// 429s as carebot used to. Process-wide, read when a client is created; only the
+/// `discord_latency` benchmark turns it off, to measure the old behaviour beside the new.
+static PREEMPTIVE: AtomicBool = AtomicBool::new(true);
 
 /// What went wrong with a REST call, sorted by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +32,9 @@ pub enum RestError {
     /// 429: wait this long, then send the same request again.
     #[error("rate limited for {0:?}")]
     RateLimited(Duration),
+    /// Not sent: its bucket (or the global limit) has no room before `until`.
+    #[error("waiting for Discord's rate limit until {:?} from now", .0.until.saturating_duration_since(Instant::now()))]
+    Busy(Wait),
     /// 5xx, a timeout or a broken connection: retry later with backoff.
     #[error("Discord is unavailable: {0}")]
     Unavailable(String),
@@ -42,12 +59,13 @@ impl RestError {
     }
 }
 
-/// A REST client bound to one API base and bot token.
+/// A REST client bound to one API base and bot token; clones share its rate-limit state.
 #[derive(Clone)]
 pub struct Rest {
     client: reqwest::Client,
     base: String,
     token: Secret,
+    limiter: Arc<Mutex<Limiter>>,
 }
 
 impl Rest {
@@ -63,31 +81,52 @@ impl Rest {
             ))
             .build()
             .unwrap_or_default();
+        let limiter = if PREEMPTIVE.load(Ordering::Relaxed) {
+            Limiter::default()
+        } else {
+            Limiter::default().reactive()
+        };
         Rest {
             client,
             base: format!("{}/api/v10", api_base.trim_end_matches('/')),
             token,
+            limiter: Arc::new(Mutex::new(limiter)),
         }
     }
 
+    /// Whether clients created from now on wait before a request would be refused (true, the
+    /// default) or only honour 429s (false: carebot's old behaviour, for comparison).
+    #[doc(hidden)]
+    pub fn set_preemptive(on: bool) {
+        PREEMPTIVE.store(on, Ordering::Relaxed);
+    }
+
+    fn limiter(&self) -> MutexGuard<'_, Limiter> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a POST unless its bucket is used up ([`RestError::Busy`]: nothing was sent).
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, RestError> {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.send(reqwest::Method::POST, path, Some(body), false).await
     }
 
+    /// Sends a PATCH unless its bucket is used up ([`RestError::Busy`]: nothing was sent).
     pub async fn patch<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, RestError> {
-        self.send(reqwest::Method::PATCH, path, Some(body)).await
+        self.send(reqwest::Method::PATCH, path, Some(body), false).await
     }
 
+    /// Sends a GET, first waiting for room in its bucket if needed; a 429 still comes back as
+    /// [`RestError::RateLimited`].
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RestError> {
-        self.send::<(), T>(reqwest::Method::GET, path, None).await
+        self.send::<(), T>(reqwest::Method::GET, path, None, true).await
     }
 
     async fn send<B: Serialize, T: DeserializeOwned>(
@@ -95,7 +134,17 @@ impl Rest {
         method: reqwest::Method,
         path: &str,
         body: Option<&B>,
+        wait: bool,
     ) -> Result<T, RestError> {
+        let route = Route::of(method.as_str(), path);
+        loop {
+            let verdict = self.limiter().acquire(&route, Instant::now());
+            match verdict {
+                Ok(()) => break,
+                Err(busy) if wait => tokio::time::sleep_until(busy.until.into()).await,
+                Err(busy) => return Err(RestError::Busy(busy)),
+            }
+        }
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.base))
@@ -107,16 +156,19 @@ impl Rest {
             .send()
             .await
             .map_err(|e| RestError::Unavailable(e.to_string()))?;
+        let arrived = Instant::now();
         let status = response.status();
+        let headers = response.headers().clone();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let bucket = BucketHeaders::parse(header);
         if status.as_u16() == 429 {
-            let header = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<f64>().ok());
             let body: Option<serde_json::Value> = response.json().await.ok();
-            return Err(RestError::RateLimited(retry_after(header, body)));
+            let refusal = Refusal::parse(header, body.as_ref());
+            self.limiter().refused(&route, bucket.as_ref(), &refusal, arrived);
+            return Err(RestError::RateLimited(refusal.retry_after));
         }
+        self.limiter()
+            .answered(&route, bucket.as_ref(), status.is_success(), arrived);
         let bytes = response
             .bytes()
             .await
@@ -132,29 +184,5 @@ impl Rest {
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| RestError::Decode(format!("{method} {path}: {e}")))
-    }
-}
-
-/// Discord says how long to wait in the body (`retry_after`, seconds, fractional) and in the
-/// `Retry-After` header; the body is more precise. Missing both, wait one second.
-fn retry_after(header: Option<f64>, body: Option<serde_json::Value>) -> Duration {
-    let from_body = body
-        .as_ref()
-        .and_then(|b| b.get("retry_after"))
-        .and_then(|v| v.as_f64());
-    let secs = from_body.or(header).unwrap_or(1.0);
-    Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_prefers_the_precise_body_value() {
-        let body = serde_json::json!({ "retry_after": 0.25, "global": false });
-        assert_eq!(retry_after(Some(1.0), Some(body)), Duration::from_millis(250));
-        assert_eq!(retry_after(Some(2.0), None), Duration::from_secs(2));
-        assert_eq!(retry_after(None, None), Duration::from_secs(1));
     }
 }

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod friction;
 pub mod offer;
 pub mod playbook;
+pub mod sla;
 pub mod triage;
 pub mod types;
 

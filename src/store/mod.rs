@@ -56,6 +56,8 @@ pub struct CaseFilter {
     pub limit: Option<i64>,
     /// Oldest first (by last customer message) instead of by priority.
     pub oldest_first: bool,
+    /// Only these cases (empty: any).
+    pub ids: Vec<CaseId>,
 }
 
 /// A stored mention, as the timeline shows it.
@@ -111,6 +113,10 @@ pub enum TimerKind {
     EscalationReminder,
     /// An escalation's deadline: the timeout policy applies.
     EscalationDeadline,
+    /// An SLA clock reached its warning point.
+    SlaWarning,
+    /// An SLA clock reached its target.
+    SlaBreach,
 }
 
 impl TimerKind {
@@ -118,6 +124,8 @@ impl TimerKind {
         match self {
             TimerKind::EscalationReminder => "escalation_reminder",
             TimerKind::EscalationDeadline => "escalation_deadline",
+            TimerKind::SlaWarning => "sla_warning",
+            TimerKind::SlaBreach => "sla_breach",
         }
     }
 
@@ -125,6 +133,8 @@ impl TimerKind {
         match s {
             "escalation_reminder" => Some(TimerKind::EscalationReminder),
             "escalation_deadline" => Some(TimerKind::EscalationDeadline),
+            "sla_warning" => Some(TimerKind::SlaWarning),
+            "sla_breach" => Some(TimerKind::SlaBreach),
             _ => None,
         }
     }
@@ -138,6 +148,8 @@ pub struct NewTimer {
     pub escalation: Option<EscalationId>,
     /// The escalation tier it belongs to (a timer of an earlier tier does nothing).
     pub tier: Option<u32>,
+    /// The SLA clock it belongs to.
+    pub clock: Option<i64>,
     pub detail: serde_json::Value,
     pub due_at: DateTime<Utc>,
 }

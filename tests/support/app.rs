@@ -120,7 +120,7 @@ impl TestApp {
     }
 
     pub async fn case(&self, id: i64) -> carebot::domain::case::Case {
-        self.engine.case_detail(CaseId(id)).await.unwrap().case
+        self.engine.case_detail(CaseId(id), t0()).await.unwrap().case
     }
 
     /// A new engine on the same database, as after a restart.

@@ -127,6 +127,7 @@ fn timer_from_row(r: &SqliteRow) -> Result<Timer, StoreError> {
             detail: serde_json::from_str(&detail)
                 .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
             due_at: r.get("due_at"),
+            clock: r.get("clock_id"),
         },
     })
 }
@@ -400,7 +401,7 @@ impl Tx {
         let rows = sqlx::query(
             "UPDATE timers SET fired_at = ?1, outcome = 'fired'
              WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)
-             RETURNING id, kind, case_id, escalation_id, tier, detail, due_at",
+             RETURNING id, kind, case_id, escalation_id, tier, detail, due_at, clock_id",
         )
         .bind(now)
         .bind(limit)

@@ -1,6 +1,7 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
 mod escalations;
+mod sla;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -35,6 +36,8 @@ pub struct Store {
 pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
     pending: Pending,
+    /// The id the next new SLA clock gets, once known (see [`Tx::stage_clocks`]).
+    next_clock_id: Option<i64>,
 }
 
 /// Rows not yet written, in the order they were added.
@@ -46,6 +49,9 @@ struct Pending {
     events: Vec<PendingEvent>,
     outbox: Vec<PendingOutbox>,
     cursors: Vec<(String, String)>,
+    clocks: Vec<crate::domain::sla::Clock>,
+    /// Clocks whose stored pending timers are to be cancelled, and when.
+    cancelled_clocks: Vec<(i64, DateTime<Utc>)>,
     /// With the time they were scheduled at.
     timers: Vec<(NewTimer, DateTime<Utc>)>,
 }
@@ -58,6 +64,8 @@ impl Pending {
             + self.events.len()
             + self.outbox.len()
             + self.cursors.len()
+            + self.clocks.len()
+            + self.cancelled_clocks.len()
             + self.timers.len()
     }
 }
@@ -271,6 +279,7 @@ impl Store {
         Ok(Tx {
             tx,
             pending: Pending::default(),
+            next_clock_id: None,
         })
     }
 
@@ -383,6 +392,7 @@ impl Store {
         Ok(Tx {
             tx,
             pending: Pending::default(),
+            next_clock_id: None,
         })
     }
 
@@ -518,6 +528,7 @@ impl Tx {
             }
             w.end(conn).await?;
         }
+        sla::write_clocks(&mut w, conn, &pending.clocks).await?;
         let mut rows = pending.ignored.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
@@ -613,13 +624,14 @@ impl Tx {
             w.bind(message_id.as_str())?;
             w.end(conn).await?;
         }
+        sla::write_cancellations(&mut w, conn, &pending.cancelled_clocks).await?;
         let mut rows = pending.timers.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
             rows = rest;
             w.sql.push_str(&values_sql(
-                "INSERT INTO timers (kind, case_id, escalation_id, tier, detail, due_at, created_at)",
-                7,
+                "INSERT INTO timers (kind, case_id, escalation_id, tier, detail, due_at, created_at, clock_id)",
+                8,
                 n,
             ));
             for (t, scheduled_at) in chunk {
@@ -630,6 +642,7 @@ impl Tx {
                 w.bind(t.detail.to_string())?;
                 w.bind(t.due_at)?;
                 w.bind(*scheduled_at)?;
+                w.bind(t.clock)?;
             }
             w.end(conn).await?;
         }
@@ -945,6 +958,9 @@ impl Tx {
         if customer_id.is_some() {
             sql.push_str(" AND c.customer_id = ?");
         }
+        if !filter.ids.is_empty() {
+            sql.push_str(" AND c.id IN (SELECT value FROM json_each(?))");
+        }
         sql.push_str(if filter.oldest_first {
             " ORDER BY c.last_customer_at, c.id"
         } else if customer_id.is_some() {
@@ -962,6 +978,11 @@ impl Tx {
         }
         if let Some(id) = customer_id {
             q = q.bind(id);
+        }
+        if !filter.ids.is_empty() {
+            let ids: Vec<String> = filter.ids.iter().map(|c| c.0.to_string()).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            q = q.bind(json_list(&ids));
         }
         q = q.bind(filter.limit.unwrap_or(-1));
         let rows = q.fetch_all(&mut *self.tx).await?;

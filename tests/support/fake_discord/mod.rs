@@ -17,6 +17,7 @@
 //! - `state.rs`: the world (guild, users, channels, messages, interactions, sessions) and the
 //!   builders of Discord-shaped JSON.
 //! - `rest.rs`: the REST routes, request validation, failure injection, recording.
+//! - `ratelimit.rs`: Discord-like rate limits (global and per route), off unless asked for.
 //! - `gateway.rs`: the websocket protocol, sessions, sequence numbers, RESUME replay.
 //! - `check.rs`: checks every sent gateway frame against serenity's model types.
 //! - `logs.rs`: per-test logging and capture of serenity's warnings (deserialisation failures).
@@ -24,6 +25,7 @@
 mod check;
 mod gateway;
 pub mod logs;
+mod ratelimit;
 mod rest;
 mod state;
 
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub use ratelimit::{RateLimitStats, RateLimits};
 use state::State;
 
 /// Who posts a message.
@@ -116,6 +119,9 @@ pub struct FakeDiscordOptions {
     pub heartbeat_interval_ms: u64,
     /// How long after INTERACTION_CREATE a callback is still accepted (Discord: 3 s).
     pub interaction_deadline: Duration,
+    /// Discord-like rate limits with their headers and 429s; `None` (the default, unlike
+    /// Discord) answers everything at once and sends no rate-limit headers.
+    pub rate_limits: Option<RateLimits>,
 }
 
 impl Default for FakeDiscordOptions {
@@ -123,6 +129,7 @@ impl Default for FakeDiscordOptions {
         FakeDiscordOptions {
             heartbeat_interval_ms: 41_250,
             interaction_deadline: Duration::from_secs(3),
+            rate_limits: None,
         }
     }
 }
@@ -149,12 +156,10 @@ impl FakeDiscord {
             .await
             .expect("bind fake discord");
         let port = listener.local_addr().expect("local addr").port();
+        let mut state = State::new(port, options.heartbeat_interval_ms, options.interaction_deadline);
+        state.rate_limits = options.rate_limits.map(ratelimit::Limits::new);
         let fake = FakeDiscord {
-            state: Arc::new(Mutex::new(State::new(
-                port,
-                options.heartbeat_interval_ms,
-                options.interaction_deadline,
-            ))),
+            state: Arc::new(Mutex::new(state)),
         };
         let app = axum::Router::new()
             .route("/gateway", axum::routing::get(gateway::ws_route))
@@ -446,6 +451,15 @@ impl FakeDiscord {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// What the rate limits counted and refused so far (all zero when they are off).
+    pub fn rate_limit_stats(&self) -> RateLimitStats {
+        self.lock()
+            .rate_limits
+            .as_ref()
+            .map(|l| l.stats)
+            .unwrap_or_default()
     }
 
     /// Every REST call so far.

@@ -1,7 +1,7 @@
 //! The fake REST API under `/api/v10`: the endpoints carebot and serenity use, with Discord's
 //! response shapes and error bodies, request validation on the parts Discord is strict about
 //! (message limits, `allowed_mentions`, components, interaction callbacks), failure injection,
-//! and a record of every call.
+//! Discord-like rate limits when they are on (`ratelimit.rs`), and a record of every call.
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::gateway::{dispatch, dispatch_message};
+use super::ratelimit::Verdict;
 use super::state::{snowflake, State, INTENT_GUILDS};
 use super::{Author, Failure, FakeDiscord, RecordedRequest};
 
@@ -95,16 +96,31 @@ pub(crate) async fn rest_route(
         let (s, b) = error(404, 0, "404: Not Found");
         (s, b, Vec::new())
     } else {
-        let needs_auth = !(path.starts_with("/interactions/") || path.starts_with("/webhooks/"));
-        let (s, b) = if needs_auth && !authorization.as_deref().is_some_and(|a| a.starts_with("Bot ")) {
-            error(401, 0, "401: Unauthorized")
-        } else {
-            match body_json {
-                Err(()) => error(400, 50109, "The request body contains invalid JSON."),
-                Ok(ref body) => route(&mut st, &method, &path, &query, body, &files),
-            }
+        let verdict = st
+            .rate_limits
+            .as_mut()
+            .map(|limits| limits.check(method.as_str(), &path, std::time::Instant::now()));
+        let headers = match verdict {
+            Some(Verdict::Refuse(body, headers)) => Err((429, Some(body), headers)),
+            Some(Verdict::Pass(headers)) => Ok(headers),
+            None => Ok(Vec::new()),
         };
-        (s, b, Vec::new())
+        match headers {
+            Err(refused) => refused,
+            Ok(headers) => {
+                let needs_auth = !(path.starts_with("/interactions/") || path.starts_with("/webhooks/"));
+                let (s, b) = if needs_auth && !authorization.as_deref().is_some_and(|a| a.starts_with("Bot "))
+                {
+                    error(401, 0, "401: Unauthorized")
+                } else {
+                    match body_json {
+                        Err(()) => error(400, 50109, "The request body contains invalid JSON."),
+                        Ok(ref body) => route(&mut st, &method, &path, &query, body, &files),
+                    }
+                };
+                (s, b, headers)
+            }
+        }
     };
 
     st.requests.push(RecordedRequest {

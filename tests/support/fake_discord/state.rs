@@ -109,6 +109,8 @@ pub(crate) struct State {
     pub commands: Vec<(Option<u64>, Value)>,
     pub requests: Vec<RecordedRequest>,
     pub injections: Vec<Injection>,
+    /// Discord-like rate limits, when the fake was started with them.
+    pub rate_limits: Option<super::ratelimit::Limits>,
     pub sessions: HashMap<String, Session>,
     pub connections: HashMap<u64, Connection>,
     pub next_conn_id: u64,
@@ -142,6 +144,7 @@ impl State {
             commands: Vec::new(),
             requests: Vec::new(),
             injections: Vec::new(),
+            rate_limits: None,
             sessions: HashMap::new(),
             connections: HashMap::new(),
             next_conn_id: 1,

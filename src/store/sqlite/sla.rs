@@ -1,0 +1,194 @@
+//! SLA clocks in SQLite: one row per target per case, written in the same flush as the case.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::Row;
+
+use super::{chunk_sizes, json_list, values_sql, Tx, Writer};
+use crate::domain::sla::{Clock, Outcome, Target};
+use crate::domain::CaseId;
+use crate::store::StoreError;
+
+const CLOCK_COLUMNS: usize = 18;
+
+fn clock_from_row(r: &SqliteRow) -> Result<Clock, StoreError> {
+    let target: String = r.get("target");
+    let outcome: Option<String> = r.get("outcome");
+    Ok(Clock {
+        id: r.get("id"),
+        case_id: CaseId(r.get("case_id")),
+        target: Target::parse(&target)
+            .ok_or_else(|| StoreError::Corrupt(format!("sla target `{target}`")))?,
+        policy: r.get("policy"),
+        budget_secs: r.get("budget_secs"),
+        business_hours: r.get("business_hours"),
+        warn_at: r.get("warn_at"),
+        started_at: r.get("started_at"),
+        elapsed_secs: r.get("elapsed_secs"),
+        running_since: r.get("running_since"),
+        due_at: r.get("due_at"),
+        warn_due_at: r.get("warn_due_at"),
+        stopped_at: r.get("stopped_at"),
+        outcome: match outcome {
+            Some(o) => {
+                Some(Outcome::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("sla outcome `{o}`")))?)
+            }
+            None => None,
+        },
+        margin_secs: r.get("margin_secs"),
+        warned: r.get("warned"),
+        breach_noticed: r.get("breach_noticed"),
+        agent: r.get("agent"),
+    })
+}
+
+/// Marks the stored pending timers of these clocks cancelled; called by the flush before it
+/// writes new timers.
+pub(super) async fn write_cancellations(
+    w: &mut Writer<'_>,
+    conn: &mut SqliteConnection,
+    cancelled: &[(i64, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let Some((_, at)) = cancelled.last() else {
+        return Ok(());
+    };
+    w.sql.push_str(
+        "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
+         WHERE clock_id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
+    );
+    w.bind(*at)?;
+    w.bind(id_list(cancelled.iter().map(|(id, _)| *id)))?;
+    w.end(conn).await
+}
+
+/// Writes staged clocks (new and changed) many to a statement; called by the flush.
+pub(super) async fn write_clocks(
+    w: &mut Writer<'_>,
+    conn: &mut SqliteConnection,
+    clocks: &[Clock],
+) -> Result<(), StoreError> {
+    let mut rows = clocks;
+    for n in chunk_sizes(rows.len()) {
+        let (chunk, rest) = rows.split_at(n);
+        rows = rest;
+        w.sql.push_str(&values_sql(
+            "INSERT INTO sla_clocks (id, case_id, target, policy, budget_secs, business_hours, warn_at, started_at,
+                 elapsed_secs, running_since, due_at, warn_due_at, stopped_at, outcome, margin_secs, warned,
+                 breach_noticed, agent)",
+            CLOCK_COLUMNS,
+            n,
+        ));
+        w.sql.push_str(
+            " ON CONFLICT (id) DO UPDATE SET policy = excluded.policy, budget_secs = excluded.budget_secs,
+                business_hours = excluded.business_hours, warn_at = excluded.warn_at,
+                elapsed_secs = excluded.elapsed_secs, running_since = excluded.running_since,
+                due_at = excluded.due_at, warn_due_at = excluded.warn_due_at, stopped_at = excluded.stopped_at,
+                outcome = excluded.outcome, margin_secs = excluded.margin_secs, warned = excluded.warned,
+                breach_noticed = excluded.breach_noticed, agent = excluded.agent",
+        );
+        for c in chunk {
+            w.bind(c.id)?;
+            w.bind(c.case_id.0)?;
+            w.bind(c.target.as_str())?;
+            w.bind(c.policy.clone())?;
+            w.bind(c.budget_secs)?;
+            w.bind(c.business_hours)?;
+            w.bind(c.warn_at)?;
+            w.bind(c.started_at)?;
+            w.bind(c.elapsed_secs)?;
+            w.bind(c.running_since)?;
+            w.bind(c.due_at)?;
+            w.bind(c.warn_due_at)?;
+            w.bind(c.stopped_at)?;
+            w.bind(c.outcome.map(Outcome::as_str))?;
+            w.bind(c.margin_secs)?;
+            w.bind(c.warned)?;
+            w.bind(c.breach_noticed)?;
+            w.bind(c.agent.clone())?;
+        }
+        w.end(conn).await?;
+    }
+    Ok(())
+}
+
+fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    let ids: Vec<String> = ids.map(|i| i.to_string()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    json_list(&ids)
+}
+
+impl Tx {
+    /// Gives new clocks (id 0) their ids and stages all of them for the commit. Ids follow
+    /// the highest stored one: the write transaction holds SQLite's write lock, so nobody else
+    /// can take one meanwhile.
+    pub async fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError> {
+        if clocks.iter().any(|c| c.id == 0) && self.next_clock_id.is_none() {
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sla_clocks")
+                .fetch_one(&mut *self.tx)
+                .await?;
+            self.next_clock_id = Some(max + 1);
+        }
+        for c in clocks.iter_mut() {
+            if c.id == 0 {
+                let next = self.next_clock_id.get_or_insert(1);
+                c.id = *next;
+                *next += 1;
+            }
+            self.pending.clocks.push(c.clone());
+        }
+        Ok(())
+    }
+
+    /// The clocks of these cases, oldest first per case.
+    pub async fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT * FROM sla_clocks WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, id",
+        )
+        .bind(id_list(cases.iter().map(|c| c.0)))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
+    pub async fn clocks_by_id(&mut self, ids: &[i64]) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query("SELECT * FROM sla_clocks WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(id_list(ids.iter().copied()))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
+    /// Cancels the pending timers of these clocks (they changed or stopped): timers not written
+    /// yet are dropped, stored ones are marked cancelled at the commit, before new ones are
+    /// written. Buffered, so ingest can call it between staging a case and writing it.
+    pub fn cancel_clock_timers(&mut self, ids: &[i64], now: DateTime<Utc>) {
+        if ids.is_empty() {
+            return;
+        }
+        self.pending
+            .timers
+            .retain(|(t, _)| t.clock.is_none_or(|c| !ids.contains(&c)));
+        self.pending
+            .cancelled_clocks
+            .extend(ids.iter().map(|id| (*id, now)));
+    }
+
+    /// Running clocks of active cases whose warning point has passed at `now` (at risk or
+    /// breached), soonest due first.
+    pub async fn clocks_at_risk(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT k.* FROM sla_clocks k JOIN cases c ON c.id = k.case_id
+             WHERE k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
+               AND (k.warned OR k.breach_noticed OR COALESCE(k.warn_due_at, k.due_at) <= ?)
+             ORDER BY k.due_at, k.id LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+}
