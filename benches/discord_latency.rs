@@ -57,8 +57,8 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// carebot on a fresh SQLite file in `dir`, connected to `fake` with one feed channel; returns
-/// the engine, the running bot and the feed channel.
+/// carebot on a fresh SQLite file in `dir`, connected to `fake` with one feed channel and no
+/// surge grouping; returns the engine, the running bot and the feed channel.
 async fn start_bot(fake: &FakeDiscord, dir: &std::path::Path) -> (Arc<Engine>, Running, u64) {
     let feed = fake.add_channel("social-feed");
     let agent = fake.add_role("care-agent");
@@ -66,6 +66,9 @@ async fn start_bot(fake: &FakeDiscord, dir: &std::path::Path) -> (Arc<Engine>, R
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    // Every post its own case, thread and card: what is measured here. (All posts are about
+    // late orders, so surge detection would group them under one incident instead.)
+    config.surge.min_mentions = u32::MAX;
     config.discord = DiscordConfig {
         api_base: fake.api_base(),
         guild_id: Some(fake.guild_id()),

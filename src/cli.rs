@@ -90,6 +90,29 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: EscalationsCommand,
     },
+    /// The digest of a period (default: the last complete week of the [digest] schedule).
+    Digest {
+        /// From this day (YYYY-MM-DD, midnight in the digest timezone) or instant (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to and including this day, or until this instant.
+        #[arg(long)]
+        to: Option<String>,
+        /// md (Markdown), json (stable field names) or csv (the period's cases).
+        #[arg(long, value_enum, default_value_t = DigestFormat::Md)]
+        format: DigestFormat,
+        /// Also write the chart (PNG) to this file.
+        #[arg(long, value_name = "FILE.png")]
+        chart: Option<PathBuf>,
+    },
+}
+
+/// What `carebot digest` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DigestFormat {
+    Md,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,7 +346,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        CliCommand::Digest {
+            from,
+            to,
+            format,
+            chart,
+        } => {
+            let mut out = stdout.lock();
+            digest(
+                &config,
+                from.as_deref(),
+                to.as_deref(),
+                format,
+                chart.as_deref(),
+                &mut out,
+            )
+            .await?;
+            Ok(0)
+        }
     }
+}
+
+/// `carebot digest`: the period is checked before the database is opened.
+async fn digest(
+    config: &Config,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: DigestFormat,
+    chart: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::app::{digest, digest_render};
+    let settings = digest::DigestSettings::from_config(config)?;
+    let period = crate::domain::digest::requested_period(from, to, &settings.schedule, Utc::now())
+        .map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
+    let engine = Engine::start(config).await?;
+    let guild = config.discord.guild_id;
+    let link = move |thread: &str| guild.map(|g| crate::discord::render::thread_url(g, thread));
+    let report = engine.digest(period).await?;
+    match format {
+        DigestFormat::Md => write!(out, "{}", digest_render::document(&report, &link))?,
+        DigestFormat::Json => writeln!(out, "{}", digest_render::json(&report))?,
+        DigestFormat::Csv => {
+            let cases = digest::cases(engine.store(), period).await?;
+            write!(out, "{}", digest_render::csv(&cases, &link))?;
+        }
+    }
+    if let Some(path) = chart {
+        let png = crate::app::chart::png(&report)?;
+        std::fs::write(path, png).with_context(|| format!("cannot write the chart to {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn load_playbooks(dir: &Path) -> anyhow::Result<PlaybookSet> {

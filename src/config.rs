@@ -57,7 +57,54 @@ pub struct Config {
     pub budgets: BudgetsConfig,
     pub escalations: EscalationsConfig,
     pub sla: SlaConfig,
+    pub surge: SurgeConfig,
+    /// The weekly digest's schedule; without `[digest]` (and without
+    /// `discord.digest_channel`) no weekly digest is scheduled.
+    pub digest: Option<DigestConfig>,
     pub discord: DiscordConfig,
+}
+
+/// When the weekly digest is posted: `weekday` (mon..sun) at `time` (HH:MM) in `timezone`
+/// (an IANA name). Checked at start-up; an error names the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DigestConfig {
+    pub weekday: String,
+    pub time: String,
+    pub timezone: String,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            weekday: "mon".into(),
+            time: "09:00".into(),
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+/// Surge detection: mentions per category in `window` against the trailing `baseline`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurgeConfig {
+    pub window: String,
+    pub baseline: String,
+    /// A window with this many times the usual rate is a surge...
+    pub factor: f64,
+    /// ... when it has at least this many mentions.
+    pub min_mentions: u32,
+}
+
+impl Default for SurgeConfig {
+    fn default() -> Self {
+        SurgeConfig {
+            window: "15m".into(),
+            baseline: "24h".into(),
+            factor: 3.0,
+            min_mentions: 8,
+        }
+    }
 }
 
 /// SLA targets: `[[sla.policies]]` (first match wins; none: the shipped one per priority) and
@@ -278,6 +325,8 @@ impl Default for Config {
             budgets: BudgetsConfig::default(),
             escalations: EscalationsConfig::default(),
             sla: SlaConfig::default(),
+            surge: SurgeConfig::default(),
+            digest: None,
             discord: DiscordConfig::default(),
         }
     }
@@ -402,6 +451,19 @@ mod tests {
         assert_eq!(c.escalations.deadlines.p1, "30m");
         assert_eq!(c.escalations.deadlines.p4, "24h");
         assert_eq!(Config::default().escalations.reminders, vec![0.5, 0.9]);
+    }
+
+    #[test]
+    fn the_digest_schedule_is_read_with_defaults_for_missing_keys() {
+        assert!(Config::from_toml("").unwrap().digest.is_none());
+        let c = Config::from_toml("[digest]\ntimezone = \"Europe/Berlin\"\n").unwrap();
+        let d = c.digest.unwrap();
+        assert_eq!(
+            (d.weekday.as_str(), d.time.as_str(), d.timezone.as_str()),
+            ("mon", "09:00", "Europe/Berlin")
+        );
+        let err = Config::from_toml("[digest]\nday = \"mon\"\n").unwrap_err();
+        assert!(err.contains("day"), "{err}");
     }
 
     #[test]

@@ -269,3 +269,156 @@ as sam supervisor
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use open, decided or all"));
 }
+
+#[test]
+fn digest_prints_stable_json_csv_markdown_and_a_chart() {
+    let dir = workdir("digest");
+    let script = dir.join("story.txt");
+    std::fs::write(
+        &script,
+        "clock 2026-11-27T09:00:00Z
+[09:00] feed twitter-feed | [Twitter] @dana: flat tyre on my rental car https://twitter.com/dana/status/1
+[09:01] feed twitter-feed | [Twitter] @leo: my rental car broke down, flat tyre https://twitter.com/leo/status/2
+as ana agent
+[09:10] /case reply #1 Help is on the way.
+[09:31] /case reply #2 Help is on the way.
+[10:00] /case resolve #1
+",
+    )
+    .unwrap();
+    let run = carebot(&dir, &["console", "--script", script.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    let chart = dir.join("chart.png");
+    let d = json(&carebot(
+        &dir,
+        &[
+            "digest",
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+            "--format",
+            "json",
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+    ));
+    for field in [
+        "period",
+        "mentions",
+        "opened",
+        "resolved",
+        "backlog",
+        "by_network",
+        "by_category",
+        "first_response",
+        "resolution",
+        "sla",
+        "sla_by_agent",
+        "escalations",
+        "friction",
+        "pain_points",
+        "incidents",
+        "notable",
+    ] {
+        assert!(d.get(field).is_some(), "the digest lacks {field}: {d}");
+    }
+    assert_eq!(d["period"]["from"], "2026-11-27T00:00:00Z");
+    assert_eq!(d["period"]["to"], "2026-11-28T00:00:00Z");
+    assert_eq!((d["mentions"].as_u64(), d["opened"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (d["resolved"].as_u64(), d["backlog"].as_u64()),
+        (Some(1), Some(1))
+    );
+    for key in ["median_minutes", "p90_minutes", "count"] {
+        assert!(
+            d["first_response"].get(key).is_some(),
+            "first_response lacks {key}"
+        );
+        assert!(d["resolution"].get(key).is_some(), "resolution lacks {key}");
+    }
+    // Replies after 10 and 30 minutes.
+    assert_eq!(d["first_response"]["median_minutes"], 20.0);
+    assert_eq!(d["first_response"]["p90_minutes"], 30.0);
+    for target in ["first_response", "next_response", "resolution"] {
+        for key in ["met", "breached", "percent"] {
+            assert!(d["sla"][target].get(key).is_some(), "sla.{target} lacks {key}");
+        }
+    }
+    for key in [
+        "count",
+        "approved",
+        "denied",
+        "timed_out",
+        "median_decision_minutes",
+    ] {
+        assert!(d["escalations"].get(key).is_some(), "escalations lacks {key}");
+    }
+    let point = &d["pain_points"][0];
+    for key in ["category", "count", "previous", "change"] {
+        assert!(point.get(key).is_some(), "a pain point lacks {key}: {point}");
+    }
+    let png = std::fs::read(&chart).expect("the chart was written");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+
+    let csv = carebot(
+        &dir,
+        &[
+            "digest",
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(csv.status.success(), "{}", String::from_utf8_lossy(&csv.stderr));
+    let csv = String::from_utf8_lossy(&csv.stdout).to_string();
+    assert!(
+        csv.starts_with("case,opened_at,status,priority,category,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    let md = carebot(&dir, &["digest", "--from", "2026-11-27", "--to", "2026-11-27"]);
+    let md = String::from_utf8_lossy(&md.stdout).to_string();
+    assert!(
+        md.starts_with("# Digest 2026-11-27 00:00 → 2026-11-28 00:00 UTC"),
+        "{md}"
+    );
+    assert!(md.contains("**Volume** — 2 mentions · 2 cases opened"), "{md}");
+}
+
+#[test]
+fn digest_refuses_an_unknown_format_and_a_period_that_ends_before_it_starts() {
+    let dir = workdir("digest-bad");
+    let bogus = carebot(&dir, &["digest", "--format", "bogus"]);
+    assert!(!bogus.status.success());
+    let err = String::from_utf8_lossy(&bogus.stderr);
+    assert!(err.contains("--format") && err.contains("bogus"), "{err}");
+
+    let backwards = carebot(&dir, &["digest", "--from", "2026-11-29", "--to", "2026-11-23"]);
+    assert!(!backwards.status.success());
+    let err = String::from_utf8_lossy(&backwards.stderr);
+    assert!(
+        err.contains("--from/--to") && err.contains("ends before it starts"),
+        "{err}"
+    );
+
+    let long = carebot(&dir, &["digest", "--from", "2024-01-01", "--to", "2026-11-23"]);
+    assert!(String::from_utf8_lossy(&long.stderr).contains("at most a year"));
+    let not_a_date = carebot(&dir, &["digest", "--from", "last monday"]);
+    assert!(String::from_utf8_lossy(&not_a_date.stderr).contains("YYYY-MM-DD"));
+
+    let config = dir.join("carebot.toml");
+    std::fs::write(&config, "[digest]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    let zone = carebot(&dir, &["--config", config.to_str().unwrap(), "digest"]);
+    assert!(!zone.status.success());
+    let err = String::from_utf8_lossy(&zone.stderr);
+    assert!(
+        err.contains("digest.timezone") && err.contains("Mars/Olympus"),
+        "{err}"
+    );
+}

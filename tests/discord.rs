@@ -64,11 +64,12 @@ struct TestBot {
 
 /// Starts the fake, then carebot on a fresh database with the shipped playbooks.
 async fn spawn_bot() -> TestBot {
-    spawn_bot_with(FakeDiscordOptions::default()).await
+    spawn_bot_with(FakeDiscordOptions::default(), |_| {}).await
 }
 
-/// [`spawn_bot`] against a fake started with `options` (e.g. with rate limits).
-async fn spawn_bot_with(options: FakeDiscordOptions) -> TestBot {
+/// [`spawn_bot`] against a fake started with `options` (e.g. with rate limits), with the
+/// config changed by `configure` before the bot starts.
+async fn spawn_bot_with(options: FakeDiscordOptions, configure: impl FnOnce(&mut Config)) -> TestBot {
     let logs = logs::capture();
     let fake = FakeDiscord::start_with(options).await;
     let feed = fake.add_channel("social-feed");
@@ -109,6 +110,7 @@ async fn spawn_bot_with(options: FakeDiscordOptions) -> TestBot {
         token: Secret::new("test-token"),
         ..DiscordConfig::default()
     };
+    configure(&mut config);
     let engine = Arc::new(Engine::start(&config).await.expect("engine starts"));
     let running = carebot::discord::start(engine.clone(), &config.discord)
         .await
@@ -1663,12 +1665,19 @@ async fn the_rest_client_waits_for_a_used_up_bucket_instead_of_being_refused() {
 async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_without_being_refused() {
     const POSTS: usize = 300;
     // Discord's global limit (50/s: carebot knows no other), and a short window for message
-    // and thread writes so that the burst takes seconds, not minutes.
+    // and thread writes so that the burst takes seconds, not minutes. Then the global limit
+    // binds (900 requests: 17 s; the 300 threads alone would need 5.9 s); with Discord's 5 s
+    // windows the threads do (295 s: `cargo bench --bench discord_latency -- ratelimits`).
     let limits = RateLimits::with_route_window(Duration::from_millis(100));
-    let bot = spawn_bot_with(FakeDiscordOptions {
-        rate_limits: Some(limits.clone()),
-        ..FakeDiscordOptions::default()
-    })
+    // Every post its own case, thread and card (no surge grouping them under an incident):
+    // 300 threads started in the one feed channel, all in one bucket.
+    let bot = spawn_bot_with(
+        FakeDiscordOptions {
+            rate_limits: Some(limits.clone()),
+            ..FakeDiscordOptions::default()
+        },
+        |config| config.surge.min_mentions = u32::MAX,
+    )
     .await;
     let before = bot.fake.requests().len();
     let stats_before = bot.fake.rate_limit_stats();
@@ -1723,6 +1732,15 @@ async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_withou
             .count();
         assert_eq!(cards, 1, "one card for post {post}");
     }
+    let mut nonces: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 200)
+        .filter_map(|r| r.body["nonce"].as_str())
+        .collect();
+    let accepted = nonces.len();
+    nonces.sort_unstable();
+    nonces.dedup();
+    assert_eq!(nonces.len(), accepted, "a message was posted twice");
 
     // Hardly refused, and close to the least time the limits allow: every thread is created
     // in the feed channel (one bucket), and all requests share the global limit.
@@ -1756,10 +1774,13 @@ async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_withou
 async fn a_thread_flooded_with_messages_does_not_hold_up_another_cases_card() {
     const FOLLOW_UPS: usize = 15;
     let window = Duration::from_secs(1);
-    let bot = spawn_bot_with(FakeDiscordOptions {
-        rate_limits: Some(RateLimits::with_route_window(window)),
-        ..FakeDiscordOptions::default()
-    })
+    let bot = spawn_bot_with(
+        FakeDiscordOptions {
+            rate_limits: Some(RateLimits::with_route_window(window)),
+            ..FakeDiscordOptions::default()
+        },
+        |_| {},
+    )
     .await;
     let busy = bot.post(DANA).await;
     bot.wait_for_card(busy).await;
@@ -1825,5 +1846,107 @@ async fn a_thread_flooded_with_messages_does_not_hold_up_another_cases_card() {
         stats.refused()
     );
     assert_eq!(stats.refused(), 0, "{}", bot.fake.requests_summary());
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_weekly_digest_is_posted_to_the_digest_channel_with_its_chart_and_csv() {
+    // The digest goes to the channel the escalations use too (the fake's channels exist only
+    // once it runs; any channel of the guild will do).
+    let bot = spawn_bot_with(FakeDiscordOptions::default(), |config| {
+        config.discord.digest_channel = config.discord.escalations_channel;
+        config.digest = Some(carebot::config::DigestConfig {
+            weekday: "mon".into(),
+            time: "09:00".into(),
+            timezone: "Europe/Berlin".into(),
+        });
+    })
+    .await;
+    let digest_channel = bot.escalations;
+    let post = bot.post(DANA).await;
+    bot.wait_for_card(post).await;
+    // Start-up scheduled the next Monday 09:00 Berlin (asking again schedules nothing new);
+    // the engine is asked as if that time had come (the bot's own sweep would fire it then).
+    let due = bot
+        .engine
+        .schedule_digest(Utc::now())
+        .await
+        .unwrap()
+        .expect("the digest is scheduled");
+    let then = due + chrono::Duration::seconds(1);
+    let report = bot.engine.fire_due_timers(then).await.unwrap();
+    assert!(report.fired >= 1);
+    let is_digest = |r: &RecordedRequest| {
+        r.method == "POST"
+            && r.path == format!("/channels/{digest_channel}/messages")
+            && !r.uploads.is_empty()
+    };
+    let request = bot.fake.wait_for_request(is_digest, WAIT).await;
+    assert_eq!(request.status, 200, "{}", request.response);
+    let names: Vec<(&str, &str)> = request
+        .uploads
+        .iter()
+        .map(|u| (u.field.as_str(), u.filename.as_str()))
+        .collect();
+    assert_eq!(names, vec![("files[0]", "chart.png"), ("files[1]", "cases.csv")]);
+    let chart = &request.uploads[0];
+    assert_eq!(chart.content_type.as_deref(), Some("image/png"));
+    assert!(
+        chart.bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the chart is a PNG"
+    );
+    assert_eq!(u32::from_be_bytes(chart.bytes[16..20].try_into().unwrap()), 960);
+    assert_eq!(u32::from_be_bytes(chart.bytes[20..24].try_into().unwrap()), 540);
+    let csv = String::from_utf8(request.uploads[1].bytes.clone()).expect("the CSV is text");
+    assert!(
+        csv.starts_with("case,opened_at,status,priority,category,"),
+        "{csv}"
+    );
+    let attachments = request.body["attachments"]
+        .as_array()
+        .expect("payload_json names the files");
+    assert_eq!(attachments[0]["id"], 0);
+    assert_eq!(attachments[0]["filename"], "chart.png");
+    assert_eq!(attachments[1]["id"], 1);
+    assert_eq!(attachments[1]["filename"], "cases.csv");
+    let embed = &request.body["embeds"][0];
+    assert!(embed["title"].as_str().unwrap().starts_with("Digest "), "{embed}");
+    assert!(
+        embed["description"].as_str().unwrap().contains("**Volume**"),
+        "{embed}"
+    );
+    assert_eq!(embed["image"]["url"], "attachment://chart.png");
+    assert_eq!(request.response["attachments"].as_array().map(Vec::len), Some(2));
+    bot.wait_for_outbox_drained().await;
+
+    // Once per period: firing again posts nothing more.
+    bot.engine
+        .fire_due_timers(then + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    bot.wait_for_outbox_drained().await;
+
+    // `/digest` answers ephemerally with the same embed and files.
+    let id = bot
+        .fake
+        .slash_command(bot.feed, bot.alice, "digest", None, vec![])
+        .await;
+    let first = bot.fake.wait_for_interaction_response(id, WAIT).await;
+    assert_eq!(first["data"]["flags"], json!(64), "ephemeral: {first}");
+    let edit = bot
+        .fake
+        .wait_for_request(
+            |r| r.method == "PATCH" && r.path.ends_with("/messages/@original"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(edit.status, 200, "{}", edit.response);
+    assert_eq!(edit.files, vec!["chart.png".to_string(), "cases.csv".to_string()]);
+    assert!(edit.body["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("**Volume**"));
+    let posted = bot.fake.requests().iter().filter(|r| is_digest(r)).count();
+    assert_eq!(posted, 1);
     bot.shutdown().await;
 }

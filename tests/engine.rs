@@ -522,8 +522,9 @@ async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
                 Outgoing::CaseMessage { .. } => "message",
                 Outgoing::ChannelMessage { .. } => "channel",
                 Outgoing::EscalationPacket { .. } | Outgoing::UpdateEscalation { .. } => "escalation",
+                _ => "other",
             };
-            (kind, o.case_id().0)
+            (kind, o.case_id().map_or(0, |c| c.0))
         })
         .collect();
     assert_eq!(

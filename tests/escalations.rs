@@ -17,9 +17,11 @@ const CHARGED_TWICE: &str =
     "[Twitter] @leo: You charged me twice for the same booking, I want my money back https://twitter.com/leo/status/2";
 const RUDE: &str = "[Twitter] @rita: The cashier was so rude to me today, complete attitude https://twitter.com/rita/status/3";
 
-/// An app whose cases have no SLA targets, so the timers counted here are the escalations'.
+/// An app whose cases have no SLA targets and whose bursts are no surges, so the timers
+/// counted here are the escalations'.
 async fn spawn_without_sla(change: impl FnOnce(&mut carebot::config::Config)) -> TestApp {
     spawn_app_with(|c| {
+        c.surge.min_mentions = 1000;
         c.sla.policies = vec![carebot::config::SlaPolicyConfig {
             name: "none".into(),
             segments: vec![],
@@ -93,7 +95,7 @@ async fn fingerprint(app: &TestApp) -> (usize, usize, Vec<String>) {
 /// The messages for a case's thread and for the escalations channel, in order.
 fn messages_about(out: &[Outgoing], case: i64) -> Vec<(&'static str, Message)> {
     out.iter()
-        .filter(|o| o.case_id() == CaseId(case))
+        .filter(|o| o.case_id() == Some(CaseId(case)))
         .filter_map(|o| match o {
             Outgoing::CaseMessage { message, .. } => Some(("thread", message.clone())),
             Outgoing::ChannelMessage { message, .. } => Some(("channel", message.clone())),

@@ -13,6 +13,7 @@ use crate::domain::escalation::{EscalationId, EscalationStatus};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{Playbook, Suggestion};
 use crate::domain::sla::{self, Clock};
+use crate::domain::surge::{Incident, IncidentId};
 use crate::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use crate::store::{CaseEvent, CaseFilter, CaseSummary, EscalationFilter, StoredMention, Tx};
 
@@ -111,6 +112,18 @@ pub enum Command {
     },
     /// Open escalations, oldest deadline first.
     Escalations,
+    /// Record one public reply on every open case of a surge incident.
+    IncidentReply {
+        incident: IncidentId,
+        text: String,
+    },
+    /// Resolve a surge incident and its open cases.
+    IncidentResolve {
+        incident: IncidentId,
+        note: Option<String>,
+    },
+    /// The latest surge incidents.
+    Incidents,
     Suggest {
         case: CaseId,
     },
@@ -129,6 +142,12 @@ pub enum Command {
         id: String,
     },
     PlaybookReload,
+    /// The digest of a period: none is the last complete week; dates are days in the
+    /// digest's timezone (`to` included) or RFC 3339 instants.
+    Digest {
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 impl Command {
@@ -152,6 +171,9 @@ impl Command {
             Command::Ask { .. } => "/escalation ask",
             Command::EscalationShow { .. } => "/escalation show",
             Command::Escalations => "/escalations",
+            Command::IncidentReply { .. } => "/incident reply",
+            Command::IncidentResolve { .. } => "/incident resolve",
+            Command::Incidents => "/incidents",
             Command::Suggest { .. } => "/suggest",
             Command::CustomerShow { .. } => "/customer show",
             Command::CustomerSegment { .. } => "/customer segment",
@@ -159,6 +181,7 @@ impl Command {
             Command::PlaybookList => "/playbook list",
             Command::PlaybookShow { .. } => "/playbook show",
             Command::PlaybookReload => "/playbook reload",
+            Command::Digest { .. } => "/digest",
         }
     }
 
@@ -231,10 +254,14 @@ pub enum Reply {
         items: Vec<AtRisk>,
         as_of: DateTime<Utc>,
     },
+    Incidents {
+        items: Vec<Incident>,
+    },
     Done {
         case: Option<CaseId>,
         message: String,
     },
+    Digest(Box<super::digest::Digest>),
 }
 
 fn done(case: CaseId, message: String) -> Reply {
@@ -356,6 +383,14 @@ impl Engine {
                     .await?;
                 Ok(Reply::Escalations { items })
             }
+            Command::IncidentReply { incident, text } => {
+                self.incident_reply(actor, incident, &text, now).await
+            }
+            Command::IncidentResolve { incident, note } => {
+                self.incident_resolve(actor, incident, note, now).await
+            }
+            Command::Incidents => self.incidents().await,
+            Command::Digest { from, to } => self.digest_command(from.as_deref(), to.as_deref(), now).await,
             change => self.change_case(actor, change, now).await,
         }
     }

@@ -18,6 +18,7 @@ use crate::domain::escalation::{
 use crate::domain::friction::{friction, FrictionRow};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{EscalationPolicy, OnTimeout};
+use crate::domain::sla::Clock;
 use crate::domain::{CaseId, Money, Role};
 use crate::store::{EscalationFilter, NewTimer, StoreError, TimerKind, Tx};
 
@@ -98,6 +99,56 @@ impl From<&Escalation> for EscalationItem {
 pub struct EscalationView {
     pub item: EscalationItem,
     pub packet: Message,
+}
+
+/// The cases that decisions are settled on, read once for all of them (a sweep's deadlines,
+/// or one decision) and kept current as each settles; [`Settling::stage`] writes back the
+/// changed ones.
+#[derive(Default)]
+pub(super) struct Settling {
+    cases: HashMap<CaseId, Case>,
+    customers: HashMap<i64, Customer>,
+    /// The text and link of each case's first post.
+    openings: HashMap<CaseId, (String, Option<String>)>,
+    clocks: HashMap<CaseId, Vec<Clock>>,
+    /// The open escalations of each case as stored, less the ones settled since.
+    open: HashMap<CaseId, Vec<EscalationId>>,
+    /// The cases changed, in the order they first changed.
+    changed: Vec<CaseId>,
+}
+
+impl Settling {
+    /// Reads the cases with their customers, first posts, clocks and open escalations.
+    pub(super) async fn read(tx: &mut Tx, cases: &[CaseId]) -> Result<Settling, StoreError> {
+        let mut out = Settling::default();
+        if cases.is_empty() {
+            return Ok(out);
+        }
+        let read = tx.case_cards(cases).await?;
+        out.cases = read.cases.into_iter().map(|c| (c.id, c)).collect();
+        out.customers = read.customers.into_iter().map(|c| (c.id, c)).collect();
+        out.openings = read
+            .openings
+            .into_iter()
+            .map(|(case, text, url)| (case, (text, url)))
+            .collect();
+        for clock in read.clocks {
+            out.clocks.entry(clock.case_id).or_default().push(clock);
+        }
+        for (case, escalation) in read.open_escalations {
+            out.open.entry(case).or_default().push(escalation);
+        }
+        Ok(out)
+    }
+
+    /// Stages the changed cases for the commit.
+    pub(super) fn stage(mut self, tx: &mut Tx) {
+        for id in self.changed {
+            if let Some(case) = self.cases.remove(&id) {
+                tx.stage_case(case);
+            }
+        }
+    }
 }
 
 /// The packet's story fields as stored.
@@ -422,8 +473,8 @@ impl Engine {
             },
         };
         let mut tx = self.store.begin().await?;
-        let mut e = tx
-            .escalation(id)
+        let (mut e, stored_packet) = tx
+            .escalation_with_packet(id)
             .await?
             .ok_or(CommandError::UnknownEscalation(id))?;
         let by = actor.as_owner();
@@ -456,7 +507,7 @@ impl Engine {
                 .map(CommandError::from)
                 .unwrap_or(CommandError::UnknownEscalation(id)));
         }
-        let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
+        let story = story_of(Some(&stored_packet));
         let message = match asked_question {
             Some(question) => {
                 let detail = serde_json::json!({ "escalation": id, "question": question, "by": actor.name });
@@ -487,7 +538,10 @@ impl Engine {
                 });
                 tx.append_event(e.case_id, now, &actor.name, "decision", &detail)
                     .await?;
-                self.settle(&mut tx, &e, &story, packet::decided(&e), now).await?;
+                let mut cases = Settling::read(&mut tx, &[e.case_id]).await?;
+                self.settle(&mut tx, &mut cases, &e, &story, packet::decided(&e), now)
+                    .await?;
+                cases.stage(&mut tx);
                 format!(
                     "{id} {} — {} is told in the case thread.",
                     packet::status_line(&e),
@@ -513,19 +567,21 @@ impl Engine {
     }
 
     /// After a decision (by a person or the timeout policy): grant what was approved, cancel
-    /// the timers, hand the case back, edit the packet and tell the thread.
+    /// the timers, hand the case back, edit the packet and tell the thread. The case comes
+    /// from `cases` (read before) and is changed there.
     pub(super) async fn settle(
         &self,
         tx: &mut Tx,
+        cases: &mut Settling,
         e: &Escalation,
         story: &[Field],
         told: Message,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tx.cancel_escalation_timers(e.id, now).await?;
-        let mut case = tx
-            .case(e.case_id)
-            .await?
+        tx.cancel_escalation_timers(e.id, now);
+        let case = cases
+            .cases
+            .get_mut(&e.case_id)
             .ok_or_else(|| StoreError::Corrupt(format!("escalation {} has no case", e.id)))?;
         if let (Some(d), Some(r)) = (&e.decision, &e.request) {
             if let (EscalationStatus::Approved, Some(amount)) = (d.outcome, d.amount) {
@@ -550,23 +606,30 @@ impl Engine {
                 case.granted.push(grant.summary());
             }
         }
-        let others_open = tx
-            .case_escalations(e.case_id)
-            .await?
-            .iter()
-            .any(|other| other.id != e.id && other.is_open());
-        if !others_open {
+        // This one is decided now: are others of the case still open?
+        let open = cases.open.entry(e.case_id).or_default();
+        open.retain(|other| *other != e.id);
+        if open.is_empty() {
             case.settle_escalation();
         }
         case.updated_at = now;
         self.enqueue_packet_edit(tx, e, story, now).await?;
         self.enqueue_thread_message(tx, e.case_id, told, now).await?;
-        let customer = tx
-            .customer(case.customer_id)
-            .await?
+        let customer = cases
+            .customers
+            .get(&case.customer_id)
             .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer", case.id)))?;
-        self.enqueue_card_update(tx, &case, &customer, now).await?;
-        tx.stage_case(case);
+        let (text, url) = cases
+            .openings
+            .get(&case.id)
+            .map(|(text, url)| (text.as_str(), url.as_deref()))
+            .unwrap_or_default();
+        let clocks = cases.clocks.get(&case.id).map_or(&[][..], Vec::as_slice);
+        self.enqueue_card(tx, case, customer, (text, url), clocks, now)
+            .await?;
+        if !cases.changed.contains(&e.case_id) {
+            cases.changed.push(e.case_id);
+        }
         Ok(())
     }
 

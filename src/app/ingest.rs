@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::incidents::{self, Grouping};
 use super::outbox::{self, Outgoing};
 use super::Engine;
 use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
@@ -354,6 +355,7 @@ impl Engine {
             }
         }
 
+        let mut open = self.open_incidents(tx).await?;
         // Decide in input order. `touched` holds every case the batch works on; `current` maps a
         // customer to their latest case in it, so later mentions of the batch join it.
         let mut next_case_id = max_case_id;
@@ -447,6 +449,7 @@ impl Engine {
                             title: title_from(&m.text),
                             tags: Vec::new(),
                             granted: Vec::new(),
+                            incident_id: None,
                             owner: None,
                             mention_count: 1,
                             unparsed: m.unparsed,
@@ -481,6 +484,19 @@ impl Engine {
                 }
             };
             outcomes[i] = outcome;
+            let opened = matches!(outcome, IngestOutcome::Opened(_));
+            let incidents_before = open.len();
+            let grouping = {
+                let mut cases: Vec<&mut Case> = touched.iter_mut().map(|t| &mut t.case).collect();
+                self.track_surge(tx, &mut open, &mut cases, k, &m.text, opened, now)
+                    .await?
+            };
+            if open.len() > incidents_before {
+                // A new incident grouped the batch's cases of its window: write them back.
+                for t in touched.iter_mut().filter(|t| t.case.incident_id.is_some()) {
+                    t.changed = true;
+                }
+            }
             tx.insert_mention(
                 touched[k].case.id,
                 customer.id,
@@ -490,9 +506,20 @@ impl Engine {
                 now,
             );
             let t = &touched[k];
-            self.queue_placement(tx, playbooks, t, customer, m, feed, outcome, &triage.reasons, now)
-                .await?;
+            self.queue_placement(
+                tx,
+                playbooks,
+                t,
+                customer,
+                m,
+                feed,
+                (outcome, grouping),
+                &triage.reasons,
+                now,
+            )
+            .await?;
         }
+        self.save_incidents(tx, &open, now).await?;
         for t in touched {
             if t.changed {
                 tx.stage_case(t.case);
@@ -512,7 +539,7 @@ impl Engine {
         customer: &Customer,
         m: &Mention,
         feed: FeedRef<'_>,
-        outcome: IngestOutcome,
+        (outcome, grouping): (IngestOutcome, Grouping),
         reasons: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -527,6 +554,21 @@ impl Engine {
             unparsed: m.unparsed,
         };
         match outcome {
+            IngestOutcome::Opened(_) if grouping != Grouping::Alone => {
+                // Grouped under a surge incident: one line in its thread, no thread or card.
+                tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
+                    .await?;
+                if let Grouping::Grouped(incident) = grouping {
+                    let line = incidents::joined_line(
+                        case,
+                        &customer.handle.to_string(),
+                        &m.text,
+                        m.url.as_deref(),
+                        incident,
+                    );
+                    self.enqueue_thread_message(tx, case.id, line, now).await?;
+                }
+            }
             IngestOutcome::Opened(_) => {
                 tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
                     .await?;
@@ -590,7 +632,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let payload = serde_json::to_string(out).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        tx.enqueue(Some(out.case_id()), payload, now).await
+        tx.enqueue(out.case_id(), payload, now).await
     }
 
     /// Queues a message for the case thread.
@@ -607,7 +649,7 @@ impl Engine {
 
     /// Queues the card edit for a changed case whose opening post (text, link) and clocks
     /// are at hand.
-    async fn enqueue_card(
+    pub(super) async fn enqueue_card(
         &self,
         tx: &mut Tx,
         case: &Case,
@@ -616,6 +658,10 @@ impl Engine {
         clocks: &[Clock],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if case.incident_id.is_some() && case.card_ref.is_none() {
+            // A case grouped under an incident has no card to edit.
+            return Ok(());
+        }
         let card = outbox::case_card(case, customer, opening_text, opening_url, clocks);
         self.enqueue(
             tx,
@@ -637,10 +683,15 @@ impl Engine {
         customer: &Customer,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let opening = tx.opening_mention(case.id).await?;
-        let (text, url) = opening.map(|m| (m.text, m.url)).unwrap_or_default();
-        let clocks = tx.clocks(&[case.id]).await?;
-        self.enqueue_card(tx, case, customer, (&text, url.as_deref()), &clocks, now)
+        // One round trip for the opening post and the clocks (and what else it reads).
+        let read = tx.case_cards(&[case.id]).await?;
+        let (text, url) = read
+            .openings
+            .into_iter()
+            .next()
+            .map(|(_, text, url)| (text, url))
+            .unwrap_or_default();
+        self.enqueue_card(tx, case, customer, (&text, url.as_deref()), &read.clocks, now)
             .await
     }
 }

@@ -2,8 +2,12 @@
 //! performs it in one store transaction that writes the state change, the case events and the
 //! outbox rows together, so a crash never leaves a case without its card or a card without a case.
 
+pub mod chart;
 mod commands;
+pub mod digest;
+pub mod digest_render;
 mod escalations;
+mod incidents;
 mod ingest;
 mod offers;
 pub mod outbox;
@@ -25,11 +29,13 @@ pub use timers::SweepReport;
 
 use crate::config::Config;
 use crate::domain::case::{CaseRuleError, Owner};
+use crate::domain::digest::{DigestConfigError, PeriodError};
 use crate::domain::escalation::{DecideError, EscalationId};
 use crate::domain::feed::{FeedConfigError, FeedReader};
 use crate::domain::offer::{AmountError, BudgetError, Budgets, RemedyError};
 use crate::domain::playbook::{parse_duration, PlaybookErrors, PlaybookSet};
 use crate::domain::sla::{BusinessHours, PolicySpec, Sla, SlaConfigError};
+use crate::domain::surge::{IncidentId, RateTracker, SurgeConfigError, SurgeSettings};
 use crate::domain::triage::{TriageConfigError, TriageRules};
 use crate::domain::{CaseId, ParseError, Priority, Role};
 use crate::store::{Store, StoreError};
@@ -87,6 +93,10 @@ pub enum CommandError {
     NoCase,
     #[error("there is no escalation {0}; `/escalations` lists the open ones")]
     UnknownEscalation(EscalationId),
+    #[error("there is no incident {0}; `/incidents` lists them")]
+    UnknownIncident(IncidentId),
+    #[error("{0}")]
+    Period(#[from] PeriodError),
     #[error("{0}")]
     Decide(#[from] DecideError),
     #[error("{0}")]
@@ -120,6 +130,10 @@ pub enum StartError {
     Escalations(String),
     #[error("invalid SLA setting: {0}")]
     Sla(#[from] SlaConfigError),
+    #[error("invalid digest setting: {0}")]
+    Digest(#[from] DigestConfigError),
+    #[error("invalid surge setting: {0}")]
+    Surge(#[from] SurgeConfigError),
 }
 
 /// Engine settings derived from the config.
@@ -204,10 +218,14 @@ fn escalation_settings(config: &Config) -> Result<(Vec<f64>, [i64; 4]), StartErr
 pub struct Engine {
     store: Store,
     sla: Sla,
+    surge: SurgeSettings,
+    /// Mentions per category per minute, for surge detection (warmed up from the store).
+    rates: std::sync::Mutex<Option<RateTracker>>,
     playbooks: RwLock<Arc<PlaybookSet>>,
     feed: FeedReader,
     triage: TriageRules,
     settings: Settings,
+    digest: digest::DigestSettings,
 }
 
 impl Engine {
@@ -239,12 +257,18 @@ impl Engine {
         let budgets = Budgets::new(&config.budgets.timezone, &config.budgets.per_role())?;
         let (reminders, deadlines) = escalation_settings(config)?;
         let sla = sla_settings(config)?;
+        let digest = digest::DigestSettings::from_config(config)?;
+        let s = &config.surge;
+        let surge = SurgeSettings::new(&s.window, &s.baseline, s.factor, s.min_mentions)?;
         Ok(Engine {
             store,
             sla,
+            surge,
+            rates: std::sync::Mutex::new(None),
             playbooks: RwLock::new(Arc::new(playbooks)),
             feed,
             triage,
+            digest,
             settings: Settings {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
                 suggestions_on_card: config.cases.suggestions_on_card,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::EscalationId;
 use crate::domain::playbook::Suggestion;
+use crate::domain::surge::IncidentId;
 use crate::domain::{CaseId, Priority, Role};
 
 /// One message to deliver.
@@ -44,6 +45,31 @@ pub enum Outgoing {
         escalation_id: EscalationId,
         message: Message,
     },
+    /// Post a surge alert to the queue channel and start the incident's thread from it.
+    IncidentAlert {
+        incident_id: IncidentId,
+        thread_name: String,
+        message: Message,
+    },
+    /// Edit the alert in place (the live count, the end of the surge).
+    UpdateIncidentAlert {
+        incident_id: IncidentId,
+        message: Message,
+    },
+    /// A line in the incident's thread (a case that joined, a bulk reply).
+    IncidentMessage {
+        incident_id: IncidentId,
+        message: Message,
+    },
+    /// The digest of `[from, to)` (days counted in `timezone`), posted to the digest channel
+    /// with its chart and CSV; rendered when delivered. `late`: when it was due, if carebot
+    /// was not running then.
+    Digest {
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        timezone: String,
+        late: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 /// Team channels the adapters map to real places.
@@ -66,14 +92,20 @@ impl TeamChannel {
 }
 
 impl Outgoing {
-    pub fn case_id(&self) -> CaseId {
+    /// The case a message is about; delivery keeps each case's order (incident messages, which
+    /// belong to no case, are kept in order among themselves).
+    pub fn case_id(&self) -> Option<CaseId> {
         match self {
             Outgoing::OpenCase { case_id, .. }
             | Outgoing::UpdateCard { case_id, .. }
             | Outgoing::CaseMessage { case_id, .. }
             | Outgoing::ChannelMessage { case_id, .. }
             | Outgoing::EscalationPacket { case_id, .. }
-            | Outgoing::UpdateEscalation { case_id, .. } => *case_id,
+            | Outgoing::UpdateEscalation { case_id, .. } => Some(*case_id),
+            Outgoing::Digest { .. } => None,
+            Outgoing::IncidentAlert { .. }
+            | Outgoing::UpdateIncidentAlert { .. }
+            | Outgoing::IncidentMessage { .. } => None,
         }
     }
 }

@@ -45,6 +45,26 @@ pub fn reply(reply: &Reply) -> String {
             out
         }
         Reply::Escalation(view) => message_text(view.item.case, &view.packet),
+        Reply::Incidents { items } => {
+            let mut out = format!("{} incident(s):\n", items.len());
+            for i in items {
+                let until = match i.ended_at {
+                    Some(end) => format!("until {}", end.format("%m-%d %H:%M")),
+                    None => "ongoing".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<4} {:<9} {:<22} {:>4} mentions {:>4} cases  since {} {until}",
+                    i.id.to_string(),
+                    i.status.as_str(),
+                    i.category,
+                    i.mention_count,
+                    i.case_count,
+                    i.opened_at.format("%m-%d %H:%M"),
+                );
+            }
+            out
+        }
         Reply::AtRisk { items, as_of } => {
             let mut out = format!("Queue (breaching): {} case(s) at risk or breached\n", items.len());
             for item in items {
@@ -64,6 +84,7 @@ pub fn reply(reply: &Reply) -> String {
             out
         }
         Reply::Done { message, .. } => format!("{message}\n"),
+        Reply::Digest(d) => super::digest_render::document(d, &super::digest_render::no_links),
     }
 }
 
@@ -385,6 +406,12 @@ pub fn one_line(text: &str, max: usize) -> String {
 /// Renders an outgoing message as the terminal shows it.
 pub fn outgoing(out: &Outgoing) -> String {
     match out {
+        Outgoing::Digest { from, to, late, .. } => format!(
+            "[#digest] 📊 the digest of {} → {} UTC{} (with chart.png and cases.csv)\n",
+            from.format("%Y-%m-%d %H:%M"),
+            to.format("%Y-%m-%d %H:%M"),
+            if late.is_some() { ", posted late" } else { "" }
+        ),
         Outgoing::OpenCase {
             thread_name, card, ..
         } => {
@@ -431,6 +458,19 @@ pub fn outgoing(out: &Outgoing) -> String {
         Outgoing::EscalationPacket { case_id, message, .. } => {
             format!("[#escalations]\n{}", message_text(*case_id, message))
         }
+        Outgoing::IncidentAlert {
+            thread_name,
+            message,
+            incident_id,
+        } => format!(
+            "[#queue]\n{}┌ new thread: {thread_name}\n",
+            message_text(incident_id, message)
+        ),
+        Outgoing::UpdateIncidentAlert { incident_id, message } => format!(
+            "↻ [#queue] {incident_id} alert updated: {}\n",
+            message.title.as_deref().unwrap_or("")
+        ),
+        Outgoing::IncidentMessage { incident_id, message } => message_text(incident_id, message),
         Outgoing::UpdateEscalation {
             escalation_id,
             message,
@@ -475,7 +515,7 @@ fn card_text(card: &Card) -> String {
     out
 }
 
-fn message_text(case: crate::domain::CaseId, m: &Message) -> String {
+fn message_text(case: impl std::fmt::Display, m: &Message) -> String {
     let mut out = format!("  {case} ▸ {}\n", m.title.as_deref().unwrap_or(""));
     if !m.pings.is_empty() {
         let who: Vec<String> = m

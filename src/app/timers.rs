@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::escalations::{story_of, tier_pings};
+use super::escalations::{story_of, tier_pings, Settling};
 use super::outbox::{Outgoing, TeamChannel};
 use super::packet;
 use super::Engine;
 use crate::domain::escalation::{policy_name, Escalation, EscalationId, TimeoutOutcome, TIMEOUT_ACTOR};
+use crate::domain::CaseId;
 use crate::store::{NewTimer, StoreError, Timer, TimerKind, Tx};
 
 /// How many timers one transaction claims.
@@ -52,11 +53,26 @@ impl Engine {
             if timers.is_empty() {
                 return Ok(report);
             }
+            let (checks, rest): (Vec<&Timer>, Vec<&Timer>) = timers
+                .iter()
+                .partition(|t| t.spec.kind == TimerKind::IncidentCheck);
+            let (digests, rest): (Vec<&Timer>, Vec<&Timer>) =
+                rest.into_iter().partition(|t| t.spec.kind == TimerKind::Digest);
             let (of_escalations, of_clocks): (Vec<&Timer>, Vec<&Timer>) =
-                timers.iter().partition(|t| t.spec.escalation.is_some());
+                rest.into_iter().partition(|t| t.spec.escalation.is_some());
+            for t in checks {
+                if !self.check_incident(&mut tx, &t.spec.detail, now).await? {
+                    report.stale += 1;
+                }
+            }
             self.fire_escalation_timers(&mut tx, &of_escalations, &mut report, now)
                 .await?;
             let (stale, late) = self.fire_sla_timers(&mut tx, &of_clocks, LATE_AFTER, now).await?;
+            report.stale += stale;
+            report.late += late;
+            let (stale, late) = self
+                .fire_digest_timers(&mut tx, &digests, LATE_AFTER, now)
+                .await?;
             report.stale += stale;
             report.late += late;
             tx.commit().await?;
@@ -103,6 +119,15 @@ impl Engine {
         } else {
             tx.escalation_packets(&deadlines).await?
         };
+        // The cases a deadline may settle, read once for the batch.
+        let mut cases: Vec<CaseId> = deadlines
+            .iter()
+            .filter_map(|id| escalations.get(id))
+            .map(|e| e.case_id)
+            .collect();
+        cases.sort_unstable();
+        cases.dedup();
+        let mut cases = Settling::read(tx, &cases).await?;
         for Timer { spec: t, .. } in timers.iter().copied() {
             let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
             let live = t
@@ -117,13 +142,14 @@ impl Engine {
                 TimerKind::EscalationReminder => self.remind(tx, e, t, late, now).await?,
                 _ => {
                     let story = story_of(packets.get(&e.id));
-                    self.time_out(tx, e, &story, late, now).await?;
+                    self.time_out(tx, &mut cases, e, &story, late, now).await?;
                 }
             }
             if late.is_some() {
                 report.late += 1;
             }
         }
+        cases.stage(tx);
         Ok(())
     }
 
@@ -156,6 +182,7 @@ impl Engine {
     async fn time_out(
         &self,
         tx: &mut Tx,
+        cases: &mut Settling,
         e: &mut Escalation,
         story: &[super::outbox::Field],
         late: Option<DateTime<Utc>>,
@@ -182,7 +209,7 @@ impl Engine {
         let told = packet::timed_out(e, outcome, late);
         match outcome {
             TimeoutOutcome::MovedTo(_) => {
-                tx.cancel_escalation_timers(e.id, now).await?;
+                tx.cancel_escalation_timers(e.id, now);
                 self.schedule_escalation_timers(tx, e, now);
                 let old = Outgoing::UpdateEscalation {
                     case_id: e.case_id,
@@ -209,7 +236,7 @@ impl Engine {
                         ..told.clone()
                     },
                 };
-                self.settle(tx, e, story, told, now).await?;
+                self.settle(tx, cases, e, story, told, now).await?;
                 self.enqueue(tx, &channel, now).await?;
             }
         }

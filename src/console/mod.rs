@@ -8,7 +8,7 @@
 //! - `as NAME ROLE[,ROLE...]` acts as NAME (roles: agent, senior, supervisor, admin).
 //! - `feed CHANNEL | TEXT` a post in a feed channel (`\n` for a line break).
 //! - `embed CHANNEL | author=Name (@handle) | url=... | text=... | footer=Twitter | field:Followers=1200`
-//! - `/case ...`, `/suggest ...`, `/customer ...`, `/queue ...`, `/playbook ...`,
+//! - `/case ...`, `/suggest ...`, `/customer ...`, `/queue ...`, `/playbook ...`, `/digest ...`,
 //!   `/escalation ...`, `/escalations` commands.
 //! - `say TEXT` prints narration.
 //!
@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 pub use parse::{command as parse_command, SyntaxError, HELP};
 
 use crate::app::outbox::Outgoing;
-use crate::app::{text, Actor, Engine, IngestOutcome};
+use crate::app::{digest_render, text, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
 use crate::store::{CaseFilter, EscalationFilter, StoreError};
@@ -59,6 +59,8 @@ pub struct Console<'a, W: Write> {
     /// The last outbox row shown. The console only shows what the bot would post: it never
     /// marks rows delivered, so a Discord bot on the same database still delivers them.
     shown_upto: i64,
+    /// Whether the weekly digest's timer was made sure of (when the clock first moved).
+    digest_scheduled: bool,
 }
 
 impl<'a, W: Write> Console<'a, W> {
@@ -73,6 +75,7 @@ impl<'a, W: Write> Console<'a, W> {
             actor,
             posts: 0,
             shown_upto,
+            digest_scheduled: false,
         })
     }
 
@@ -144,7 +147,10 @@ impl<'a, W: Write> Console<'a, W> {
                 let t = t.with_timezone(&Utc);
                 match self.clock {
                     Clock::Script(now) if t > now => self.advance(t).await?,
-                    _ => self.clock = Clock::Script(t),
+                    _ => {
+                        self.clock = Clock::Script(t);
+                        self.schedule_digest().await?;
+                    }
                 }
             }
             "as" => self.actor = parse_actor(rest).map_err(fail)?,
@@ -171,6 +177,7 @@ impl<'a, W: Write> Console<'a, W> {
     /// Moves the clock to `target`, firing on the way every timer due by then, each at its
     /// own due time.
     async fn advance(&mut self, target: DateTime<Utc>) -> Result<(), ScriptError> {
+        self.schedule_digest().await?;
         while let Some(due) = self.engine.next_timer_due().await? {
             if due > target {
                 break;
@@ -311,12 +318,49 @@ impl<'a, W: Write> Console<'a, W> {
             }
             for row in rows {
                 match serde_json::from_str::<Outgoing>(&row.payload) {
+                    Ok(Outgoing::Digest {
+                        from,
+                        to,
+                        timezone,
+                        late,
+                    }) => self.show_digest(from, to, &timezone, late).await?,
                     Ok(out) => write!(self.out, "{}", text::outgoing(&out))?,
                     Err(e) => writeln!(self.out, "  (outbox row {} unreadable: {e})", row.id)?,
                 }
                 self.shown_upto = row.id;
             }
         }
+    }
+
+    /// Makes sure the weekly digest (when configured) has its timer, once per session.
+    async fn schedule_digest(&mut self) -> Result<(), ScriptError> {
+        if !self.digest_scheduled {
+            self.digest_scheduled = true;
+            self.engine.schedule_digest(self.now()).await?;
+        }
+        Ok(())
+    }
+
+    /// The weekly digest as the digest channel would show it.
+    async fn show_digest(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        timezone: &str,
+        late: Option<DateTime<Utc>>,
+    ) -> Result<(), ScriptError> {
+        let tz = timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        let period = crate::domain::digest::Period { from, to, tz };
+        let digest = self.engine.digest(period).await?;
+        writeln!(
+            self.out,
+            "[#digest] 📊 {} (with chart.png and cases.csv)",
+            digest_render::title(&digest)
+        )?;
+        for l in digest_render::markdown(&digest, late, &digest_render::no_links).lines() {
+            writeln!(self.out, "  {l}")?;
+        }
+        Ok(())
     }
 
     /// A closing summary: cases by status and priority, posts ignored, and the case list.

@@ -3,6 +3,7 @@
 use crate::app::{Command, CustomerRef, QueueView};
 use crate::domain::case::Owner;
 use crate::domain::escalation::EscalationId;
+use crate::domain::surge::IncidentId;
 use crate::domain::{CaseId, Handle, Network, ParseError, Priority, Segment};
 
 /// A console command line that could not be understood; says what to type instead.
@@ -39,11 +40,15 @@ pub const HELP: &str = "\
 /escalation approve E3 [AMOUNT] [NOTE]   approve (an AMOUNT below the request is a partial approval)
 /escalation deny E3 REASON        deny, with the reason the requester reads
 /escalation ask E3 QUESTION       ask the requester; their next note or reply answers it
+/incidents                        surge incidents, newest first
+/incident reply I3 TEXT           record one public reply on every open case of the incident
+/incident resolve I3 [NOTE]       resolve the incident and its open cases
 /suggest #ID                      ranked playbook suggestions
 /customer show @HANDLE [NETWORK]  or /customer show #ID
 /customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
 /queue [unassigned|mine|oldest|breaching]   work queues (breaching: SLA at risk, soonest first)
 /playbook list | show ID | reload (admin)
+/digest [FROM] [TO]               the digest of a period (dates YYYY-MM-DD, TO included; none: the last week)
 ";
 
 fn case_arg(command: &'static str, usage: &'static str, arg: Option<&str>) -> Result<CaseId, SyntaxError> {
@@ -211,6 +216,41 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
             })
         }
         ("/escalations", _) => Ok(Command::Escalations),
+        ("/incidents", _) => Ok(Command::Incidents),
+        ("/incident", Some(verb @ ("reply" | "resolve"))) => {
+            let usage = if verb == "reply" {
+                "/incident reply I3 TEXT"
+            } else {
+                "/incident resolve I3 [NOTE]"
+            };
+            let command = if verb == "reply" {
+                "/incident reply"
+            } else {
+                "/incident resolve"
+            };
+            let id = arg(2).ok_or(SyntaxError::Missing {
+                command,
+                what: "an incident id",
+                usage,
+            })?;
+            let incident = IncidentId::parse(id)?;
+            let text = after(3);
+            if verb == "reply" {
+                if text.is_empty() {
+                    return Err(SyntaxError::Missing {
+                        command,
+                        what: "the reply",
+                        usage,
+                    });
+                }
+                Ok(Command::IncidentReply { incident, text })
+            } else {
+                Ok(Command::IncidentResolve {
+                    incident,
+                    note: (!text.is_empty()).then_some(text),
+                })
+            }
+        }
         ("/escalation", Some("show")) => Ok(Command::EscalationShow {
             escalation: escalation_arg("/escalation show", "/escalation show E3", arg(2))?,
         }),
@@ -301,6 +341,10 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
             Ok(Command::PlaybookShow { id: id.to_string() })
         }
         ("/playbook", Some("reload")) => Ok(Command::PlaybookReload),
+        ("/digest", _) => Ok(Command::Digest {
+            from: arg(1).map(str::to_string),
+            to: arg(2).map(str::to_string),
+        }),
         _ => Err(SyntaxError::Unknown(line.trim().to_string())),
     }
 }
@@ -380,6 +424,21 @@ mod tests {
             .to_string()
             .contains("AMOUNT"));
         assert_eq!(command("/escalations").unwrap(), Command::Escalations);
+    }
+
+    #[test]
+    fn the_digest_takes_an_optional_period() {
+        assert_eq!(
+            command("/digest").unwrap(),
+            Command::Digest { from: None, to: None }
+        );
+        assert_eq!(
+            command("/digest 2026-11-23 2026-11-29").unwrap(),
+            Command::Digest {
+                from: Some("2026-11-23".into()),
+                to: Some("2026-11-29".into())
+            }
+        );
     }
 
     #[test]

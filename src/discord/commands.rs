@@ -10,6 +10,7 @@ use crate::app::outbox::{truncate_chars, ButtonAction, EscalationAction};
 use crate::app::{Command, CustomerRef, QueueView};
 use crate::domain::case::Owner;
 use crate::domain::escalation::EscalationId;
+use crate::domain::surge::IncidentId;
 use crate::domain::{CaseId, Handle, Network, ParseError, Priority, Segment};
 
 /// Why an interaction could not become a command; shown to the user.
@@ -215,6 +216,31 @@ pub fn definitions() -> Vec<CreateCommand> {
         CreateCommand::new("escalations")
             .description("Open escalations, soonest deadline first")
             .dm_permission(false),
+        CreateCommand::new("incident")
+            .description("Surge incidents")
+            .dm_permission(false)
+            .add_option(sub(
+                "reply",
+                "Record one public reply on every open case of the incident",
+                vec![
+                    CreateCommandOption::new(CommandOptionType::String, "id", "Incident, e.g. I3")
+                        .required(true),
+                    text_option("text", "The reply you sent to everyone"),
+                ],
+            ))
+            .add_option(sub(
+                "resolve",
+                "Resolve the incident and its open cases",
+                vec![
+                    CreateCommandOption::new(CommandOptionType::String, "id", "Incident, e.g. I3")
+                        .required(true),
+                    CreateCommandOption::new(CommandOptionType::String, "note", "Resolution note")
+                        .max_length(4000),
+                ],
+            )),
+        CreateCommand::new("incidents")
+            .description("Surge incidents, newest first")
+            .dm_permission(false),
         CreateCommand::new("suggest")
             .description("Ranked playbook suggestions for a case")
             .dm_permission(false)
@@ -246,6 +272,17 @@ pub fn definitions() -> Vec<CreateCommand> {
                 vec![CreateCommandOption::new(CommandOptionType::String, "id", "Playbook id").required(true)],
             ))
             .add_option(sub("reload", "Reload playbooks from disk (admin)", vec![])),
+        CreateCommand::new("digest")
+            .description("The digest of a period (default: the last week), with its chart and CSV")
+            .dm_permission(false)
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::String, "from", "First day, YYYY-MM-DD")
+                    .max_length(40),
+            )
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::String, "to", "Last day (included), YYYY-MM-DD")
+                    .max_length(40),
+            ),
     ]
 }
 
@@ -396,6 +433,15 @@ pub fn command(
             escalation: options.escalation()?,
         },
         ("escalations", _) => Command::Escalations,
+        ("incidents", _) => Command::Incidents,
+        ("incident", "reply") => Command::IncidentReply {
+            incident: IncidentId::parse(options.required("id")?)?,
+            text: options.required("text")?.to_string(),
+        },
+        ("incident", "resolve") => Command::IncidentResolve {
+            incident: IncidentId::parse(options.required("id")?)?,
+            note: options.str("note").map(str::to_string),
+        },
         ("suggest", _) => Command::Suggest { case: case()? },
         ("customer", "show") => Command::CustomerShow {
             customer: options.customer()?,
@@ -417,6 +463,10 @@ pub fn command(
             id: options.required("id")?.to_string(),
         },
         ("playbook", "reload") => Command::PlaybookReload,
+        ("digest", _) => Command::Digest {
+            from: options.str("from").map(str::to_string),
+            to: options.str("to").map(str::to_string),
+        },
         _ => return Err(OptionError::Unknown(format!("/{name} {sub}").trim().to_string())),
     })
 }

@@ -56,6 +56,8 @@ pub struct Dispatcher {
     cases_channel: Option<u64>,
     escalations_channel: Option<u64>,
     queue_channel: Option<u64>,
+    /// Where the weekly digest is posted.
+    digest_channel: Option<u64>,
     guild: Option<u64>,
     /// Discord role ids per carebot role name, for role pings.
     roles: std::collections::BTreeMap<String, Vec<u64>>,
@@ -107,6 +109,7 @@ impl Dispatcher {
             cases_channel: config.cases_channel,
             escalations_channel: config.escalations_channel,
             queue_channel: config.queue_channel,
+            digest_channel: config.digest_channel,
             guild: config.guild_id,
             roles: config.roles.clone(),
         }
@@ -272,16 +275,107 @@ impl Dispatcher {
                     let path = format!("/channels/{thread}/messages/{card_ref}");
                     let _: Message = self.rest.patch(&path, &render::card_edit(&card)).await?;
                 }
-                _ => tracing::warn!(case = %case_id, "case has no card in Discord; card update skipped"),
+                // A case grouped under a surge incident has no card of its own.
+                _ => tracing::debug!(case = %case_id, "case has no card in Discord; card update skipped"),
             },
-            Outgoing::CaseMessage { case_id, message } => match self.store.case_refs(case_id).await? {
-                (Some(thread), _) => {
-                    let path = format!("/channels/{thread}/messages");
-                    let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
-                    let _: Message = self.rest.post(&path, &body).await?;
+            Outgoing::CaseMessage { case_id, message } => {
+                // A case grouped under a surge incident lives in the incident's thread.
+                let thread = match self.store.case_refs(case_id).await? {
+                    (Some(thread), _) => Some(thread),
+                    _ => self.store.case_incident_thread(case_id).await?,
+                };
+                match thread {
+                    Some(thread) => {
+                        let path = format!("/channels/{thread}/messages");
+                        let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
+                        let _: Message = self.rest.post(&path, &body).await?;
+                    }
+                    None => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
                 }
-                _ => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
-            },
+            }
+            Outgoing::IncidentAlert {
+                incident_id,
+                thread_name,
+                message,
+            } => {
+                let (alert, thread) = self.store.incident_refs(incident_id).await?;
+                let Some(channel) = self.queue_channel else {
+                    tracing::warn!(incident = %incident_id, "discord.queue_channel is not set; surge alert not posted");
+                    return Ok(());
+                };
+                let alert = match alert {
+                    Some(alert) => alert,
+                    None => {
+                        let path = format!("/channels/{channel}/messages");
+                        let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
+                        let posted: Message = self.rest.post(&path, &body).await?;
+                        let id = posted.id.to_string();
+                        self.store.set_incident_refs(incident_id, Some(&id), None).await?;
+                        id
+                    }
+                };
+                if thread.is_none() {
+                    let channel = channel.to_string();
+                    let thread = self
+                        .open_thread(Some(&channel), Some(&alert), &thread_name)
+                        .await?;
+                    self.store
+                        .set_incident_refs(incident_id, None, Some(&thread))
+                        .await?;
+                }
+            }
+            Outgoing::UpdateIncidentAlert { incident_id, message } => {
+                match (self.queue_channel, self.store.incident_refs(incident_id).await?.0) {
+                    (Some(channel), Some(alert)) => {
+                        let path = format!("/channels/{channel}/messages/{alert}");
+                        let _: Message = self
+                            .rest
+                            .patch(&path, &render::message_edit(&message, None))
+                            .await?;
+                    }
+                    _ => {
+                        tracing::debug!(incident = %incident_id, "incident has no alert in Discord; update skipped")
+                    }
+                }
+            }
+            Outgoing::IncidentMessage { incident_id, message } => {
+                match self.store.incident_refs(incident_id).await?.1 {
+                    Some(thread) => {
+                        let path = format!("/channels/{thread}/messages");
+                        let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
+                        let _: Message = self.rest.post(&path, &body).await?;
+                    }
+                    None => {
+                        tracing::warn!(incident = %incident_id, "incident has no thread in Discord; message skipped")
+                    }
+                }
+            }
+            Outgoing::Digest {
+                from,
+                to,
+                timezone,
+                late,
+            } => {
+                let Some(channel) = self.digest_channel else {
+                    tracing::warn!(
+                        outbox_id = row.id,
+                        "discord.digest_channel is not set; digest not posted"
+                    );
+                    return Ok(());
+                };
+                // Rendered now, from the store as it is: the outbox row stays small.
+                let post = super::digest::render_outgoing(&self.store, from, to, &timezone, late, self.guild)
+                    .await
+                    .map_err(|e| match e {
+                        super::digest::DigestRenderError::Store(e) => DeliverError::Store(e),
+                        other => DeliverError::Payload(other.to_string()),
+                    })?;
+                let path = format!("/channels/{channel}/messages");
+                let _: Message = self
+                    .rest
+                    .post_multipart(&path, &post.payload(&nonce), &post.parts())
+                    .await?;
+            }
             Outgoing::ChannelMessage {
                 case_id,
                 channel,
@@ -431,5 +525,23 @@ mod tests {
         assert_eq!(backoff(0, cap), Duration::from_millis(500));
         assert_eq!(backoff(3, cap), Duration::from_secs(4));
         assert_eq!(backoff(40, cap), cap);
+    }
+
+    #[test]
+    fn a_pass_sleeps_until_the_first_waiting_row_may_go() {
+        let now = Instant::now();
+        let mut pass = Pass::default();
+        assert_eq!(pass.pause(now), IDLE, "nothing to do");
+        pass.delivered = 3;
+        assert_eq!(pass.pause(now), Duration::ZERO, "more may be waiting");
+        pass.wake_at(now + Duration::from_millis(300));
+        pass.wake_at(now + Duration::from_millis(120));
+        pass.wake_at(now + Duration::from_millis(200));
+        assert_eq!(pass.pause(now), Duration::from_millis(120));
+        pass.wake_at(now + Duration::from_secs(3600));
+        assert_eq!(pass.pause(now), Duration::from_millis(120));
+        let mut later = Pass::default();
+        later.wake_at(now + Duration::from_secs(3600));
+        assert_eq!(later.pause(now), IDLE, "a long backoff is looked at again soon");
     }
 }

@@ -140,6 +140,9 @@ impl Handler {
     }
 
     async fn slash_command(&self, http: &Http, interaction: &CommandInteraction) {
+        if interaction.data.name == "digest" {
+            return self.digest_command(http, interaction).await;
+        }
         let answer = async {
             let thread_case = self.thread_case(interaction.channel_id.get()).await;
             let actor = self.actor(interaction.member.as_deref(), &interaction.user);
@@ -148,6 +151,48 @@ impl Handler {
         };
         self.deferred(http, interaction.id, &interaction.token, "command", answer)
             .await;
+    }
+
+    /// `/digest`: acknowledged at once, then answered ephemerally with the digest's embed and
+    /// its chart and CSV attached (or the refusal, e.g. a period that ends before it starts).
+    async fn digest_command(&self, http: &Http, interaction: &CommandInteraction) {
+        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
+        if let Err(e) = http
+            .create_interaction_response(interaction.id, &interaction.token, &defer, vec![])
+            .await
+        {
+            tracing::warn!(error = %e, "could not acknowledge /digest");
+            return;
+        }
+        let actor = self.actor(interaction.member.as_deref(), &interaction.user);
+        let edit = match commands::command(interaction, None) {
+            Err(e) => EditInteractionResponse::new().content(unreadable(e)),
+            Ok(command) => match self.engine.execute(&actor, command, Utc::now()).await {
+                Ok(crate::app::Reply::Digest(report)) => {
+                    let period = report.period();
+                    let cases = crate::app::digest::cases(self.engine.store(), period).await;
+                    let post = cases
+                        .map_err(super::digest::DigestRenderError::from)
+                        .and_then(|cases| {
+                            super::digest::render_digest(&report, &cases, None, Some(self.guild.get()))
+                        });
+                    match post {
+                        Ok(post) => post.interaction_edit(),
+                        Err(e) => {
+                            tracing::error!(error = ?e, "/digest could not be rendered");
+                            EditInteractionResponse::new()
+                                .content(format!("✗ {}", render::escape(&e.to_string())))
+                        }
+                    }
+                }
+                Ok(reply) => EditInteractionResponse::new().content(code_block(&text::reply(&reply))),
+                Err(e) => EditInteractionResponse::new().content(refused(e)),
+            },
+        };
+        let edit = edit.allowed_mentions(render::no_pings());
+        if let Err(e) = serenity::builder::Builder::execute(edit, http, &interaction.token).await {
+            tracing::warn!(error = %e, "could not send the /digest answer");
+        }
     }
 
     /// A button: runs its command at once, or opens the form for the text it needs.

@@ -6,6 +6,7 @@
 //! the dispatcher honours 429 `retry_after` itself.
 
 mod commands;
+mod digest;
 mod dispatch;
 mod handler;
 mod interactions;
@@ -171,6 +172,14 @@ fn check(config: &DiscordConfig, engine: &Engine) -> anyhow::Result<GuildId> {
     if config.feeds.is_empty() {
         anyhow::bail!("no feed channels: add [[discord.feeds]] entries with a channel_id to the config file");
     }
+    if config.queue_channel.is_none() {
+        tracing::warn!("discord.queue_channel is not set: SLA warnings go to the case threads only, and surge incidents cannot post their alert and thread (their grouped cases would not show in Discord); set it to the team's queue channel");
+    }
+    if engine.digest_settings().weekly && config.digest_channel.is_none() {
+        anyhow::bail!(
+            "the weekly digest is scheduled ([digest] in the config) but discord.digest_channel is not set: add the id of the channel it should be posted to"
+        );
+    }
     let known = engine.feed_reader().profile_names();
     for feed in &config.feeds {
         for profile in &feed.profiles {
@@ -190,6 +199,12 @@ fn check(config: &DiscordConfig, engine: &Engine) -> anyhow::Result<GuildId> {
 pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Result<Running> {
     let guild = check(config, &engine)?;
     let roles = role_map(config)?;
+    // The weekly digest's timer, once whichever process starts first; one already due (carebot
+    // was down at the time) fires in the first sweep, late, and says so.
+    engine
+        .schedule_digest(Utc::now())
+        .await
+        .context("cannot schedule the weekly digest")?;
     let mut http = HttpBuilder::new(config.token.expose());
     if config.api_base.trim_end_matches('/') != DISCORD_API {
         http = http

@@ -6,7 +6,9 @@
 //! and counted per major parameter (channel, guild, webhook), so a bucket here is the pair
 //! (bucket id, major parameter), and each route learns its bucket id from its first answer.
 //! On top of the buckets a bot may send 50 requests per second in all (the global limit), which
-//! Discord does not announce in headers: it is counted here over a sliding second.
+//! Discord does not announce in headers: it is counted here over a sliding second, once the
+//! endpoint has shown that it keeps rate limits (Discord answers with bucket headers from the
+//! first request on; a test double or a proxy that keeps the limits itself may send none).
 //!
 //! A 429 still happens (another process using the same token, a window Discord shortened):
 //! its `retry_after` pauses every request when it is global and only its bucket otherwise.
@@ -186,6 +188,8 @@ pub struct Limiter {
     buckets: HashMap<(String, String), Bucket>,
     /// Wait before a request would be refused (true), or only honour 429s (the old way).
     preemptive: bool,
+    /// The endpoint sent rate-limit headers or a 429: it keeps limits, so the global one counts.
+    limited: bool,
 }
 
 impl Default for Limiter {
@@ -208,6 +212,7 @@ impl Limiter {
             routes: HashMap::new(),
             buckets: HashMap::new(),
             preemptive: true,
+            limited: false,
         }
     }
 
@@ -254,7 +259,7 @@ impl Limiter {
                 // No answer told us about this window (lost in transit): let one request find out.
             }
         }
-        if preemptive {
+        if preemptive && self.limited {
             let window = self.global.window;
             let sent = &mut self.global.sent;
             while sent.front().is_some_and(|t| *t + window <= now) {
@@ -279,7 +284,10 @@ impl Limiter {
     /// headers, or, for a success without any, that the route has no bucket.
     pub fn answered(&mut self, route: &Route, headers: Option<&BucketHeaders>, success: bool, now: Instant) {
         match headers {
-            Some(h) => self.learn(route, h, now),
+            Some(h) => {
+                self.limited = true;
+                self.learn(route, h, now);
+            }
             None if success => {
                 self.routes.remove(&route.key);
             }
@@ -296,6 +304,7 @@ impl Limiter {
         refusal: &Refusal,
         now: Instant,
     ) {
+        self.limited = true;
         let until = now + refusal.retry_after;
         if refusal.global {
             self.global.paused_until = Some(self.global.paused_until.map_or(until, |p| p.max(until)));
@@ -500,6 +509,8 @@ mod tests {
     fn the_global_limit_allows_fifty_per_second_sliding() {
         let t0 = Instant::now();
         let mut limiter = Limiter::default();
+        let first = Route::of("GET", "/gateway/bot");
+        limiter.answered(&first, Some(&headers("gw", 9, ms(5000), 1.0)), true, t0);
         for i in 0..50 {
             let route = Route::of("POST", &format!("/channels/{i}/messages"));
             limiter
@@ -515,6 +526,34 @@ mod tests {
         // The second request left the window 1 ms later, and so on.
         assert!(limiter.acquire(&route, t0 + ms(1020)).is_err());
         assert_eq!(limiter.acquire(&route, t0 + ms(1021)), Ok(()));
+    }
+
+    #[test]
+    fn an_endpoint_without_rate_limit_headers_is_not_held_to_the_global_limit() {
+        let t0 = Instant::now();
+        let mut limiter = Limiter::default();
+        let route = Route::of("POST", "/channels/1/messages");
+        for i in 0..200 {
+            limiter
+                .acquire(&route, t0 + ms(i))
+                .expect("nothing says it is limited");
+            limiter.answered(&route, None, true, t0 + ms(i));
+        }
+        // The first headers show that it keeps limits: from then on the global one counts.
+        let other = Route::of("POST", "/channels/2/messages");
+        limiter.answered(
+            &other,
+            Some(&headers("msg", 4, ms(5000), 1.0)),
+            true,
+            t0 + ms(200),
+        );
+        for i in 0..50 {
+            let route = Route::of("POST", &format!("/channels/{}/messages", 10 + i));
+            limiter
+                .acquire(&route, t0 + ms(201))
+                .expect("within the global limit");
+        }
+        assert!(limiter.acquire(&route, t0 + ms(201)).is_err());
     }
 
     #[test]

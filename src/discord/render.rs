@@ -274,6 +274,11 @@ pub fn message_edit(message: &Message, link: Option<&str>) -> EditMessage {
         .allowed_mentions(no_pings())
 }
 
+/// The web link of a channel or thread of `guild`.
+pub fn thread_url(guild: u64, thread: &str) -> String {
+    format!("https://discord.com/channels/{guild}/{thread}")
+}
+
 /// A plain-text reply (command answers), escaped, cut to fit one message.
 pub fn reply_text(text: &str) -> String {
     fit(text, CONTENT_MAX, "\n…")

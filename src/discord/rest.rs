@@ -33,7 +33,7 @@ pub enum RestError {
     #[error("rate limited for {0:?}")]
     RateLimited(Duration),
     /// Not sent: its bucket (or the global limit) has no room before `until`.
-    #[error("waiting for Discord's rate limit until {:?} from now", .0.until.saturating_duration_since(Instant::now()))]
+    #[error("not sent: Discord's rate limit has room again in {:?}", .0.until.saturating_duration_since(Instant::now()))]
     Busy(Wait),
     /// 5xx, a timeout or a broken connection: retry later with backoff.
     #[error("Discord is unavailable: {0}")]
@@ -57,6 +57,14 @@ impl RestError {
             _ => None,
         }
     }
+}
+
+/// A file uploaded with a message (`post_multipart`).
+#[derive(Debug, Clone, Copy)]
+pub struct FilePart<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
 }
 
 /// A REST client bound to one API base and bot token; clones share its rate-limit state.
@@ -111,7 +119,32 @@ impl Rest {
         path: &str,
         body: &B,
     ) -> Result<T, RestError> {
-        self.send(reqwest::Method::POST, path, Some(body), false).await
+        self.send(reqwest::Method::POST, path, Some(body), None, false)
+            .await
+    }
+
+    /// Sends a POST as `multipart/form-data`: `payload_json` and the files as `files[0]`,
+    /// `files[1]`, ... (the ids of `payload_json`'s `attachments`), unless its bucket is used up.
+    pub async fn post_multipart<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        payload_json: &serde_json::Value,
+        files: &[FilePart<'_>],
+    ) -> Result<T, RestError> {
+        let mut form = reqwest::multipart::Form::new();
+        for (i, f) in files.iter().enumerate() {
+            let part = reqwest::multipart::Part::bytes(f.bytes.to_vec())
+                .file_name(f.filename.to_string())
+                .mime_str(f.content_type)
+                .map_err(|e| RestError::Decode(format!("content type {}: {e}", f.content_type)))?;
+            form = form.part(format!("files[{i}]"), part);
+        }
+        let payload = reqwest::multipart::Part::text(payload_json.to_string())
+            .mime_str("application/json")
+            .map_err(|e| RestError::Decode(e.to_string()))?;
+        form = form.part("payload_json", payload);
+        self.send::<(), T>(reqwest::Method::POST, path, None, Some(form), false)
+            .await
     }
 
     /// Sends a PATCH unless its bucket is used up ([`RestError::Busy`]: nothing was sent).
@@ -120,13 +153,15 @@ impl Rest {
         path: &str,
         body: &B,
     ) -> Result<T, RestError> {
-        self.send(reqwest::Method::PATCH, path, Some(body), false).await
+        self.send(reqwest::Method::PATCH, path, Some(body), None, false)
+            .await
     }
 
     /// Sends a GET, first waiting for room in its bucket if needed; a 429 still comes back as
     /// [`RestError::RateLimited`].
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RestError> {
-        self.send::<(), T>(reqwest::Method::GET, path, None, true).await
+        self.send::<(), T>(reqwest::Method::GET, path, None, None, true)
+            .await
     }
 
     async fn send<B: Serialize, T: DeserializeOwned>(
@@ -134,6 +169,7 @@ impl Rest {
         method: reqwest::Method,
         path: &str,
         body: Option<&B>,
+        form: Option<reqwest::multipart::Form>,
         wait: bool,
     ) -> Result<T, RestError> {
         let route = Route::of(method.as_str(), path);
@@ -151,6 +187,9 @@ impl Rest {
             .header("Authorization", format!("Bot {}", self.token.expose()));
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(form) = form {
+            request = request.multipart(form);
         }
         let response = request
             .send()

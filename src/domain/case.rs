@@ -112,6 +112,8 @@ pub struct Case {
     /// What was granted on the case, as the card shows it (`Rental credit: 50 USD`); the
     /// grants themselves, which budgets and caps count, are stored on their own.
     pub granted: Vec<String>,
+    /// The surge incident the case is grouped under (its posts go to the incident's thread).
+    pub incident_id: Option<i64>,
     pub owner: Option<Owner>,
     pub mention_count: i64,
     pub unparsed: bool,
@@ -348,6 +350,7 @@ mod tests {
             title: "t".into(),
             tags: vec![],
             granted: vec![],
+            incident_id: None,
             owner: None,
             mention_count: 1,
             unparsed: false,

@@ -394,6 +394,12 @@ impl PlaybookSet {
         format!("matched: {}", quoted.join(", "))
     }
 
+    /// The reply template of playbook `id` rendered with `vars` (a failure is said in the text).
+    pub fn render_reply(&self, id: &str, vars: &TemplateVars) -> String {
+        template::render(&self.env, id, vars)
+            .unwrap_or_else(|e| format!("(the reply template of `{id}` failed to render: {e})"))
+    }
+
     /// The top `limit` matches of [`classify`](Self::classify), each with its reply rendered
     /// from `vars` (`case.category` set to the playbook id) and what `role` may grant a
     /// customer of `segment`.
@@ -413,8 +419,7 @@ impl PlaybookSet {
                 let pb = self.get(&m.id)?;
                 let mut vars = vars.clone();
                 vars.case.category = pb.id.clone();
-                let reply = template::render(&self.env, &pb.id, &vars)
-                    .unwrap_or_else(|e| format!("(the reply template of `{}` failed to render: {e})", pb.id));
+                let reply = self.render_reply(&pb.id, &vars);
                 let remedies = pb
                     .remedies
                     .iter()

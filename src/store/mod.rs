@@ -8,6 +8,7 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use sqlite::digest::{DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, TimedCase, VolumeRow};
 pub use sqlite::{CaseWithOpening, CustomerKey, CustomersAndCases, KnownPosts, Store, Tx};
 
 use crate::domain::case::CaseStatus;
@@ -117,6 +118,10 @@ pub enum TimerKind {
     SlaWarning,
     /// An SLA clock reached its target.
     SlaBreach,
+    /// Is a surge incident's category back to its usual rate?
+    IncidentCheck,
+    /// The weekly digest's period ended: post it and schedule the next one.
+    Digest,
 }
 
 impl TimerKind {
@@ -126,6 +131,8 @@ impl TimerKind {
             TimerKind::EscalationDeadline => "escalation_deadline",
             TimerKind::SlaWarning => "sla_warning",
             TimerKind::SlaBreach => "sla_breach",
+            TimerKind::IncidentCheck => "incident_check",
+            TimerKind::Digest => "digest",
         }
     }
 
@@ -135,6 +142,8 @@ impl TimerKind {
             "escalation_deadline" => Some(TimerKind::EscalationDeadline),
             "sla_warning" => Some(TimerKind::SlaWarning),
             "sla_breach" => Some(TimerKind::SlaBreach),
+            "incident_check" => Some(TimerKind::IncidentCheck),
+            "digest" => Some(TimerKind::Digest),
             _ => None,
         }
     }

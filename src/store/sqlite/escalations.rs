@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
-use super::{json_list, parse_col, Store, Tx};
+use super::{chunk_sizes, json_list, parse_col, values_sql, Store, Tx, Writer};
 use crate::domain::case::Owner;
 use crate::domain::escalation::{
     Decision, Escalation, EscalationId, EscalationStatus, Question, Request, TimeoutPolicy,
@@ -151,6 +151,60 @@ fn grant_from_row(r: &SqliteRow) -> Result<Grant, StoreError> {
     })
 }
 
+/// Writes buffered grants many to a statement; called by the flush.
+pub(super) async fn write_grants<'q>(
+    w: &mut Writer<'q>,
+    conn: &mut SqliteConnection,
+    grants: &'q [Grant],
+) -> Result<(), StoreError> {
+    let mut rows = grants;
+    for n in chunk_sizes(rows.len()) {
+        let (chunk, rest) = rows.split_at(n);
+        rows = rest;
+        w.sql.push_str(&values_sql(
+            "INSERT INTO grants (case_id, remedy, remedy_label, unit, amount, granted_by_id, granted_by_name,
+                 budget_actor_id, escalation_id, rule, granted_at)",
+            11,
+            n,
+        ));
+        for g in chunk {
+            w.bind(g.case_id.0)?;
+            w.bind(g.remedy.as_str())?;
+            w.bind(g.label.as_str())?;
+            w.bind(g.unit.as_str())?;
+            w.bind(g.amount.0)?;
+            w.bind(g.granted_by.id.as_str())?;
+            w.bind(g.granted_by.name.as_str())?;
+            w.bind(g.budget_actor.as_deref())?;
+            w.bind(g.escalation.map(|e| e.0))?;
+            w.bind(g.rule.as_str())?;
+            w.bind(g.granted_at)?;
+        }
+        w.end(conn).await?;
+    }
+    Ok(())
+}
+
+/// Marks the stored pending timers of these escalations cancelled (one statement per
+/// cancellation time); called by the flush before it writes new timers.
+pub(super) async fn write_cancellations(
+    w: &mut Writer<'_>,
+    conn: &mut SqliteConnection,
+    cancelled: &[(i64, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    for same_time in cancelled.chunk_by(|a, b| a.1 == b.1) {
+        let ids: Vec<i64> = same_time.iter().map(|(id, _)| *id).collect();
+        w.sql.push_str(
+            "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
+             WHERE escalation_id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
+        );
+        w.bind(same_time[0].1)?;
+        w.bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))?;
+        w.end(conn).await?;
+    }
+    Ok(())
+}
+
 impl Tx {
     /// Stores a new escalation (its `id` is ignored) with its packet (the app's JSON of the
     /// case's story, kept as it was when escalated) and returns the id it got.
@@ -159,75 +213,84 @@ impl Tx {
         e: &Escalation,
         packet: &str,
     ) -> Result<EscalationId, StoreError> {
-        self.flush().await?;
         let (cap, next) = match &e.policy.on_timeout {
             OnTimeout::GrantUpTo { cap } => (Some(cap.0), None),
             OnTimeout::NextTier { approver } => (None, Some(approver.as_str())),
             OnTimeout::Deny => (None, None),
         };
-        let id: i64 = sqlx::query_scalar(
+        let questions = questions_json(e)?;
+        let bind = |w: &mut Writer<'_>| {
+            w.bind(e.case_id.0)?;
+            w.bind(e.reason.clone())?;
+            w.bind(e.playbook.clone())?;
+            w.bind(e.request.as_ref().map(|r| r.remedy.as_str()))?;
+            w.bind(e.request.as_ref().map(|r| r.label.clone()))?;
+            w.bind(e.request.as_ref().map(|r| r.unit.clone()))?;
+            w.bind(e.request.as_ref().map(|r| r.amount.0))?;
+            w.bind(e.blocked.as_ref().map(|b| b.0.clone()))?;
+            w.bind(e.blocked.as_ref().map(|b| b.1.clone()))?;
+            w.bind(e.requester.id.clone())?;
+            w.bind(e.requester.name.clone())?;
+            w.bind(e.requester_role.as_str())?;
+            w.bind(e.requester_limit.map(|m| m.0))?;
+            w.bind(e.approver.as_str())?;
+            w.bind(e.tier as i64)?;
+            w.bind(e.tier_started_at)?;
+            w.bind(e.deadline_at)?;
+            w.bind(e.created_at)?;
+            w.bind(e.policy.deadline_secs)?;
+            w.bind(crate::domain::escalation::policy_name(&e.policy.on_timeout))?;
+            w.bind(cap)?;
+            w.bind(next)?;
+            w.bind(questions)?;
+            w.bind(packet.to_string())
+        };
+        let rows = self
+            .flush_then(
             "INSERT INTO escalations (case_id, status, reason, playbook, remedy, remedy_label, unit, amount,
                  blocked_rule, blocked_by, requester_id, requester_name, requester_role, requester_limit, approver,
                  tier, tier_started_at, deadline_at, created_at, deadline_secs, on_timeout, timeout_cap,
                  next_approver, questions, packet)
              VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(e.case_id.0)
-        .bind(&e.reason)
-        .bind(&e.playbook)
-        .bind(e.request.as_ref().map(|r| r.remedy.as_str()))
-        .bind(e.request.as_ref().map(|r| r.label.as_str()))
-        .bind(e.request.as_ref().map(|r| r.unit.as_str()))
-        .bind(e.request.as_ref().map(|r| r.amount.0))
-        .bind(e.blocked.as_ref().map(|b| b.0.as_str()))
-        .bind(e.blocked.as_ref().map(|b| b.1.as_str()))
-        .bind(&e.requester.id)
-        .bind(&e.requester.name)
-        .bind(e.requester_role.as_str())
-        .bind(e.requester_limit.map(|m| m.0))
-        .bind(e.approver.as_str())
-        .bind(e.tier as i64)
-        .bind(e.tier_started_at)
-        .bind(e.deadline_at)
-        .bind(e.created_at)
-        .bind(e.policy.deadline_secs)
-        .bind(crate::domain::escalation::policy_name(&e.policy.on_timeout))
-        .bind(cap)
-        .bind(next)
-        .bind(questions_json(e)?)
-        .bind(packet)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(EscalationId(id))
+                bind,
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("an escalation insert returned no id".into()))?;
+        Ok(EscalationId(row.get(0)))
     }
 
     /// Writes back a changed escalation, only if it is still open in the database. Returns
     /// false when it was decided meanwhile (by another transaction): nothing is written then.
     pub async fn update_escalation(&mut self, e: &Escalation) -> Result<bool, StoreError> {
-        self.flush().await?;
         let d = e.decision.as_ref();
-        let done = sqlx::query(
-            "UPDATE escalations SET status = ?, approver = ?, tier = ?, tier_started_at = ?, deadline_at = ?,
-                 decided_by_id = ?, decided_by_name = ?, decided_at = ?, decided_amount = ?, decision_note = ?,
-                 timed_out = ?, questions = ?
-             WHERE id = ? AND status = 'open'",
-        )
-        .bind(e.status().as_str())
-        .bind(e.approver.as_str())
-        .bind(e.tier as i64)
-        .bind(e.tier_started_at)
-        .bind(e.deadline_at)
-        .bind(d.map(|d| d.by.id.as_str()))
-        .bind(d.map(|d| d.by.name.as_str()))
-        .bind(d.map(|d| d.at))
-        .bind(d.and_then(|d| d.amount).map(|m| m.0))
-        .bind(d.and_then(|d| d.note.as_deref()))
-        .bind(d.is_some_and(|d| d.timed_out))
-        .bind(questions_json(e)?)
-        .bind(e.id.0)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let questions = questions_json(e)?;
+        // Sent together with the buffered rows; `RETURNING` says whether it was still open.
+        let updated = self
+            .flush_then(
+                "UPDATE escalations SET status = ?, approver = ?, tier = ?, tier_started_at = ?, deadline_at = ?,
+                     decided_by_id = ?, decided_by_name = ?, decided_at = ?, decided_amount = ?, decision_note = ?,
+                     timed_out = ?, questions = ?
+                 WHERE id = ? AND status = 'open' RETURNING id",
+                |w| {
+                    w.bind(e.status().as_str())?;
+                    w.bind(e.approver.as_str())?;
+                    w.bind(e.tier as i64)?;
+                    w.bind(e.tier_started_at)?;
+                    w.bind(e.deadline_at)?;
+                    w.bind(d.map(|d| d.by.id.clone()))?;
+                    w.bind(d.map(|d| d.by.name.clone()))?;
+                    w.bind(d.map(|d| d.at))?;
+                    w.bind(d.and_then(|d| d.amount).map(|m| m.0))?;
+                    w.bind(d.and_then(|d| d.note.clone()))?;
+                    w.bind(d.is_some_and(|d| d.timed_out))?;
+                    w.bind(questions)?;
+                    w.bind(e.id.0)
+                },
+            )
+            .await?;
+        Ok(updated.len() == 1)
     }
 
     pub async fn escalation(&mut self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
@@ -238,6 +301,21 @@ impl Tx {
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(escalation_from_row).transpose()
+    }
+
+    /// An escalation with its stored packet, in one round trip.
+    pub async fn escalation_with_packet(
+        &mut self,
+        id: EscalationId,
+    ) -> Result<Option<(Escalation, String)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ESCALATION_COLUMNS}, packet FROM escalations WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| Ok((escalation_from_row(&r)?, r.get("packet"))))
+            .transpose()
     }
 
     /// Several escalations in one round trip (in no particular order).
@@ -308,27 +386,9 @@ impl Tx {
         rows.iter().map(escalation_from_row).collect()
     }
 
-    /// Records a granted remedy.
+    /// Records a granted remedy (buffered until the next read of grants or the commit).
     pub async fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
-        self.flush().await?;
-        sqlx::query(
-            "INSERT INTO grants (case_id, remedy, remedy_label, unit, amount, granted_by_id, granted_by_name,
-                 budget_actor_id, escalation_id, rule, granted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(g.case_id.0)
-        .bind(g.remedy.as_str())
-        .bind(&g.label)
-        .bind(&g.unit)
-        .bind(g.amount.0)
-        .bind(&g.granted_by.id)
-        .bind(&g.granted_by.name)
-        .bind(g.budget_actor.as_deref())
-        .bind(g.escalation.map(|e| e.0))
-        .bind(&g.rule)
-        .bind(g.granted_at)
-        .execute(&mut *self.tx)
-        .await?;
+        self.pending.grants.push(g.clone());
         Ok(())
     }
 
@@ -343,6 +403,7 @@ impl Tx {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<(Money, Money), StoreError> {
+        self.flush().await?;
         let row = sqlx::query(
             "SELECT (SELECT COALESCE(SUM(amount), 0) FROM grants WHERE case_id = ? AND remedy = ?),
                     (SELECT COALESCE(SUM(amount), 0) FROM grants
@@ -361,6 +422,7 @@ impl Tx {
 
     /// The remedies granted on a case, oldest first.
     pub async fn case_grants(&mut self, case: CaseId) -> Result<Vec<Grant>, StoreError> {
+        self.flush().await?;
         let rows = sqlx::query("SELECT * FROM grants WHERE case_id = ? ORDER BY id")
             .bind(case.0)
             .fetch_all(&mut *self.tx)
@@ -373,21 +435,14 @@ impl Tx {
         self.pending.timers.push((timer, now));
     }
 
-    /// Marks the pending timers of an escalation as cancelled (it was decided or moved on).
-    pub async fn cancel_escalation_timers(
-        &mut self,
-        escalation: EscalationId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.flush().await?;
-        sqlx::query(
-            "UPDATE timers SET fired_at = ?, outcome = 'cancelled' WHERE escalation_id = ? AND fired_at IS NULL",
-        )
-        .bind(now)
-        .bind(escalation.0)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+    /// Cancels the pending timers of an escalation (it was decided or moved on): timers not
+    /// written yet are dropped, stored ones are marked cancelled at the next flush, before the
+    /// timers scheduled after this call are written.
+    pub fn cancel_escalation_timers(&mut self, escalation: EscalationId, now: DateTime<Utc>) {
+        self.pending
+            .timers
+            .retain(|(t, _)| t.escalation != Some(escalation));
+        self.pending.cancelled_escalations.push((escalation.0, now));
     }
 
     /// Claims up to `limit` timers due at `now`, earliest first, by marking them fired in this
@@ -446,7 +501,7 @@ impl Store {
         sqlx::query("UPDATE escalations SET message_ref = ? WHERE id = ?")
             .bind(message_ref)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+pub mod digest;
 mod escalations;
+mod incidents;
 mod sla;
 
 use std::collections::HashSet;
@@ -16,7 +18,10 @@ use sqlx::{Arguments, Row, Sqlite, SqlitePool};
 
 use super::{CaseEvent, CaseFilter, CaseSummary, NewTimer, OutboxRow, StoreError, StoredMention};
 use crate::domain::case::{Case, CaseStatus, Customer, Owner};
+use crate::domain::escalation::EscalationId;
 use crate::domain::feed::Mention;
+use crate::domain::offer::Grant;
+use crate::domain::sla::Clock;
 use crate::domain::{CaseId, Handle, Network, Priority, Segment};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -24,7 +29,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// The database handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (snapshots and the sweep's first look) run here.
     pool: SqlitePool,
+    /// The one connection every write runs on: SQLite takes one writer at a time anyway, and
+    /// in WAL mode a connection that finds another's commit in the WAL drops its whole page
+    /// cache, so writers taking turns on several connections would keep reloading theirs.
+    /// The same pool as `pool` for an in-memory database (one connection in all).
+    writer: SqlitePool,
 }
 
 /// One database transaction; dropped without [`Tx::commit`] it rolls back.
@@ -52,6 +63,9 @@ struct Pending {
     clocks: Vec<crate::domain::sla::Clock>,
     /// Clocks whose stored pending timers are to be cancelled, and when.
     cancelled_clocks: Vec<(i64, DateTime<Utc>)>,
+    /// Escalations whose stored pending timers are to be cancelled, and when.
+    cancelled_escalations: Vec<(i64, DateTime<Utc>)>,
+    grants: Vec<Grant>,
     /// With the time they were scheduled at.
     timers: Vec<(NewTimer, DateTime<Utc>)>,
 }
@@ -66,6 +80,8 @@ impl Pending {
             + self.cursors.len()
             + self.clocks.len()
             + self.cancelled_clocks.len()
+            + self.cancelled_escalations.len()
+            + self.grants.len()
             + self.timers.len()
     }
 }
@@ -99,8 +115,8 @@ struct PendingOutbox {
     at: DateTime<Utc>,
 }
 
-/// The most rows one buffered INSERT writes. The widest table (cases, 20 columns) then binds
-/// 2,560 parameters, far below the 32,766 that the bundled SQLite (libsqlite3-sys 0.30, SQLite
+/// The most rows one buffered INSERT writes. The widest table (cases, 21 columns) then binds
+/// 2,688 parameters, far below the 32,766 that the bundled SQLite (libsqlite3-sys 0.30, SQLite
 /// 3.46) allows per statement; bigger statements would save little, as a batch of 500 mentions
 /// already needs only a handful of statements per table.
 const ROWS_PER_INSERT: usize = 128;
@@ -180,6 +196,14 @@ impl<'q> Writer<'q> {
         self.sql.clear();
         Ok(())
     }
+
+    /// Sends what `sql` holds, ending with one statement that returns rows, and returns them.
+    async fn fetch(&mut self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>, StoreError> {
+        let args = std::mem::take(&mut self.args);
+        let rows = sqlx::query_with(&self.sql, args).fetch_all(&mut *conn).await?;
+        self.sql.clear();
+        Ok(rows)
+    }
 }
 
 /// What a batch's first read found: posts already processed and the highest case id.
@@ -224,6 +248,20 @@ pub struct CaseWithOpening {
     pub opening_url: Option<String>,
 }
 
+/// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order
+/// across cases).
+#[derive(Debug, Default)]
+pub struct CaseCards {
+    pub cases: Vec<Case>,
+    pub customers: Vec<Customer>,
+    /// The text and link of each case's first post.
+    pub openings: Vec<(CaseId, String, Option<String>)>,
+    /// Oldest first per case.
+    pub clocks: Vec<Clock>,
+    /// Oldest first per case.
+    pub open_escalations: Vec<(CaseId, EscalationId)>,
+}
+
 impl Store {
     /// Opens (creating when missing) the database at `url` and applies migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -252,30 +290,49 @@ impl Store {
             // file is truncated back to 64 MB after a checkpoint.
             .pragma("wal_autocheckpoint", "10000")
             .pragma("journal_size_limit", "67108864");
-        // An in-memory database exists once per connection: keep exactly one.
+        // An in-memory database exists once per connection: keep exactly one, for everything.
+        if memory {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Open)?;
+            MIGRATOR.run(&pool).await?;
+            return Ok(Store {
+                writer: pool.clone(),
+                pool,
+            });
+        }
+        // Kept open for good: its page cache stays warm, and only its own commits change the
+        // pages under it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::Open)?;
+        MIGRATOR.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .min_connections(if memory { 1 } else { 0 })
-            .idle_timeout(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
+            .max_connections(4)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
             .connect_with(options)
             .await
             .map_err(StoreError::Open)?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, writer })
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue instead of failing).
+    /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE`, so a writer of
+    /// another process queues instead of failing; writers of this process queue for the
+    /// connection).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Tx {
             tx,
             pending: Pending::default(),
@@ -319,7 +376,7 @@ impl Store {
         sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
             .bind(now)
             .bind(outbox_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -336,7 +393,7 @@ impl Store {
         .bind(error)
         .bind(retry_at)
         .bind(outbox_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -354,7 +411,7 @@ impl Store {
         .bind(thread_ref)
         .bind(card_ref)
         .bind(case_id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -398,6 +455,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -425,6 +483,7 @@ fn case_from_row(r: &SqliteRow) -> Result<Case, StoreError> {
         title: r.get("title"),
         tags: json_vec(r.get("tags"))?,
         granted: json_vec(r.get("granted"))?,
+        incident_id: r.get("incident_id"),
         owner: owner_id.map(|id| Owner {
             name: owner_name.unwrap_or_else(|| id.clone()),
             id,
@@ -475,9 +534,21 @@ impl Tx {
     /// Writes the buffered rows: cases first (mentions and events refer to them), then ignored
     /// posts, mentions, events, outbox rows in the order they were added, and feed cursors.
     async fn flush(&mut self) -> Result<(), StoreError> {
+        self.flush_then("", |_| Ok(())).await.map(drop)
+    }
+
+    /// Writes the buffered rows, then runs `then` (statements with `?` parameters bound by
+    /// `bind`; none when empty) and returns its rows, in one round trip when few rows were
+    /// buffered: for a read that must see them, or a guarded write whose `RETURNING` tells
+    /// whether it happened.
+    async fn flush_then(
+        &mut self,
+        then: &str,
+        bind: impl for<'w> FnOnce(&mut Writer<'w>) -> Result<(), StoreError>,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
         let pending = std::mem::take(&mut self.pending);
-        if pending.rows() == 0 {
-            return Ok(());
+        if pending.rows() == 0 && then.is_empty() {
+            return Ok(Vec::new());
         }
         let conn: &mut SqliteConnection = &mut self.tx;
         let mut w = Writer {
@@ -492,8 +563,9 @@ impl Tx {
             w.sql.push_str(&values_sql(
                 "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
                                     owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
-                                    updated_at, first_response_at, last_customer_at, resolved_at, granted)",
-                20,
+                                    updated_at, first_response_at, last_customer_at, resolved_at, granted,
+                                    incident_id)",
+                21,
                 n,
             ));
             w.sql.push_str(
@@ -502,7 +574,8 @@ impl Tx {
                     owner_id = excluded.owner_id, owner_name = excluded.owner_name,
                     mention_count = excluded.mention_count, updated_at = excluded.updated_at,
                     first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
-                    resolved_at = excluded.resolved_at, granted = excluded.granted",
+                    resolved_at = excluded.resolved_at, granted = excluded.granted,
+                    incident_id = excluded.incident_id",
             );
             for c in chunk {
                 w.bind(c.id.0)?;
@@ -525,10 +598,12 @@ impl Tx {
                 w.bind(c.last_customer_at)?;
                 w.bind(c.resolved_at)?;
                 w.bind(serde_json::to_string(&c.granted).unwrap_or_else(|_| "[]".into()))?;
+                w.bind(c.incident_id)?;
             }
             w.end(conn).await?;
         }
         sla::write_clocks(&mut w, conn, &pending.clocks).await?;
+        escalations::write_grants(&mut w, conn, &pending.grants).await?;
         let mut rows = pending.ignored.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
@@ -625,6 +700,7 @@ impl Tx {
             w.end(conn).await?;
         }
         sla::write_cancellations(&mut w, conn, &pending.cancelled_clocks).await?;
+        escalations::write_cancellations(&mut w, conn, &pending.cancelled_escalations).await?;
         let mut rows = pending.timers.as_slice();
         for n in chunk_sizes(rows.len()) {
             let (chunk, rest) = rows.split_at(n);
@@ -646,7 +722,13 @@ impl Tx {
             }
             w.end(conn).await?;
         }
-        w.send(conn).await
+        if then.is_empty() {
+            w.send(conn).await?;
+            return Ok(Vec::new());
+        }
+        w.sql.push_str(then);
+        bind(&mut w)?;
+        w.fetch(conn).await
     }
 
     /// One read for a whole batch, right after `BEGIN IMMEDIATE`: which of these source ids are
@@ -802,12 +884,52 @@ impl Tx {
 
     /// A case as this transaction sees it (staged changes included).
     pub async fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
-        self.flush().await?;
-        let row = sqlx::query("SELECT * FROM cases WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *self.tx)
+        let rows = self
+            .flush_then("SELECT * FROM cases WHERE id = ?", |w| w.bind(id.0))
             .await?;
-        row.as_ref().map(case_from_row).transpose()
+        rows.first().map(case_from_row).transpose()
+    }
+
+    /// For a batch of cases, in one round trip (staged changes included): the cases, their
+    /// customers, the text and link of each one's first post, their SLA clocks and their open
+    /// escalations: what their cards show and settling a decision on them needs.
+    pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let rows = self
+            .flush_then(
+                "SELECT 'case' AS row_kind, c.* FROM cases c WHERE c.id IN (SELECT value FROM json_each(?));
+                 SELECT 'customer' AS row_kind, cu.* FROM customers cu
+                     WHERE cu.id IN (SELECT customer_id FROM cases WHERE id IN (SELECT value FROM json_each(?)));
+                 SELECT 'opening' AS row_kind, m.case_id, m.text, m.url FROM mentions m
+                     WHERE m.id IN (SELECT (SELECT min(id) FROM mentions WHERE case_id = j.value) FROM json_each(?) j);
+                 SELECT 'clock' AS row_kind, k.* FROM sla_clocks k
+                     WHERE k.case_id IN (SELECT value FROM json_each(?)) ORDER BY k.case_id, k.id;
+                 SELECT 'escalation' AS row_kind, case_id, id FROM escalations
+                     WHERE case_id IN (SELECT value FROM json_each(?)) AND status = 'open' ORDER BY case_id, id",
+                |w| {
+                    for _ in 0..5 {
+                        w.bind(ids.clone())?;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        let mut out = CaseCards::default();
+        for r in &rows {
+            match r.get::<&str, _>("row_kind") {
+                "case" => out.cases.push(case_from_row(r)?),
+                "customer" => out.customers.push(customer_from_row(r)?),
+                "opening" => out
+                    .openings
+                    .push((CaseId(r.get("case_id")), r.get("text"), r.get("url"))),
+                "clock" => out.clocks.push(sla::clock_from_row(r)?),
+                _ => out
+                    .open_escalations
+                    .push((CaseId(r.get("case_id")), EscalationId(r.get("id")))),
+            }
+        }
+        Ok(out)
     }
 
     /// Stores a mention (buffered until the next read of mentions or the commit).
@@ -844,11 +966,14 @@ impl Tx {
         case_id: CaseId,
         limit: i64,
     ) -> Result<Vec<StoredMention>, StoreError> {
-        self.flush().await?;
-        let rows = sqlx::query("SELECT * FROM mentions WHERE case_id = ? ORDER BY id LIMIT ?")
-            .bind(case_id.0)
-            .bind(limit)
-            .fetch_all(&mut *self.tx)
+        let rows = self
+            .flush_then(
+                "SELECT * FROM mentions WHERE case_id = ? ORDER BY id LIMIT ?",
+                |w| {
+                    w.bind(case_id.0)?;
+                    w.bind(limit)
+                },
+            )
             .await?;
         rows.iter()
             .map(|r| {
@@ -889,12 +1014,12 @@ impl Tx {
     }
 
     pub async fn events(&mut self, case_id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
-        self.flush().await?;
-        let rows =
-            sqlx::query("SELECT at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id")
-                .bind(case_id.0)
-                .fetch_all(&mut *self.tx)
-                .await?;
+        let rows = self
+            .flush_then(
+                "SELECT at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id",
+                |w| w.bind(case_id.0),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.get("detail");

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 
 const CLOCK_COLUMNS: usize = 18;
 
-fn clock_from_row(r: &SqliteRow) -> Result<Clock, StoreError> {
+pub(super) fn clock_from_row(r: &SqliteRow) -> Result<Clock, StoreError> {
     let target: String = r.get("target");
     let outcome: Option<String> = r.get("outcome");
     Ok(Clock {
@@ -141,13 +141,13 @@ impl Tx {
 
     /// The clocks of these cases, oldest first per case.
     pub async fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError> {
-        self.flush().await?;
-        let rows = sqlx::query(
-            "SELECT * FROM sla_clocks WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, id",
-        )
-        .bind(id_list(cases.iter().map(|c| c.0)))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let ids = id_list(cases.iter().map(|c| c.0));
+        let rows = self
+            .flush_then(
+                "SELECT * FROM sla_clocks WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, id",
+                |w| w.bind(ids),
+            )
+            .await?;
         rows.iter().map(clock_from_row).collect()
     }
 

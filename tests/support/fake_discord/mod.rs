@@ -89,12 +89,24 @@ pub struct RecordedRequest {
     pub body: Value,
     /// File names uploaded in a multipart body.
     pub files: Vec<String>,
+    /// The file parts of a multipart body, with their bytes.
+    pub uploads: Vec<Upload>,
     /// The `Authorization` header (`Bot <token>`).
     pub authorization: Option<String>,
     /// Status the fake answered.
     pub status: u16,
     /// Body the fake answered (`Null` for 204).
     pub response: Value,
+}
+
+/// One file part of a multipart body (`files[n]`).
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The form field, e.g. `files[0]`.
+    pub field: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 impl RecordedRequest {

@@ -73,6 +73,7 @@ pub(crate) async fn rest_route(
         .unwrap_or("")
         .to_string();
     let (body_json, files) = parse_body(&content_type, &body);
+    let uploads = multipart_uploads(&content_type, &body);
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -115,7 +116,10 @@ pub(crate) async fn rest_route(
                 } else {
                     match body_json {
                         Err(()) => error(400, 50109, "The request body contains invalid JSON."),
-                        Ok(ref body) => route(&mut st, &method, &path, &query, body, &files),
+                        Ok(ref body) => match validate_uploads(body, &uploads) {
+                            Err(refused) => refused,
+                            Ok(()) => route(&mut st, &method, &path, &query, body, &files),
+                        },
                     }
                 };
                 (s, b, headers)
@@ -129,6 +133,7 @@ pub(crate) async fn rest_route(
         query,
         body: body_json.clone().unwrap_or(Value::Null),
         files,
+        uploads,
         authorization,
         status,
         response: reply_body.clone().unwrap_or(Value::Null),
@@ -176,6 +181,122 @@ fn parse_body(content_type: &str, body: &[u8]) -> (Result<Value, ()>, Vec<String
         return (Ok(Value::Null), Vec::new());
     }
     (serde_json::from_slice(body).map_err(|_| ()), Vec::new())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `name="..."` of a part's `Content-Disposition` (not the `filename`).
+fn disposition_param(head: &str, key: &str) -> Option<String> {
+    let start = head.find(&format!("; {key}=\""))? + key.len() + 4;
+    let rest = &head[start..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The file parts of a multipart body, read as bytes (a PNG is not text).
+fn multipart_uploads(content_type: &str, body: &[u8]) -> Vec<super::Upload> {
+    let Some(boundary) = content_type.strip_prefix("multipart/form-data; boundary=") else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{}", boundary.trim_matches('"')).into_bytes();
+    let mut uploads = Vec::new();
+    let mut rest = body;
+    while let Some(at) = find(rest, &delimiter) {
+        rest = &rest[at + delimiter.len()..];
+        let end = find(rest, &delimiter).unwrap_or(rest.len());
+        let part = &rest[..end];
+        let Some(head_end) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..head_end]);
+        let content = &part[head_end + 4..];
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let (Some(field), Some(filename)) = (
+            disposition_param(&head, "name"),
+            disposition_param(&head, "filename"),
+        ) else {
+            continue;
+        };
+        let content_type = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        });
+        uploads.push(super::Upload {
+            field,
+            filename,
+            content_type,
+            bytes: content.to_vec(),
+        });
+    }
+    uploads
+}
+
+/// A multipart message body as the OpenAPI describes it (`MessageCreateRequest` with
+/// `files[0]`..`files[9]`): at most ten files, each part named `files[n]` with a filename of
+/// 1-1024 characters, and `payload_json.attachments` listing each part's `n` as an `id`
+/// (with the same filename when it gives one).
+fn validate_uploads(body: &Value, uploads: &[super::Upload]) -> Result<(), Reply> {
+    if uploads.is_empty() {
+        return Ok(());
+    }
+    if uploads.len() > 10 {
+        return Err(invalid_form(
+            "files",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 10 or fewer in length.",
+        ));
+    }
+    let attachments = body
+        .get("attachments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for upload in uploads {
+        let n = upload
+            .field
+            .strip_prefix("files[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n < 10);
+        let Some(n) = n else {
+            return Err(invalid_form(
+                "files",
+                "FILE_UPLOAD_INVALID_FIELD",
+                &format!("Unknown file field {}.", upload.field),
+            ));
+        };
+        if !(1..=1024).contains(&upload.filename.chars().count()) {
+            return Err(invalid_form(
+                &format!("files.{n}"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Filename must be 1-1024 in length.",
+            ));
+        }
+        let id_of = |a: &Value| {
+            a["id"]
+                .as_u64()
+                .or_else(|| a["id"].as_str().and_then(|s| s.parse().ok()))
+        };
+        let Some(listed) = attachments.iter().find(|a| id_of(a) == Some(n)) else {
+            return Err(invalid_form(
+                "attachments",
+                "ATTACHMENT_NOT_FOUND",
+                &format!("No attachment with id {n} for the file part {}.", upload.field),
+            ));
+        };
+        if let Some(name) = listed["filename"].as_str() {
+            if name != upload.filename {
+                return Err(invalid_form(
+                    &format!("attachments.{n}.filename"),
+                    "ATTACHMENT_FILENAME_MISMATCH",
+                    "The attachment's filename does not match its file part.",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn failure_reply(failure: &Failure) -> (u16, Option<Value>, Vec<(&'static str, String)>) {

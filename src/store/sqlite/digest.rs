@@ -1,0 +1,501 @@
+//! The digest's reads in SQLite: aggregate queries (`GROUP BY` in SQL, so a year of cases
+//! stays a few thousand rows), the period's cases for the CSV, and the weekly schedule's rows.
+//!
+//! Times are stored as RFC 3339 text in UTC (sqlx's encoding), so a range `>= ? AND < ?` on
+//! the text is a range in time and can use the indexes of migration 0005; durations are taken
+//! with SQLite's `unixepoch()`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{json_list, parse_col, Tx};
+use crate::domain::sla::Target;
+use crate::domain::{CaseId, Priority};
+use crate::store::StoreError;
+
+/// A count by network and category (mentions received, cases opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub network: String,
+    pub category: String,
+    pub count: u64,
+}
+
+/// One case's duration (first response or resolution), for medians and percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedCase {
+    pub priority: Priority,
+    /// When the case was opened (Unix seconds).
+    pub opened_at: i64,
+    pub seconds: i64,
+}
+
+/// Stopped SLA clocks by target, case priority, agent and outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaRow {
+    pub target: Target,
+    pub priority: Priority,
+    pub agent: Option<String>,
+    pub met: bool,
+    pub count: u64,
+}
+
+/// A surge incident that overlaps the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub category: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub mentions: u64,
+    pub cases: u64,
+    pub peak: u64,
+}
+
+/// A case worth a look, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotableRow {
+    pub case: CaseId,
+    pub priority: Priority,
+    pub category: String,
+    pub status: String,
+    pub title: String,
+    pub thread_ref: Option<String>,
+    /// `breached:first_response`, `p1`, `reopened`.
+    pub reasons: Vec<String>,
+}
+
+/// One case opened in the period, as the CSV lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestCase {
+    pub id: CaseId,
+    pub opened_at: DateTime<Utc>,
+    pub status: String,
+    pub priority: String,
+    pub category: String,
+    pub network: String,
+    pub owner: Option<String>,
+    pub mentions: i64,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub incident: Option<i64>,
+    pub thread_ref: Option<String>,
+}
+
+/// A digest timer that has not fired yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingDigest {
+    pub timer_id: i64,
+    pub due_at: DateTime<Utc>,
+}
+
+fn priority(text: &str) -> Result<Priority, StoreError> {
+    parse_col(text, Priority::parse)
+}
+
+fn count(r: &sqlx::sqlite::SqliteRow, i: usize) -> u64 {
+    r.get::<i64, _>(i).max(0) as u64
+}
+
+impl Tx {
+    /// Mentions received in `[from, to)`, by network and by the category of their case.
+    pub async fn digest_mentions(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<VolumeRow>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT m.network, c.category, COUNT(*) FROM mentions m JOIN cases c ON c.id = m.case_id
+             WHERE m.received_at >= ? AND m.received_at < ? GROUP BY 1, 2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| VolumeRow {
+                network: r.get(0),
+                category: r.get(1),
+                count: count(r, 2),
+            })
+            .collect())
+    }
+
+    /// Cases opened in `[from, to)`, by their customer's network and their category.
+    pub async fn digest_opened(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<VolumeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT cu.network, c.category, COUNT(*) FROM cases c JOIN customers cu ON cu.id = c.customer_id
+             WHERE c.opened_at >= ? AND c.opened_at < ? GROUP BY 1, 2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| VolumeRow {
+                network: r.get(0),
+                category: r.get(1),
+                count: count(r, 2),
+            })
+            .collect())
+    }
+
+    /// Cases opened in `[from, to)` by category (the index alone answers it).
+    pub async fn digest_opened_by_category(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT category, COUNT(*) FROM cases INDEXED BY cases_by_opening
+             WHERE opened_at >= ? AND opened_at < ? GROUP BY 1",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), count(r, 1))).collect())
+    }
+
+    /// Cases opened in each `(from, to)` slot, by category: `(slot index, category, count)`.
+    pub async fn digest_opened_per_slot(
+        &mut self,
+        slots: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<(usize, String, u64)>, StoreError> {
+        let bounds: Vec<(String, String)> = slots.iter().map(|(a, b)| (stored(*a), stored(*b))).collect();
+        let bounds = serde_json::to_string(&bounds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // CROSS JOIN keeps the few slots as the outer loop: one index range per slot.
+        let rows = sqlx::query(
+            "SELECT d.key, c.category, COUNT(*) FROM json_each(?) d
+             CROSS JOIN cases c INDEXED BY cases_by_opening
+             WHERE c.opened_at >= d.value ->> 0 AND c.opened_at < d.value ->> 1 GROUP BY 1, 2",
+        )
+        .bind(bounds)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<i64, _>(0).max(0) as usize, r.get(1), count(r, 2)))
+            .collect())
+    }
+
+    /// Cases active at `at`: opened before it and not resolved before it (a case resolved
+    /// then and reopened since counts as active: `resolved_at` is cleared on reopening).
+    pub async fn digest_backlog(&mut self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM cases INDEXED BY cases_by_opening WHERE opened_at < ?1)
+                  - (SELECT COUNT(*) FROM cases INDEXED BY cases_by_resolution WHERE resolved_at < ?1)",
+        )
+        .bind(at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(count(&row, 0))
+    }
+
+    /// Cases opened in `[from, to)` whose first public reply came before `to`, with the time
+    /// from opening to that reply.
+    pub async fn digest_first_responses(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<TimedCase>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT priority, unixepoch(opened_at), unixepoch(first_response_at) - unixepoch(opened_at)
+             FROM cases INDEXED BY cases_by_opening
+             WHERE opened_at >= ?1 AND opened_at < ?2 AND first_response_at < ?2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        timed(&rows)
+    }
+
+    /// Cases resolved in `[from, to)` (a `resolved` event in the period), with the time from
+    /// opening to their last resolution in the period.
+    pub async fn digest_resolutions(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<TimedCase>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT c.priority, unixepoch(c.opened_at), unixepoch(r.at) - unixepoch(c.opened_at)
+             FROM (SELECT case_id, MAX(at) AS at FROM case_events
+                   WHERE kind = 'resolved' AND at >= ? AND at < ? GROUP BY case_id) r
+             JOIN cases c ON c.id = r.case_id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        timed(&rows)
+    }
+
+    /// SLA clocks stopped in `[from, to)` as met or breached.
+    pub async fn digest_sla(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SlaRow>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT k.target, c.priority, k.agent, k.outcome, COUNT(*) FROM sla_clocks k
+             JOIN cases c ON c.id = k.case_id
+             WHERE k.stopped_at >= ? AND k.stopped_at < ? AND k.outcome IN ('met', 'breached')
+             GROUP BY 1, 2, 3, 4",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let target: String = r.get(0);
+                Ok(SlaRow {
+                    target: Target::parse(&target)
+                        .ok_or_else(|| StoreError::Corrupt(format!("sla target `{target}`")))?,
+                    priority: priority(r.get(1))?,
+                    agent: r.get(2),
+                    met: r.get::<&str, _>(3) == "met",
+                    count: count(r, 4),
+                })
+            })
+            .collect()
+    }
+
+    /// Surge incidents that were open at some time in `[from, to)`, oldest first.
+    pub async fn digest_incidents(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, category, status, opened_at, ended_at, mention_count, case_count, peak_count FROM incidents
+             WHERE opened_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY opened_at, id",
+        )
+        .bind(to)
+        .bind(from)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| IncidentRow {
+                id: r.get(0),
+                category: r.get(1),
+                status: r.get(2),
+                opened_at: r.get(3),
+                ended_at: r.get(4),
+                mentions: count(r, 5),
+                cases: count(r, 6),
+                peak: count(r, 7),
+            })
+            .collect())
+    }
+
+    /// Cases with an SLA breach in the period (a clock stopped breached, or a running one
+    /// whose breach was due), P1 cases opened in it and cases reopened in it: the most
+    /// urgent `limit` of them, and how many there are in all.
+    pub async fn digest_notable(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<(Vec<NotableRow>, u64), StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "WITH notable (case_id, reason) AS (
+                 SELECT case_id, 'breached:' || target FROM sla_clocks
+                  WHERE stopped_at >= ?1 AND stopped_at < ?2 AND outcome = 'breached'
+                 UNION ALL
+                 SELECT case_id, 'breached:' || target FROM sla_clocks
+                  WHERE running_since IS NOT NULL AND breach_noticed AND due_at >= ?1 AND due_at < ?2
+                 UNION ALL
+                 SELECT id, 'p1' FROM cases INDEXED BY cases_by_opening
+                  WHERE opened_at >= ?1 AND opened_at < ?2 AND priority = 'P1'
+                 UNION ALL
+                 SELECT case_id, 'reopened' FROM case_events WHERE kind = 'reopened' AND at >= ?1 AND at < ?2
+             )
+             SELECT c.id, c.priority, c.category, c.status, c.title, c.thread_ref,
+                    group_concat(DISTINCT n.reason) AS reasons, COUNT(*) OVER () AS total
+             FROM notable n JOIN cases c ON c.id = n.case_id
+             GROUP BY c.id ORDER BY c.priority, c.id LIMIT ?3",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let total = rows.first().map_or(0, |r| count(r, 7));
+        let notable = rows
+            .iter()
+            .map(|r| {
+                let reasons: String = r.get(6);
+                let mut reasons: Vec<String> = reasons.split(',').map(str::to_string).collect();
+                reasons.sort_by_key(|r| (r != "p1", r.starts_with("reopened"), r.clone()));
+                Ok(NotableRow {
+                    case: CaseId(r.get(0)),
+                    priority: priority(r.get(1))?,
+                    category: r.get(2),
+                    status: r.get(3),
+                    title: r.get(4),
+                    thread_ref: r.get(5),
+                    reasons,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((notable, total))
+    }
+
+    /// Every case opened in `[from, to)`, oldest first (the digest's CSV).
+    pub async fn digest_cases(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DigestCase>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT c.id, c.opened_at, c.status, c.priority, c.category, cu.network, c.owner_name, c.mention_count,
+                    c.first_response_at, c.resolved_at, c.incident_id, c.thread_ref
+             FROM cases c INDEXED BY cases_by_opening JOIN customers cu ON cu.id = c.customer_id
+             WHERE c.opened_at >= ? AND c.opened_at < ? ORDER BY c.opened_at, c.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DigestCase {
+                id: CaseId(r.get(0)),
+                opened_at: r.get(1),
+                status: r.get(2),
+                priority: r.get(3),
+                category: r.get(4),
+                network: r.get(5),
+                owner: r.get(6),
+                mentions: r.get(7),
+                first_response_at: r.get(8),
+                resolved_at: r.get(9),
+                incident: r.get(10),
+                thread_ref: r.get(11),
+            })
+            .collect())
+    }
+
+    /// Records that the period starting at `from` is posted; false when it already was (by
+    /// another process, or before a restart): then nothing may be posted.
+    pub async fn record_digest(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        timezone: &str,
+        late: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.flush().await?;
+        let done = sqlx::query(
+            "INSERT INTO digests (period_start, period_end, timezone, queued_at, late) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (period_start) DO NOTHING",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(timezone)
+        .bind(now)
+        .bind(late)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether the period starting at `from` was posted.
+    pub async fn digest_posted(&mut self, from: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM digests WHERE period_start = ?")
+            .bind(from)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Schedules the digest timer of `[from, to)`, due at `to`, unless one is already pending
+    /// for that time (a unique index makes that hold across processes). True when added.
+    pub async fn schedule_digest_timer(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.flush().await?;
+        let detail = serde_json::json!({ "from": from, "to": to }).to_string();
+        let done = sqlx::query(
+            "INSERT INTO timers (kind, detail, due_at, created_at) VALUES ('digest', ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(detail)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The digest timers not fired yet, soonest first.
+    pub async fn pending_digest_timers(&mut self) -> Result<Vec<PendingDigest>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT id, due_at FROM timers WHERE kind = 'digest' AND fired_at IS NULL ORDER BY due_at, id",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingDigest {
+                timer_id: r.get(0),
+                due_at: r.get(1),
+            })
+            .collect())
+    }
+
+    /// Marks these pending timers cancelled (the schedule changed).
+    pub async fn cancel_timers(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        sqlx::query(
+            "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
+             WHERE id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
+        )
+        .bind(now)
+        .bind(json_list(&ids))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A time as sqlx stores it, for comparisons made inside SQL (json bounds).
+fn stored(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+fn timed(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<TimedCase>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(TimedCase {
+                priority: priority(r.get(0))?,
+                opened_at: r.get::<Option<i64>, _>(1).unwrap_or_default(),
+                seconds: r.get::<Option<i64>, _>(2).unwrap_or_default().max(0),
+            })
+        })
+        .collect()
+}
