@@ -1950,3 +1950,69 @@ async fn the_weekly_digest_is_posted_to_the_digest_channel_with_its_chart_and_cs
     assert_eq!(posted, 1);
     bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_surge_posts_one_alert_with_its_thread_and_the_cases_that_join_post_there() {
+    // The escalations channel doubles as the queue channel here.
+    let bot = spawn_bot_with(FakeDiscordOptions::default(), |c| {
+        c.discord.queue_channel = c.discord.escalations_channel;
+    })
+    .await;
+    for i in 0..10 {
+        let post = format!(
+            "[Twitter] @buyer{i}: checkout keeps failing at payment, site is down https://twitter.com/buyer{i}/status/{i}"
+        );
+        bot.post(&post).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    while bot.case_count().await < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the posts became {} cases",
+            bot.case_count().await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bot.wait_for_outbox_drained().await;
+    let alerts = bot.posted(bot.escalations, "Surge I1: checkout");
+    assert_eq!(alerts.len(), 1, "one alert");
+    let alert_id = bot
+        .fake
+        .messages(bot.escalations)
+        .iter()
+        .find(|m| {
+            m["embeds"][0]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Surge I1"))
+        })
+        .and_then(|m| m["id"].as_str().map(str::to_string))
+        .expect("alert stored");
+    // The incident's thread is started from the alert, and the cases that joined post there.
+    let thread = bot
+        .fake
+        .wait_for_request(
+            |r| {
+                r.method == "POST"
+                    && r.path == format!("/channels/{}/messages/{alert_id}/threads", bot.escalations)
+            },
+            WAIT,
+        )
+        .await;
+    assert_eq!(thread.body["name"], json!("I1 surge: checkout-outage"));
+    let thread_id = thread.response["id"].as_str().expect("thread id").to_string();
+    let joined = bot.posted(thread_id.parse().expect("id"), "Case \\#");
+    assert_eq!(joined.len(), 3, "posts 8, 9 and 10 joined");
+    // Only the 7 posts before the surge got threads of their own.
+    let own_threads = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path.starts_with(&format!("/channels/{}/messages/", bot.feed))
+                && r.path.ends_with("/threads")
+        })
+        .count();
+    assert_eq!(own_threads, 7);
+    bot.shutdown().await;
+}
