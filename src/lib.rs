@@ -5,7 +5,7 @@
 //! keeps an append-only timeline of the work.
 //!
 //! # Layout
-//! - [`domain`]: pure types and rules (feed parsing, triage, playbooks, case life cycle); no
+//! - [`domain`]: pure types and rules (feed parsing, triage, playbooks, case life cycle, digest math); no
 //!   I/O, and `now` is always a parameter.
 //! - [`app`]: the [`app::Engine`]; one store transaction per input, writing state, case events
 //!   and transport-neutral outbox messages together.

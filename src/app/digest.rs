@@ -507,6 +507,11 @@ impl Engine {
         let (mut stale, mut late) = (0, 0);
         let schedule = self.digest.schedule;
         for timer in timers {
+            if !self.digest.weekly {
+                // Left from when the weekly digest was configured: nothing to post any more.
+                stale += 1;
+                continue;
+            }
             let t = &timer.spec;
             let is_late = now - t.due_at > late_after;
             let period = if is_late {

@@ -213,84 +213,76 @@ impl Tx {
         e: &Escalation,
         packet: &str,
     ) -> Result<EscalationId, StoreError> {
+        self.flush().await?;
         let (cap, next) = match &e.policy.on_timeout {
             OnTimeout::GrantUpTo { cap } => (Some(cap.0), None),
             OnTimeout::NextTier { approver } => (None, Some(approver.as_str())),
             OnTimeout::Deny => (None, None),
         };
-        let questions = questions_json(e)?;
-        let bind = |w: &mut Writer<'_>| {
-            w.bind(e.case_id.0)?;
-            w.bind(e.reason.clone())?;
-            w.bind(e.playbook.clone())?;
-            w.bind(e.request.as_ref().map(|r| r.remedy.as_str()))?;
-            w.bind(e.request.as_ref().map(|r| r.label.clone()))?;
-            w.bind(e.request.as_ref().map(|r| r.unit.clone()))?;
-            w.bind(e.request.as_ref().map(|r| r.amount.0))?;
-            w.bind(e.blocked.as_ref().map(|b| b.0.clone()))?;
-            w.bind(e.blocked.as_ref().map(|b| b.1.clone()))?;
-            w.bind(e.requester.id.clone())?;
-            w.bind(e.requester.name.clone())?;
-            w.bind(e.requester_role.as_str())?;
-            w.bind(e.requester_limit.map(|m| m.0))?;
-            w.bind(e.approver.as_str())?;
-            w.bind(e.tier as i64)?;
-            w.bind(e.tier_started_at)?;
-            w.bind(e.deadline_at)?;
-            w.bind(e.created_at)?;
-            w.bind(e.policy.deadline_secs)?;
-            w.bind(crate::domain::escalation::policy_name(&e.policy.on_timeout))?;
-            w.bind(cap)?;
-            w.bind(next)?;
-            w.bind(questions)?;
-            w.bind(packet.to_string())
-        };
-        let rows = self
-            .flush_then(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO escalations (case_id, status, reason, playbook, remedy, remedy_label, unit, amount,
                  blocked_rule, blocked_by, requester_id, requester_name, requester_role, requester_limit, approver,
                  tier, tier_started_at, deadline_at, created_at, deadline_secs, on_timeout, timeout_cap,
                  next_approver, questions, packet)
              VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                bind,
-            )
-            .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("an escalation insert returned no id".into()))?;
-        Ok(EscalationId(row.get(0)))
+        )
+        .bind(e.case_id.0)
+        .bind(&e.reason)
+        .bind(&e.playbook)
+        .bind(e.request.as_ref().map(|r| r.remedy.as_str()))
+        .bind(e.request.as_ref().map(|r| r.label.as_str()))
+        .bind(e.request.as_ref().map(|r| r.unit.as_str()))
+        .bind(e.request.as_ref().map(|r| r.amount.0))
+        .bind(e.blocked.as_ref().map(|b| b.0.as_str()))
+        .bind(e.blocked.as_ref().map(|b| b.1.as_str()))
+        .bind(&e.requester.id)
+        .bind(&e.requester.name)
+        .bind(e.requester_role.as_str())
+        .bind(e.requester_limit.map(|m| m.0))
+        .bind(e.approver.as_str())
+        .bind(e.tier as i64)
+        .bind(e.tier_started_at)
+        .bind(e.deadline_at)
+        .bind(e.created_at)
+        .bind(e.policy.deadline_secs)
+        .bind(crate::domain::escalation::policy_name(&e.policy.on_timeout))
+        .bind(cap)
+        .bind(next)
+        .bind(questions_json(e)?)
+        .bind(packet)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(EscalationId(id))
     }
 
     /// Writes back a changed escalation, only if it is still open in the database. Returns
     /// false when it was decided meanwhile (by another transaction): nothing is written then.
     pub async fn update_escalation(&mut self, e: &Escalation) -> Result<bool, StoreError> {
+        // No flush first: buffered rows never change escalations and none of them depends on
+        // this statement, so they can wait for the next read or the commit.
         let d = e.decision.as_ref();
-        let questions = questions_json(e)?;
-        // Sent together with the buffered rows; `RETURNING` says whether it was still open.
-        let updated = self
-            .flush_then(
-                "UPDATE escalations SET status = ?, approver = ?, tier = ?, tier_started_at = ?, deadline_at = ?,
-                     decided_by_id = ?, decided_by_name = ?, decided_at = ?, decided_amount = ?, decision_note = ?,
-                     timed_out = ?, questions = ?
-                 WHERE id = ? AND status = 'open' RETURNING id",
-                |w| {
-                    w.bind(e.status().as_str())?;
-                    w.bind(e.approver.as_str())?;
-                    w.bind(e.tier as i64)?;
-                    w.bind(e.tier_started_at)?;
-                    w.bind(e.deadline_at)?;
-                    w.bind(d.map(|d| d.by.id.clone()))?;
-                    w.bind(d.map(|d| d.by.name.clone()))?;
-                    w.bind(d.map(|d| d.at))?;
-                    w.bind(d.and_then(|d| d.amount).map(|m| m.0))?;
-                    w.bind(d.and_then(|d| d.note.clone()))?;
-                    w.bind(d.is_some_and(|d| d.timed_out))?;
-                    w.bind(questions)?;
-                    w.bind(e.id.0)
-                },
-            )
-            .await?;
-        Ok(updated.len() == 1)
+        let done = sqlx::query(
+            "UPDATE escalations SET status = ?, approver = ?, tier = ?, tier_started_at = ?, deadline_at = ?,
+                 decided_by_id = ?, decided_by_name = ?, decided_at = ?, decided_amount = ?, decision_note = ?,
+                 timed_out = ?, questions = ?
+             WHERE id = ? AND status = 'open'",
+        )
+        .bind(e.status().as_str())
+        .bind(e.approver.as_str())
+        .bind(e.tier as i64)
+        .bind(e.tier_started_at)
+        .bind(e.deadline_at)
+        .bind(d.map(|d| d.by.id.as_str()))
+        .bind(d.map(|d| d.by.name.as_str()))
+        .bind(d.map(|d| d.at))
+        .bind(d.and_then(|d| d.amount).map(|m| m.0))
+        .bind(d.and_then(|d| d.note.as_deref()))
+        .bind(d.is_some_and(|d| d.timed_out))
+        .bind(questions_json(e)?)
+        .bind(e.id.0)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn escalation(&mut self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {

@@ -896,6 +896,7 @@ impl Tx {
     pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        // `+status`: by case, not through the index of all open escalations.
         let rows = self
             .flush_then(
                 "SELECT 'case' AS row_kind, c.* FROM cases c WHERE c.id IN (SELECT value FROM json_each(?));
@@ -906,7 +907,7 @@ impl Tx {
                  SELECT 'clock' AS row_kind, k.* FROM sla_clocks k
                      WHERE k.case_id IN (SELECT value FROM json_each(?)) ORDER BY k.case_id, k.id;
                  SELECT 'escalation' AS row_kind, case_id, id FROM escalations
-                     WHERE case_id IN (SELECT value FROM json_each(?)) AND status = 'open' ORDER BY case_id, id",
+                     WHERE case_id IN (SELECT value FROM json_each(?)) AND +status = 'open' ORDER BY case_id, id",
                 |w| {
                     for _ in 0..5 {
                         w.bind(ids.clone())?;
