@@ -84,12 +84,9 @@ fn alert(incident: &Incident, bulk_reply: Option<(String, String)>) -> Message {
 }
 
 impl Engine {
-    /// The rate tracker, warmed up once from the mentions of the last baseline and window.
-    async fn with_rates<T>(
-        &self,
-        now: DateTime<Utc>,
-        f: impl FnOnce(&mut RateTracker) -> T,
-    ) -> Result<T, StoreError> {
+    /// Loads the rate tracker once from the mentions of the last baseline and window; called
+    /// before a batch's write transaction begins.
+    pub(super) async fn warm_rates(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let ready = self.rates.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         if !ready {
             let since = now - Duration::seconds(self.surge.baseline_secs + self.surge.window_secs);
@@ -103,8 +100,13 @@ impl Engine {
                 *rates = Some(tracker);
             }
         }
+        Ok(())
+    }
+
+    /// Runs `f` on the rate tracker (warmed up by [`Engine::warm_rates`]; empty if it was not).
+    fn with_rates<T>(&self, f: impl FnOnce(&mut RateTracker) -> T) -> T {
         let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(f(rates.get_or_insert_with(|| RateTracker::new(&self.surge))))
+        f(rates.get_or_insert_with(|| RateTracker::new(&self.surge)))
     }
 
     /// The incidents still open, for a batch to join.
@@ -135,7 +137,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Grouping, StoreError> {
         let category = cases[k].category.clone();
-        let rate: Rate = self.with_rates(now, |r| r.record(&category, now)).await?;
+        let rate: Rate = self.with_rates(|r| r.record(&category, now));
         if let Some(incident) = open.by_category.get_mut(&category) {
             if opened && cases[k].incident_id.is_none() {
                 cases[k].incident_id = Some(incident.id.0);

@@ -215,6 +215,9 @@ impl Engine {
         cursor: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
+        // Surge detection warms up from the store before the write transaction takes its
+        // connection (a read inside it could wait for a connection that never frees up).
+        self.warm_rates(now).await?;
         let mut tx = self.store.begin().await?;
         // One playbook set for the whole batch (a reload applies from the next batch).
         let playbooks = self.playbooks();

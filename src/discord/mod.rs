@@ -2,8 +2,9 @@
 //! outbox dispatcher to Discord REST, and the timer sweep (reminders, deadlines).
 //!
 //! `discord.api_base` can point the bot at a Discord-compatible endpoint (a REST proxy or a
-//! test double). serenity's own rate limiter ignores such a proxy, so it is switched off and
-//! the dispatcher honours 429 `retry_after` itself.
+//! test double). serenity's own rate limiter ignores such a proxy, so it is switched off: the
+//! dispatcher's REST client reads Discord's `X-RateLimit-*` headers and waits before a request
+//! would be refused (see `ratelimit`), and still honours a 429's `retry_after`.
 
 mod commands;
 mod digest;
