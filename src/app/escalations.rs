@@ -120,25 +120,43 @@ pub(super) struct Settling {
 impl Settling {
     /// Reads the cases with their customers, first posts, clocks and open escalations.
     pub(super) async fn read(tx: &mut Tx, cases: &[CaseId]) -> Result<Settling, StoreError> {
-        let mut out = Settling::default();
         if cases.is_empty() {
-            return Ok(out);
+            return Ok(Settling::default());
         }
         let read = tx.case_cards(cases).await?;
-        out.cases = read.cases.into_iter().map(|c| (c.id, c)).collect();
-        out.customers = read.customers.into_iter().map(|c| (c.id, c)).collect();
-        out.openings = read
-            .openings
-            .into_iter()
-            .map(|(case, text, url)| (case, (text, url)))
-            .collect();
-        for clock in read.clocks {
+        Ok(Settling::new(
+            read.cases,
+            read.customers,
+            read.openings,
+            read.clocks,
+            read.open_escalations,
+        ))
+    }
+
+    /// From what [`Tx::case_cards`] read.
+    fn new(
+        cases: Vec<Case>,
+        customers: Vec<Customer>,
+        openings: Vec<(CaseId, String, Option<String>)>,
+        clocks: Vec<Clock>,
+        open_escalations: Vec<(CaseId, EscalationId)>,
+    ) -> Settling {
+        let mut out = Settling {
+            cases: cases.into_iter().map(|c| (c.id, c)).collect(),
+            customers: customers.into_iter().map(|c| (c.id, c)).collect(),
+            openings: openings
+                .into_iter()
+                .map(|(case, text, url)| (case, (text, url)))
+                .collect(),
+            ..Settling::default()
+        };
+        for clock in clocks {
             out.clocks.entry(clock.case_id).or_default().push(clock);
         }
-        for (case, escalation) in read.open_escalations {
+        for (case, escalation) in open_escalations {
             out.open.entry(case).or_default().push(escalation);
         }
-        Ok(out)
+        out
     }
 
     /// Stages the changed cases for the commit.
@@ -288,11 +306,8 @@ impl Engine {
         case: &Case,
         customer: &Customer,
     ) -> Result<Vec<Field>, StoreError> {
-        let mentions = tx.mentions(case.id).await?;
-        let events = tx.events(case.id).await?;
-        let earlier: Vec<String> = tx
-            .customer_cases(customer.id)
-            .await?
+        let (mentions, events, customer_cases) = tx.case_story(case.id, customer.id).await?;
+        let earlier: Vec<String> = customer_cases
             .into_iter()
             .filter(|c| c.id != case.id)
             .take(5)
@@ -473,8 +488,10 @@ impl Engine {
             },
         };
         let mut tx = self.store.begin().await?;
-        let (mut e, stored_packet) = tx
-            .escalation_with_packet(id)
+        // With what settling it needs (case, customer, clocks, open escalations), none of
+        // which the decision changes before it settles.
+        let (mut e, stored_packet, cards) = tx
+            .escalation_for_decision(id)
             .await?
             .ok_or(CommandError::UnknownEscalation(id))?;
         let by = actor.as_owner();
@@ -538,7 +555,13 @@ impl Engine {
                 });
                 tx.append_event(e.case_id, now, &actor.name, "decision", &detail)
                     .await?;
-                let mut cases = Settling::read(&mut tx, &[e.case_id]).await?;
+                let mut cases = Settling::new(
+                    cards.cases,
+                    cards.customers,
+                    cards.openings,
+                    cards.clocks,
+                    cards.open_escalations,
+                );
                 self.settle(&mut tx, &mut cases, &e, &story, packet::decided(&e), now)
                     .await?;
                 cases.stage(&mut tx);

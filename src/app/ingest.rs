@@ -686,7 +686,8 @@ impl Engine {
         customer: &Customer,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // One round trip for the opening post and the clocks (and what else it reads).
+        // The opening post and the clocks in one round trip (with the rest of the case's card
+        // parts, unused here).
         let read = tx.case_cards(&[case.id]).await?;
         let (text, url) = read
             .openings

@@ -53,6 +53,8 @@ impl Engine {
             if timers.is_empty() {
                 return Ok(report);
             }
+            // Counted apart until the commit: a batch rolled back is claimed again.
+            let mut batch = SweepReport::default();
             let (checks, rest): (Vec<&Timer>, Vec<&Timer>) = timers
                 .iter()
                 .partition(|t| t.spec.kind == TimerKind::IncidentCheck);
@@ -62,21 +64,29 @@ impl Engine {
                 rest.into_iter().partition(|t| t.spec.escalation.is_some());
             for t in checks {
                 if !self.check_incident(&mut tx, &t.spec.detail, now).await? {
-                    report.stale += 1;
+                    batch.stale += 1;
                 }
             }
-            self.fire_escalation_timers(&mut tx, &of_escalations, &mut report, now)
-                .await?;
+            if !self
+                .fire_escalation_timers(&mut tx, &of_escalations, &mut batch, now)
+                .await?
+            {
+                // One was decided by another process just now: that decision stands. Roll
+                // back (dropping `tx`) and claim again; its timers are stale then.
+                continue;
+            }
             let (stale, late) = self.fire_sla_timers(&mut tx, &of_clocks, LATE_AFTER, now).await?;
-            report.stale += stale;
-            report.late += late;
+            batch.stale += stale;
+            batch.late += late;
             let (stale, late) = self
                 .fire_digest_timers(&mut tx, &digests, LATE_AFTER, now)
                 .await?;
-            report.stale += stale;
-            report.late += late;
+            batch.stale += stale;
+            batch.late += late;
             tx.commit().await?;
             report.fired += timers.len();
+            report.stale += batch.stale;
+            report.late += batch.late;
             if report.late > 0 {
                 tracing::warn!(
                     late = report.late,
@@ -90,15 +100,17 @@ impl Engine {
     }
 
     /// Reminders and deadlines of escalations; a timer whose escalation moved on is stale.
+    /// The escalations that timed out are written back together at the end, each only if it
+    /// is still open: false when one was not (the caller rolls back).
     async fn fire_escalation_timers(
         &self,
         tx: &mut Tx,
         timers: &[&Timer],
         report: &mut SweepReport,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if timers.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let mut ids: Vec<EscalationId> = timers.iter().filter_map(|t| t.spec.escalation).collect();
         ids.sort_unstable();
@@ -128,6 +140,7 @@ impl Engine {
         cases.sort_unstable();
         cases.dedup();
         let mut cases = Settling::read(tx, &cases).await?;
+        let mut timed_out: Vec<EscalationId> = Vec::new();
         for Timer { spec: t, .. } in timers.iter().copied() {
             let late = (now - t.due_at > LATE_AFTER).then_some(t.due_at);
             let live = t
@@ -143,6 +156,7 @@ impl Engine {
                 _ => {
                     let story = story_of(packets.get(&e.id));
                     self.time_out(tx, &mut cases, e, &story, late, now).await?;
+                    timed_out.push(e.id);
                 }
             }
             if late.is_some() {
@@ -150,7 +164,10 @@ impl Engine {
             }
         }
         cases.stage(tx);
-        Ok(())
+        timed_out.sort_unstable();
+        timed_out.dedup();
+        let changed: Vec<&Escalation> = timed_out.iter().filter_map(|id| escalations.get(id)).collect();
+        tx.update_escalations(&changed).await
     }
 
     async fn remind(
@@ -179,6 +196,7 @@ impl Engine {
     }
 
     /// The deadline passed: the timeout policy decides, moves it on, and everybody is told.
+    /// The caller writes `e` back.
     async fn time_out(
         &self,
         tx: &mut Tx,
@@ -188,13 +206,7 @@ impl Engine {
         late: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let before = e.clone();
         let outcome = e.time_out(now);
-        if !tx.update_escalation(e).await? {
-            // Decided by a person in another process just now: that decision stands.
-            *e = before;
-            return Ok(());
-        }
         let detail = serde_json::json!({
             "escalation": e.id,
             "policy": policy_name(&e.policy.on_timeout),

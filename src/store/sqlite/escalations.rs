@@ -9,9 +9,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
-use super::{chunk_sizes, json_list, parse_col, values_sql, Store, Tx, Writer};
+use super::{
+    case_cards_sql, chunk_sizes, json_bool, json_rows, json_time, json_time_opt, parse_col, values_sql,
+    CaseCards, Store, Tx, Writer,
+};
 use crate::domain::case::Owner;
 use crate::domain::escalation::{
     Decision, Escalation, EscalationId, EscalationStatus, Question, Request, TimeoutPolicy,
@@ -30,106 +33,159 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} `{value}`"))
 }
 
+/// An `escalations` row: decoded by name from a row, or from a JSON array of its columns in
+/// `ESCALATION_COLUMNS` order (how a batch read returns them, see [`Tx::escalations_by_id`]).
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct EscalationRow {
+    id: i64,
+    case_id: i64,
+    status: String,
+    reason: String,
+    playbook: String,
+    remedy: Option<String>,
+    remedy_label: Option<String>,
+    unit: Option<String>,
+    amount: Option<i64>,
+    blocked_rule: Option<String>,
+    blocked_by: Option<String>,
+    requester_id: String,
+    requester_name: String,
+    requester_role: String,
+    requester_limit: Option<i64>,
+    approver: String,
+    tier: i64,
+    #[serde(deserialize_with = "json_time")]
+    tier_started_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time")]
+    deadline_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time")]
+    created_at: DateTime<Utc>,
+    deadline_secs: i64,
+    on_timeout: String,
+    timeout_cap: Option<i64>,
+    next_approver: Option<String>,
+    decided_by_id: Option<String>,
+    decided_by_name: Option<String>,
+    #[serde(deserialize_with = "json_time_opt")]
+    decided_at: Option<DateTime<Utc>>,
+    decided_amount: Option<i64>,
+    decision_note: Option<String>,
+    #[serde(deserialize_with = "json_bool")]
+    timed_out: bool,
+    questions: String,
+}
+
 fn escalation_from_row(r: &SqliteRow) -> Result<Escalation, StoreError> {
-    let remedy: Option<String> = r.get("remedy");
-    let request = match remedy {
-        Some(kind) => Some(Request {
-            remedy: RemedyKind::parse(&kind).ok_or_else(|| corrupt("remedy", &kind))?,
-            label: r.get::<Option<String>, _>("remedy_label").unwrap_or_default(),
-            unit: r.get::<Option<String>, _>("unit").unwrap_or_default(),
-            amount: Money(r.get::<Option<i64>, _>("amount").unwrap_or_default()),
-        }),
-        None => None,
-    };
-    let blocked_rule: Option<String> = r.get("blocked_rule");
-    let blocked_by: Option<String> = r.get("blocked_by");
-    let on_timeout: String = r.get("on_timeout");
-    let on_timeout = match on_timeout.as_str() {
-        "deny" => OnTimeout::Deny,
-        "grant_up_to" => OnTimeout::GrantUpTo {
-            cap: Money(r.get::<Option<i64>, _>("timeout_cap").unwrap_or_default()),
-        },
-        "next_tier" => {
-            let next: Option<String> = r.get("next_approver");
-            OnTimeout::NextTier {
-                approver: parse_col(next.as_deref().unwrap_or(""), Role::parse)?,
+    EscalationRow::from_row(r)?.into_escalation()
+}
+
+impl EscalationRow {
+    fn into_escalation(self) -> Result<Escalation, StoreError> {
+        let r = self;
+        let request = match r.remedy {
+            Some(kind) => Some(Request {
+                remedy: RemedyKind::parse(&kind).ok_or_else(|| corrupt("remedy", &kind))?,
+                label: r.remedy_label.unwrap_or_default(),
+                unit: r.unit.unwrap_or_default(),
+                amount: Money(r.amount.unwrap_or_default()),
+            }),
+            None => None,
+        };
+        let on_timeout = match r.on_timeout.as_str() {
+            "deny" => OnTimeout::Deny,
+            "grant_up_to" => OnTimeout::GrantUpTo {
+                cap: Money(r.timeout_cap.unwrap_or_default()),
+            },
+            "next_tier" => OnTimeout::NextTier {
+                approver: parse_col(r.next_approver.as_deref().unwrap_or(""), Role::parse)?,
+            },
+            other => return Err(corrupt("on_timeout", other)),
+        };
+        let status = parse_col(&r.status, EscalationStatus::parse)?;
+        let decision = match status {
+            EscalationStatus::Open => None,
+            outcome => {
+                let id = r.decided_by_id;
+                Some(Decision {
+                    outcome,
+                    by: Owner {
+                        id: id.clone().unwrap_or_default(),
+                        name: r.decided_by_name.or(id).unwrap_or_default(),
+                    },
+                    at: r
+                        .decided_at
+                        .ok_or_else(|| corrupt("decided_at of a decided escalation", "NULL"))?,
+                    amount: r.decided_amount.map(Money),
+                    note: r.decision_note,
+                    timed_out: r.timed_out,
+                })
             }
-        }
-        other => return Err(corrupt("on_timeout", other)),
-    };
-    let status = parse_col(r.get("status"), EscalationStatus::parse)?;
-    let decision = match status {
-        EscalationStatus::Open => None,
-        outcome => {
-            let id: Option<String> = r.get("decided_by_id");
-            let name: Option<String> = r.get("decided_by_name");
-            Some(Decision {
-                outcome,
-                by: Owner {
-                    id: id.clone().unwrap_or_default(),
-                    name: name.or(id).unwrap_or_default(),
-                },
-                at: r
-                    .get::<Option<DateTime<Utc>>, _>("decided_at")
-                    .ok_or_else(|| corrupt("decided_at of a decided escalation", "NULL"))?,
-                amount: r.get::<Option<i64>, _>("decided_amount").map(Money),
-                note: r.get("decision_note"),
-                timed_out: r.get("timed_out"),
-            })
-        }
-    };
-    let questions: String = r.get("questions");
-    let questions: Vec<Question> =
-        serde_json::from_str(&questions).map_err(|e| StoreError::Corrupt(format!("questions: {e}")))?;
-    Ok(Escalation {
-        id: EscalationId(r.get("id")),
-        case_id: CaseId(r.get("case_id")),
-        reason: r.get("reason"),
-        playbook: r.get("playbook"),
-        request,
-        blocked: blocked_rule.zip(blocked_by),
-        requester: Owner {
-            id: r.get("requester_id"),
-            name: r.get("requester_name"),
-        },
-        requester_role: parse_col(r.get("requester_role"), Role::parse)?,
-        requester_limit: r.get::<Option<i64>, _>("requester_limit").map(Money),
-        approver: parse_col(r.get("approver"), Role::parse)?,
-        tier: r.get::<i64, _>("tier").clamp(1, u32::MAX as i64) as u32,
-        tier_started_at: r.get("tier_started_at"),
-        deadline_at: r.get("deadline_at"),
-        created_at: r.get("created_at"),
-        policy: TimeoutPolicy {
-            deadline_secs: r.get("deadline_secs"),
-            on_timeout,
-        },
-        decision,
-        questions,
-    })
+        };
+        let questions: Vec<Question> =
+            serde_json::from_str(&r.questions).map_err(|e| StoreError::Corrupt(format!("questions: {e}")))?;
+        Ok(Escalation {
+            id: EscalationId(r.id),
+            case_id: CaseId(r.case_id),
+            reason: r.reason,
+            playbook: r.playbook,
+            request,
+            blocked: r.blocked_rule.zip(r.blocked_by),
+            requester: Owner {
+                id: r.requester_id,
+                name: r.requester_name,
+            },
+            requester_role: parse_col(&r.requester_role, Role::parse)?,
+            requester_limit: r.requester_limit.map(Money),
+            approver: parse_col(&r.approver, Role::parse)?,
+            tier: r.tier.clamp(1, u32::MAX as i64) as u32,
+            tier_started_at: r.tier_started_at,
+            deadline_at: r.deadline_at,
+            created_at: r.created_at,
+            policy: TimeoutPolicy {
+                deadline_secs: r.deadline_secs,
+                on_timeout,
+            },
+            decision,
+            questions,
+        })
+    }
 }
 
 fn questions_json(e: &Escalation) -> Result<String, StoreError> {
     serde_json::to_string(&e.questions).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn timer_from_row(r: &SqliteRow) -> Result<Timer, StoreError> {
-    let detail: String = r.get("detail");
-    let kind: &str = r.get("kind");
-    Ok(Timer {
-        id: r.get("id"),
-        spec: NewTimer {
-            kind: TimerKind::parse(kind).ok_or_else(|| corrupt("timer kind", kind))?,
-            case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
-            escalation: r.get::<Option<i64>, _>("escalation_id").map(EscalationId),
-            tier: r
-                .get::<Option<i64>, _>("tier")
-                .map(|t| t.clamp(0, u32::MAX as i64) as u32),
-            detail: serde_json::from_str(&detail)
-                .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
-            due_at: r.get("due_at"),
-            clock: r.get("clock_id"),
-        },
-    })
+/// A claimed `timers` row, from the JSON array of its columns that the claim returns.
+#[derive(serde::Deserialize)]
+struct TimerRow {
+    id: i64,
+    kind: String,
+    case_id: Option<i64>,
+    escalation_id: Option<i64>,
+    tier: Option<i64>,
+    detail: String,
+    #[serde(deserialize_with = "json_time")]
+    due_at: DateTime<Utc>,
+    clock_id: Option<i64>,
+}
+
+impl TimerRow {
+    fn into_timer(self) -> Result<Timer, StoreError> {
+        let r = self;
+        Ok(Timer {
+            id: r.id,
+            spec: NewTimer {
+                kind: TimerKind::parse(&r.kind).ok_or_else(|| corrupt("timer kind", &r.kind))?,
+                case_id: r.case_id.map(CaseId),
+                escalation: r.escalation_id.map(EscalationId),
+                tier: r.tier.map(|t| t.clamp(0, u32::MAX as i64) as u32),
+                detail: serde_json::from_str(&r.detail)
+                    .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
+                due_at: r.due_at,
+                clock: r.clock_id,
+            },
+        })
+    }
 }
 
 fn grant_from_row(r: &SqliteRow) -> Result<Grant, StoreError> {
@@ -285,6 +341,48 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Writes back changed escalations (ids unique), each only if it is still open in the
+    /// database, in a statement per 128. Returns false when any was decided meanwhile (by
+    /// another transaction): the others are written, so the caller rolls back.
+    pub async fn update_escalations(&mut self, list: &[&Escalation]) -> Result<bool, StoreError> {
+        let mut written = 0;
+        let mut rows = list;
+        for n in chunk_sizes(rows.len()) {
+            let (chunk, rest) = rows.split_at(n);
+            rows = rest;
+            let values = values_sql("", 13, n);
+            let sql = format!(
+                "UPDATE escalations SET status = v.column2, approver = v.column3, tier = v.column4,
+                     tier_started_at = v.column5, deadline_at = v.column6, decided_by_id = v.column7,
+                     decided_by_name = v.column8, decided_at = v.column9, decided_amount = v.column10,
+                     decision_note = v.column11, timed_out = v.column12, questions = v.column13
+                 FROM ({}) AS v
+                 WHERE escalations.id = v.column1 AND escalations.status = 'open'",
+                values.trim_start()
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                let d = e.decision.as_ref();
+                q = q
+                    .bind(e.id.0)
+                    .bind(e.status().as_str())
+                    .bind(e.approver.as_str())
+                    .bind(e.tier as i64)
+                    .bind(e.tier_started_at)
+                    .bind(e.deadline_at)
+                    .bind(d.map(|d| d.by.id.as_str()))
+                    .bind(d.map(|d| d.by.name.as_str()))
+                    .bind(d.map(|d| d.at))
+                    .bind(d.and_then(|d| d.amount).map(|m| m.0))
+                    .bind(d.and_then(|d| d.note.as_deref()))
+                    .bind(d.is_some_and(|d| d.timed_out))
+                    .bind(questions_json(e)?);
+            }
+            written += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(written == list.len() as u64)
+    }
+
     pub async fn escalation(&mut self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id = ?"
@@ -295,47 +393,71 @@ impl Tx {
         row.as_ref().map(escalation_from_row).transpose()
     }
 
-    /// An escalation with its stored packet, in one round trip.
-    pub async fn escalation_with_packet(
+    /// What a decision on an escalation needs, in one round trip: the escalation with its
+    /// stored packet, and the [`Tx::case_cards`] of its case.
+    pub async fn escalation_for_decision(
         &mut self,
         id: EscalationId,
-    ) -> Result<Option<(Escalation, String)>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ESCALATION_COLUMNS}, packet FROM escalations WHERE id = ?"
-        ))
-        .bind(id.0)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|r| Ok((escalation_from_row(&r)?, r.get("packet"))))
-            .transpose()
+    ) -> Result<Option<(Escalation, String, CaseCards)>, StoreError> {
+        let sql = format!(
+            "SELECT {ESCALATION_COLUMNS}, packet FROM escalations WHERE id = ?;\n{}",
+            case_cards_sql("SELECT case_id FROM escalations WHERE id = ?")
+        );
+        let rows = self
+            .flush_then(&sql, |w| {
+                for _ in 0..3 {
+                    w.bind(id.0)?;
+                }
+                Ok(())
+            })
+            .await?;
+        let (mut found, mut cards) = (None, CaseCards::default());
+        for r in &rows {
+            if r.try_column("packet").is_ok() {
+                found = Some((escalation_from_row(r)?, r.get("packet")));
+            } else {
+                cards.add(r)?;
+            }
+        }
+        Ok(found.map(|(e, packet)| (e, packet, cards)))
     }
 
-    /// Several escalations in one round trip (in no particular order).
+    /// Several escalations in one round trip (in no particular order), as one JSON array:
+    /// for hundreds of them much cheaper than as many rows.
     pub async fn escalations_by_id(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(|i| i.0.to_string()).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id IN (SELECT value FROM json_each(?))"
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let rows: String = sqlx::query_scalar(&format!(
+            "SELECT json_group_array(json_array({ESCALATION_COLUMNS})) FROM escalations
+             WHERE id IN (SELECT value FROM json_each(?))"
         ))
-        .bind(json_list(&ids))
-        .fetch_all(&mut *self.tx)
+        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&mut *self.tx)
         .await?;
-        rows.iter().map(escalation_from_row).collect()
+        json_rows(&rows)?
+            .into_iter()
+            .map(EscalationRow::into_escalation)
+            .collect()
     }
 
-    /// The stored packets of these escalations.
+    /// The stored packets of these escalations (as one JSON array, like
+    /// [`Tx::escalations_by_id`]).
     pub async fn escalation_packets(
         &mut self,
         ids: &[EscalationId],
     ) -> Result<HashMap<EscalationId, String>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(|i| i.0.to_string()).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let rows =
-            sqlx::query("SELECT id, packet FROM escalations WHERE id IN (SELECT value FROM json_each(?))")
-                .bind(json_list(&ids))
-                .fetch_all(&mut *self.tx)
-                .await?;
-        Ok(rows.iter().map(|r| (EscalationId(r.get(0)), r.get(1))).collect())
+        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let rows: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, packet)) FROM escalations
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let packets: Vec<(i64, String)> = json_rows(&rows)?;
+        Ok(packets
+            .into_iter()
+            .map(|(id, packet)| (EscalationId(id), packet))
+            .collect())
     }
 
     /// The escalations of a case, oldest first.
@@ -439,22 +561,33 @@ impl Tx {
 
     /// Claims up to `limit` timers due at `now`, earliest first, by marking them fired in this
     /// transaction: a concurrent sweep cannot claim them too, and a rollback releases them.
+    /// One round trip: the due timers as one JSON array (much cheaper than as many rows), then
+    /// the same ones marked; the write transaction (`BEGIN IMMEDIATE`) holds SQLite's write
+    /// lock, so nothing changes between the two.
     pub async fn claim_due_timers(
         &mut self,
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Timer>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
-            "UPDATE timers SET fired_at = ?1, outcome = 'fired'
-             WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)
-             RETURNING id, kind, case_id, escalation_id, tier, detail, due_at, clock_id",
+        // `fetch_all`: a fetch of one row would stop before the second statement.
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, kind, case_id, escalation_id, tier, detail, due_at, clock_id))
+             FROM (SELECT * FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2);
+             UPDATE timers SET fired_at = ?1, outcome = 'fired'
+             WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut timers = rows.iter().map(timer_from_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("the timer claim returned nothing".into()))?;
+        let mut timers = json_rows(rows)?
+            .into_iter()
+            .map(TimerRow::into_timer)
+            .collect::<Result<Vec<_>, _>>()?;
         timers.sort_by_key(|t| (t.spec.due_at, t.id));
         Ok(timers)
     }
@@ -496,5 +629,153 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::*;
+
+    /// A store with customer 1 and case 1, written raw.
+    async fn store_with_a_case() -> Store {
+        let store = Store::connect("sqlite::memory:").await.expect("store");
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query(
+            "INSERT INTO customers (id, network, handle, created_at) VALUES (1, 'twitter', 'dana', ?1);
+             INSERT INTO cases (id, customer_id, status, priority, category, title, opened_at, updated_at,
+                                last_customer_at)
+             VALUES (1, 1, 'escalated', 'P3', 'roadside-breakdown', 'Flat tyre', ?1, ?1, ?1)",
+        )
+        .bind(Utc::now())
+        .execute(&mut *tx.tx)
+        .await
+        .expect("case");
+        tx.commit().await.expect("commit");
+        store
+    }
+
+    fn escalation(now: DateTime<Utc>) -> Escalation {
+        Escalation {
+            id: EscalationId(0),
+            case_id: CaseId(1),
+            reason: "Offer of \"fee waiver\": 180 USD\nplease".into(),
+            playbook: "roadside-breakdown".into(),
+            request: Some(Request {
+                remedy: RemedyKind::FeeWaiver,
+                label: "Waive tyre and towing charges".into(),
+                unit: "USD".into(),
+                amount: Money(18_000),
+            }),
+            blocked: Some(("role_limit".into(), "above your limit of 120 USD".into())),
+            requester: Owner {
+                id: "ana".into(),
+                name: "Ana".into(),
+            },
+            requester_role: Role::Agent,
+            requester_limit: Some(Money(12_000)),
+            approver: Role::Supervisor,
+            tier: 1,
+            tier_started_at: now,
+            deadline_at: now + Duration::seconds(7200),
+            created_at: now,
+            policy: TimeoutPolicy {
+                deadline_secs: 7200,
+                on_timeout: OnTimeout::GrantUpTo { cap: Money(15_000) },
+            },
+            decision: None,
+            questions: vec![Question {
+                by: Owner {
+                    id: "sam".into(),
+                    name: "Sam".into(),
+                },
+                at: now,
+                text: "Booking number?".into(),
+                answer: None,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_read_decodes_escalations_as_a_single_read_does() {
+        let store = store_with_a_case().await;
+        // Sub-second times: the sweep compares them for equality.
+        let now = Utc::now();
+        let mut tx = store.begin().await.expect("begin");
+        let mut open = escalation(now);
+        open.id = tx.insert_escalation(&open, "[]").await.expect("insert");
+        let mut decided = escalation(now);
+        decided.request = None;
+        decided.blocked = None;
+        decided.policy.on_timeout = OnTimeout::NextTier {
+            approver: Role::Admin,
+        };
+        decided.id = tx.insert_escalation(&decided, "[]").await.expect("insert");
+        decided.decision = Some(Decision {
+            outcome: EscalationStatus::Approved,
+            by: Owner {
+                id: "sam".into(),
+                name: "Sam".into(),
+            },
+            at: now + Duration::milliseconds(1500),
+            amount: Some(Money(15_000)),
+            note: None,
+            timed_out: true,
+        });
+        assert!(tx.update_escalations(&[&decided]).await.expect("update"));
+        assert!(
+            !tx.update_escalations(&[&decided]).await.expect("update"),
+            "decided once"
+        );
+        for e in [&open, &decided] {
+            let single = tx.escalation(e.id).await.expect("read").expect("stored");
+            assert_eq!(&single, e);
+            let batch = tx.escalations_by_id(&[e.id]).await.expect("batch read");
+            assert_eq!(batch, vec![single]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claimed_timer_is_read_as_it_was_scheduled_and_only_once() {
+        let store = store_with_a_case().await;
+        let now = Utc::now();
+        let mut tx = store.begin().await.expect("begin");
+        let id = tx
+            .insert_escalation(&escalation(now), "[]")
+            .await
+            .expect("insert");
+        let timer = NewTimer {
+            kind: TimerKind::EscalationReminder,
+            case_id: Some(CaseId(1)),
+            escalation: Some(id),
+            tier: Some(1),
+            clock: None,
+            detail: serde_json::json!({ "fraction": 0.5 }),
+            due_at: now + Duration::nanoseconds(1_234_567),
+        };
+        tx.schedule_timer(timer.clone(), now);
+        let claimed = tx
+            .claim_due_timers(now + Duration::seconds(1), 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        let spec = &claimed[0].spec;
+        assert_eq!(
+            (spec.kind, spec.case_id, spec.escalation, spec.tier, spec.clock),
+            (
+                timer.kind,
+                timer.case_id,
+                timer.escalation,
+                timer.tier,
+                timer.clock
+            )
+        );
+        assert_eq!((&spec.detail, spec.due_at), (&timer.detail, timer.due_at));
+        let again = tx
+            .claim_due_timers(now + Duration::seconds(1), 10)
+            .await
+            .expect("claim");
+        assert!(again.is_empty(), "a claimed timer is marked fired");
     }
 }

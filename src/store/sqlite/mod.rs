@@ -31,10 +31,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct Store {
     /// Reads (snapshots and the sweep's first look) run here.
     pool: SqlitePool,
-    /// The one connection every write runs on: SQLite takes one writer at a time anyway, and
-    /// in WAL mode a connection that finds another's commit in the WAL drops its whole page
-    /// cache, so writers taking turns on several connections would keep reloading theirs.
-    /// The same pool as `pool` for an in-memory database (one connection in all).
+    /// The one connection write transactions (and the single writes below) run on: SQLite
+    /// takes one writer at a time anyway, and in WAL mode a connection that finds another's
+    /// commit in the WAL drops its whole page cache, so writers taking turns on several
+    /// connections would keep reloading theirs. The same pool as `pool` for an in-memory
+    /// database (one connection in all).
     writer: SqlitePool,
 }
 
@@ -248,6 +249,22 @@ pub struct CaseWithOpening {
     pub opening_url: Option<String>,
 }
 
+/// The statements of [`Tx::case_cards`] for the cases that `cases` selects (a subquery with
+/// one `?`, bound twice). `+status`: by case, not through the index of all open escalations.
+fn case_cards_sql(cases: &str) -> String {
+    format!(
+        "SELECT c.*, m.text AS opening_text, m.url AS opening_url,
+             (SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
+              WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
+             (SELECT json_group_array(json_array({}) ORDER BY k.id) FROM sla_clocks k
+              WHERE k.case_id = c.id) AS clocks
+         FROM cases c LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
+         WHERE c.id IN ({cases});
+         SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))",
+        sla::CLOCK_FIELDS
+    )
+}
+
 /// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order
 /// across cases).
 #[derive(Debug, Default)]
@@ -260,6 +277,27 @@ pub struct CaseCards {
     pub clocks: Vec<Clock>,
     /// Oldest first per case.
     pub open_escalations: Vec<(CaseId, EscalationId)>,
+}
+
+impl CaseCards {
+    /// Takes in a row of the [`case_cards_sql`] statements: a case's or a customer's.
+    fn add(&mut self, r: &SqliteRow) -> Result<(), StoreError> {
+        if r.try_column("opening_text").is_err() {
+            self.customers.push(customer_from_row(r)?);
+            return Ok(());
+        }
+        let case = CaseId(r.get("id"));
+        let open: Vec<i64> = json_rows(r.get("open_escalations"))?;
+        self.open_escalations
+            .extend(open.into_iter().map(|e| (case, EscalationId(e))));
+        self.clocks.extend(sla::clocks_from_json(r.get("clocks"))?);
+        let text: Option<String> = r.get("opening_text");
+        if let Some(text) = text {
+            self.openings.push((case, text, r.get("opening_url")));
+        }
+        self.cases.push(case_from_row(r)?);
+        Ok(())
+    }
 }
 
 impl Store {
@@ -466,6 +504,41 @@ fn parse_col<T>(
     parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The rows of a JSON array that a batch read built with `json_group_array(json_array(...))`:
+/// one value, where sqlx would hand over each row from SQLite's thread on its own.
+fn json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("batch read: {e}")))
+}
+
+/// A time inside such JSON, stored as sqlx writes it (RFC 3339) or as `YYYY-MM-DD HH:MM:SS`
+/// (UTC), as sqlx reads it.
+fn json_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    parse_time(&text).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{text}`")))
+}
+
+fn json_time_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = <Option<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
+    text.map(|t| parse_time(&t).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{t}`"))))
+        .transpose()
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%F %T%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+/// A boolean inside such JSON (SQLite stores 0 or 1).
+fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(<i64 as serde::Deserialize>::deserialize(d)? != 0)
+}
+
 fn json_vec(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("json list `{text}`: {e}")))
 }
@@ -512,6 +585,53 @@ fn outbox_row(r: &SqliteRow) -> OutboxRow {
     }
 }
 
+/// The select list and tables of a case list line ([`summary_from_row`]).
+const CASE_SUMMARY_COLUMNS: &str =
+    "c.id, c.status, c.priority, cu.network, cu.handle, c.mention_count, c.category,
+    c.owner_name, c.title, c.opened_at, c.last_customer_at
+    FROM cases c JOIN customers cu ON cu.id = c.customer_id";
+
+fn summary_from_row(r: &SqliteRow) -> Result<CaseSummary, StoreError> {
+    Ok(CaseSummary {
+        id: CaseId(r.get("id")),
+        status: parse_col(r.get("status"), CaseStatus::parse)?,
+        priority: parse_col(r.get("priority"), Priority::parse)?,
+        network: parse_col(r.get("network"), Network::parse)?,
+        handle: parse_col(r.get("handle"), Handle::parse)?,
+        mentions: r.get("mention_count"),
+        category: r.get("category"),
+        owner: r.get("owner_name"),
+        title: r.get("title"),
+        opened_at: r.get("opened_at"),
+        last_customer_at: r.get("last_customer_at"),
+    })
+}
+
+fn mention_from_row(r: &SqliteRow) -> Result<StoredMention, StoreError> {
+    Ok(StoredMention {
+        id: r.get("id"),
+        source_id: r.get("source_id"),
+        network: parse_col(r.get("network"), Network::parse)?,
+        handle: parse_col(r.get("handle"), Handle::parse)?,
+        display_name: r.get("display_name"),
+        text: r.get("text"),
+        url: r.get("url"),
+        followers: r.get("followers"),
+        unparsed: r.get("unparsed"),
+        posted_at: r.get("posted_at"),
+    })
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<CaseEvent, StoreError> {
+    let detail: String = r.get("detail");
+    Ok(CaseEvent {
+        at: r.get("at"),
+        actor: r.get("actor"),
+        kind: r.get("kind"),
+        detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
 fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
     Ok(Customer {
         id: r.get("id"),
@@ -538,9 +658,8 @@ impl Tx {
     }
 
     /// Writes the buffered rows, then runs `then` (statements with `?` parameters bound by
-    /// `bind`; none when empty) and returns its rows, in one round trip when few rows were
-    /// buffered: for a read that must see them, or a guarded write whose `RETURNING` tells
-    /// whether it happened.
+    /// `bind`; none when empty) and returns its rows: a read that sees the buffered rows, in
+    /// one round trip when they are few.
     async fn flush_then(
         &mut self,
         then: &str,
@@ -892,43 +1011,21 @@ impl Tx {
 
     /// For a batch of cases, in one round trip (staged changes included): the cases, their
     /// customers, the text and link of each one's first post, their SLA clocks and their open
-    /// escalations: what their cards show and settling a decision on them needs.
+    /// escalations: what their cards show and settling a decision on them needs. A row per
+    /// case and per customer, clocks and escalations as JSON in the case's row (for hundreds
+    /// of cases, rows cost far more than SQLite building and serde reading the JSON).
     pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        // `+status`: by case, not through the index of all open escalations.
         let rows = self
-            .flush_then(
-                "SELECT 'case' AS row_kind, c.* FROM cases c WHERE c.id IN (SELECT value FROM json_each(?));
-                 SELECT 'customer' AS row_kind, cu.* FROM customers cu
-                     WHERE cu.id IN (SELECT customer_id FROM cases WHERE id IN (SELECT value FROM json_each(?)));
-                 SELECT 'opening' AS row_kind, m.case_id, m.text, m.url FROM mentions m
-                     WHERE m.id IN (SELECT (SELECT min(id) FROM mentions WHERE case_id = j.value) FROM json_each(?) j);
-                 SELECT 'clock' AS row_kind, k.* FROM sla_clocks k
-                     WHERE k.case_id IN (SELECT value FROM json_each(?)) ORDER BY k.case_id, k.id;
-                 SELECT 'escalation' AS row_kind, case_id, id FROM escalations
-                     WHERE case_id IN (SELECT value FROM json_each(?)) AND +status = 'open' ORDER BY case_id, id",
-                |w| {
-                    for _ in 0..5 {
-                        w.bind(ids.clone())?;
-                    }
-                    Ok(())
-                },
-            )
+            .flush_then(&case_cards_sql("SELECT value FROM json_each(?)"), |w| {
+                w.bind(ids.clone())?;
+                w.bind(ids)
+            })
             .await?;
         let mut out = CaseCards::default();
         for r in &rows {
-            match r.get::<&str, _>("row_kind") {
-                "case" => out.cases.push(case_from_row(r)?),
-                "customer" => out.customers.push(customer_from_row(r)?),
-                "opening" => out
-                    .openings
-                    .push((CaseId(r.get("case_id")), r.get("text"), r.get("url"))),
-                "clock" => out.clocks.push(sla::clock_from_row(r)?),
-                _ => out
-                    .open_escalations
-                    .push((CaseId(r.get("case_id")), EscalationId(r.get("id")))),
-            }
+            out.add(r)?;
         }
         Ok(out)
     }
@@ -976,22 +1073,40 @@ impl Tx {
                 },
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredMention {
-                    id: r.get("id"),
-                    source_id: r.get("source_id"),
-                    network: parse_col(r.get("network"), Network::parse)?,
-                    handle: parse_col(r.get("handle"), Handle::parse)?,
-                    display_name: r.get("display_name"),
-                    text: r.get("text"),
-                    url: r.get("url"),
-                    followers: r.get("followers"),
-                    unparsed: r.get("unparsed"),
-                    posted_at: r.get("posted_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(mention_from_row).collect()
+    }
+
+    /// What an escalation packet tells of a case, in one round trip (staged changes
+    /// included): its posts and its timeline, oldest first, and all cases of its customer,
+    /// newest first.
+    pub async fn case_story(
+        &mut self,
+        case_id: CaseId,
+        customer_id: i64,
+    ) -> Result<(Vec<StoredMention>, Vec<CaseEvent>, Vec<CaseSummary>), StoreError> {
+        let rows = self
+            .flush_then(
+                &format!(
+                    "SELECT 'mention' AS row_kind, * FROM mentions WHERE case_id = ? ORDER BY id;
+                     SELECT 'event' AS row_kind, at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id;
+                     SELECT 'case' AS row_kind, {CASE_SUMMARY_COLUMNS} WHERE c.customer_id = ? ORDER BY c.id DESC"
+                ),
+                |w| {
+                    w.bind(case_id.0)?;
+                    w.bind(case_id.0)?;
+                    w.bind(customer_id)
+                },
+            )
+            .await?;
+        let (mut mentions, mut events, mut cases) = (Vec::new(), Vec::new(), Vec::new());
+        for r in &rows {
+            match r.get::<&str, _>("row_kind") {
+                "mention" => mentions.push(mention_from_row(r)?),
+                "event" => events.push(event_from_row(r)?),
+                _ => cases.push(summary_from_row(r)?),
+            }
+        }
+        Ok((mentions, events, cases))
     }
 
     /// Appends to the case timeline (buffered until the next read of events or the commit).
@@ -1021,17 +1136,7 @@ impl Tx {
                 |w| w.bind(case_id.0),
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let detail: String = r.get("detail");
-                Ok(CaseEvent {
-                    at: r.get("at"),
-                    actor: r.get("actor"),
-                    kind: r.get("kind"),
-                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
 
     /// Queues a message for the chat adapters, in this transaction (written at commit).
@@ -1066,11 +1171,7 @@ impl Tx {
         filter: &CaseFilter,
         customer_id: Option<i64>,
     ) -> Result<Vec<CaseSummary>, StoreError> {
-        let mut sql = String::from(
-            "SELECT c.id, c.status, c.priority, cu.network, cu.handle, c.mention_count, c.category, c.owner_name,
-                    c.title, c.opened_at, c.last_customer_at
-             FROM cases c JOIN customers cu ON cu.id = c.customer_id WHERE 1 = 1",
-        );
+        let mut sql = format!("SELECT {CASE_SUMMARY_COLUMNS} WHERE 1 = 1");
         if !filter.statuses.is_empty() {
             let marks = vec!["?"; filter.statuses.len()].join(", ");
             sql.push_str(&format!(" AND c.status IN ({marks})"));
@@ -1112,23 +1213,7 @@ impl Tx {
         }
         q = q.bind(filter.limit.unwrap_or(-1));
         let rows = q.fetch_all(&mut *self.tx).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CaseSummary {
-                    id: CaseId(r.get("id")),
-                    status: parse_col(r.get("status"), CaseStatus::parse)?,
-                    priority: parse_col(r.get("priority"), Priority::parse)?,
-                    network: parse_col(r.get("network"), Network::parse)?,
-                    handle: parse_col(r.get("handle"), Handle::parse)?,
-                    mentions: r.get("mention_count"),
-                    category: r.get("category"),
-                    owner: r.get("owner_name"),
-                    title: r.get("title"),
-                    opened_at: r.get("opened_at"),
-                    last_customer_at: r.get("last_customer_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(summary_from_row).collect()
     }
 
     /// How many offers were made, by outcome (`granted`, `escalated`).
