@@ -251,7 +251,7 @@ impl Default for DeadlinesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://carebot.db` (created when missing) or `sqlite::memory:`.
+    /// `sqlite://carebot.db` (created when missing), `sqlite::memory:` or `postgres://USER:PASSWORD@HOST/DB`.
     pub url: String,
 }
 

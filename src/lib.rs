@@ -9,7 +9,7 @@
 //!   I/O, and `now` is always a parameter.
 //! - [`app`]: the [`app::Engine`]; one store transaction per input, writing state, case events
 //!   and transport-neutral outbox messages together.
-//! - [`store`]: the storage port and its SQLite adapter (sqlx, `migrations/sqlite`).
+//! - [`store`]: the storage port and its SQLite and PostgreSQL adapters (sqlx, `migrations/sqlite`, `migrations/postgres`).
 //! - [`console`]: the terminal front end and scenario runner.
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
 //! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging.

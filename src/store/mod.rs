@@ -1,24 +1,31 @@
-//! The storage port. The app talks to [`Store`] and [`Tx`]; rows and SQL stay in the adapter.
-//!
-//! SQLite is the embedded default (`sqlite://carebot.db`). Queries are runtime `query` +
-//! `bind` (no compile-time checked macros) so a PostgreSQL adapter can share the shapes.
+//! The storage port. The app talks to [`Store`] and [`Tx`] ([`port`]); rows and SQL stay in
+//! the adapters: SQLite, the embedded default (`sqlite://carebot.db`, `migrations/sqlite`),
+//! and PostgreSQL for several instances on one database (`postgres://...`,
+//! `migrations/postgres`). Queries are runtime `query` + `bind`; both adapters decode rows
+//! through the same records ([`records`]) and buffer writes the same way ([`pending`]).
 
+mod pending;
+mod port;
+mod postgres;
+mod records;
 mod sqlite;
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use sqlite::digest::{DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, TimedCase, VolumeRow};
-pub use sqlite::{CaseWithOpening, CustomerKey, CustomersAndCases, KnownPosts, Store, Tx};
+pub use port::{Store, Tx};
 
-use crate::domain::case::CaseStatus;
+use crate::domain::case::{Case, CaseStatus, Customer};
 use crate::domain::escalation::{EscalationId, EscalationStatus};
+use crate::domain::sla::{Clock, Target};
 use crate::domain::{CaseId, Handle, Network, Priority};
 
 /// A storage failure. The user sees a short message; the log gets the cause chain.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database URL `{0}` is not supported; use sqlite://FILE (e.g. sqlite://carebot.db) or sqlite::memory:")]
+    #[error("the database URL `{0}` is not supported; use sqlite://FILE (e.g. sqlite://carebot.db), sqlite::memory: or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
@@ -168,4 +175,151 @@ pub struct NewTimer {
 pub struct Timer {
     pub id: i64,
     pub spec: NewTimer,
+}
+
+/// What a batch's first read found: posts already processed and the highest case id.
+#[derive(Debug, Default)]
+pub struct KnownPosts {
+    /// Source ids stored as mentions or as ignored posts.
+    pub source_ids: HashSet<String>,
+    /// Network ids (URLs) stored with mentions.
+    pub external_ids: HashSet<String>,
+    /// The highest case id so far (0 when there are none). New cases of the batch take the ids
+    /// after it: the transaction began with `BEGIN IMMEDIATE`, so it holds SQLite's only write
+    /// lock from before this read until its commit and no other connection can add a case in
+    /// between. (These are the ids SQLite itself would pick for an `INTEGER PRIMARY KEY`; a
+    /// PostgreSQL adapter takes them from the table's sequence instead.)
+    pub max_case_id: i64,
+}
+
+/// A customer as a mention names them.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerKey<'a> {
+    pub network: &'a Network,
+    pub handle: &'a Handle,
+    pub display_name: Option<&'a str>,
+}
+
+/// What [`Tx::customers_for_mentions`] read.
+#[derive(Debug, Default)]
+pub struct CustomersAndCases {
+    /// Every customer asked for, as stored after the call.
+    pub customers: Vec<Customer>,
+    /// `(network, handle, display name)` before the call, of the customers that existed.
+    pub old_names: Vec<(String, String, Option<String>)>,
+    /// Each customer's most recent case, for those that have one.
+    pub latest_cases: Vec<CaseWithOpening>,
+}
+
+/// The case a new mention's customer most recently had, with the text and link of its first post.
+#[derive(Debug)]
+pub struct CaseWithOpening {
+    pub case: Case,
+    pub opening_text: String,
+    pub opening_url: Option<String>,
+}
+
+/// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order
+/// across cases).
+#[derive(Debug, Default)]
+pub struct CaseCards {
+    pub cases: Vec<Case>,
+    pub customers: Vec<Customer>,
+    /// The text and link of each case's first post.
+    pub openings: Vec<(CaseId, String, Option<String>)>,
+    /// Oldest first per case.
+    pub clocks: Vec<Clock>,
+    /// Oldest first per case.
+    pub open_escalations: Vec<(CaseId, EscalationId)>,
+}
+
+/// A database URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// A count by network and category (mentions received, cases opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub network: String,
+    pub category: String,
+    pub count: u64,
+}
+
+/// One case's duration (first response or resolution), for medians and percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedCase {
+    pub priority: Priority,
+    /// When the case was opened (Unix seconds).
+    pub opened_at: i64,
+    pub seconds: i64,
+}
+
+/// Stopped SLA clocks by target, case priority, agent and outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaRow {
+    pub target: Target,
+    pub priority: Priority,
+    pub agent: Option<String>,
+    pub met: bool,
+    pub count: u64,
+}
+
+/// A surge incident that overlaps the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub category: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub mentions: u64,
+    pub cases: u64,
+    pub peak: u64,
+}
+
+/// A case worth a look, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotableRow {
+    pub case: CaseId,
+    pub priority: Priority,
+    pub category: String,
+    pub status: String,
+    pub title: String,
+    pub thread_ref: Option<String>,
+    /// `breached:first_response`, `p1`, `reopened`.
+    pub reasons: Vec<String>,
+}
+
+/// One case opened in the period, as the CSV lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestCase {
+    pub id: CaseId,
+    pub opened_at: DateTime<Utc>,
+    pub status: String,
+    pub priority: String,
+    pub category: String,
+    pub network: String,
+    pub owner: Option<String>,
+    pub mentions: i64,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub incident: Option<i64>,
+    pub thread_ref: Option<String>,
+}
+
+/// A digest timer that has not fired yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingDigest {
+    pub timer_id: i64,
+    pub due_at: DateTime<Utc>,
 }

@@ -1,4 +1,7 @@
-//! The engine on a fresh SQLite database per test, with the shipped playbooks.
+//! The engine on a fresh database per test, with the shipped playbooks: a SQLite file, or,
+//! with `CAREBOT_TEST_POSTGRES` set to an admin URL (`postgres://USER:PASSWORD@HOST:PORT/postgres`),
+//! a new PostgreSQL database on that server (dropped with the test's folder). The same
+//! stories then run on either backend.
 
 use std::path::PathBuf;
 
@@ -9,13 +12,76 @@ use carebot::domain::feed::FeedPost;
 use carebot::domain::{CaseId, Role};
 use chrono::{DateTime, Duration, Utc};
 
-/// A folder removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A folder removed when dropped (with the test's PostgreSQL database, if it has one).
+pub struct TempDir(pub PathBuf, pub Option<String>);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(db) = self.1.take() {
+            let _ = on_postgres_server(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
     }
+}
+
+/// The admin URL of the PostgreSQL server the tests run on, when they do.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("CAREBOT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Runs one statement on the test server's admin database, from a thread of its own (so it
+/// works from sync and async code alike).
+fn on_postgres_server(sql: String) -> Result<(), String> {
+    let url = postgres_admin_url().ok_or("CAREBOT_TEST_POSTGRES is not set")?;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| "the admin thread panicked".to_string())?
+}
+
+/// A database URL for a fresh database of the test's backend: a file in `dir`, or a new
+/// PostgreSQL database `name` (returned too, to drop later).
+pub fn fresh_database(dir: &std::path::Path, name: &str) -> (String, Option<String>) {
+    let Some(admin) = postgres_admin_url() else {
+        return (
+            format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+            None,
+        );
+    };
+    let db = format!(
+        "carebot_{}_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        dir_tag(dir)
+    );
+    on_postgres_server(format!("CREATE DATABASE {db}")).expect("test database created");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    (format!("{base}/{db}"), Some(db))
+}
+
+fn dir_tag(dir: &std::path::Path) -> String {
+    dir.file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        })
+        .unwrap_or_default()
 }
 
 /// An engine on its own database.
@@ -41,10 +107,11 @@ pub fn test_config() -> (Config, TempDir) {
     let dir = std::env::temp_dir().join(format!("carebot-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.join("t.db").display());
+    let (url, db) = fresh_database(&dir, "t");
+    config.database.url = url;
     config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
     config.feed.brand_handles = vec!["AcmeShop".into()];
-    (config, TempDir(dir))
+    (config, TempDir(dir, db))
 }
 
 pub async fn spawn_app() -> TestApp {

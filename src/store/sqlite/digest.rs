@@ -8,87 +8,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{json_list, parse_col, Tx};
+use super::{json_list, Tx};
 use crate::domain::sla::Target;
 use crate::domain::{CaseId, Priority};
+use crate::store::records::parse_col;
 use crate::store::StoreError;
-
-/// A count by network and category (mentions received, cases opened).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeRow {
-    pub network: String,
-    pub category: String,
-    pub count: u64,
-}
-
-/// One case's duration (first response or resolution), for medians and percentiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedCase {
-    pub priority: Priority,
-    /// When the case was opened (Unix seconds).
-    pub opened_at: i64,
-    pub seconds: i64,
-}
-
-/// Stopped SLA clocks by target, case priority, agent and outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlaRow {
-    pub target: Target,
-    pub priority: Priority,
-    pub agent: Option<String>,
-    pub met: bool,
-    pub count: u64,
-}
-
-/// A surge incident that overlaps the period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IncidentRow {
-    pub id: i64,
-    pub category: String,
-    pub status: String,
-    pub opened_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub mentions: u64,
-    pub cases: u64,
-    pub peak: u64,
-}
-
-/// A case worth a look, with why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotableRow {
-    pub case: CaseId,
-    pub priority: Priority,
-    pub category: String,
-    pub status: String,
-    pub title: String,
-    pub thread_ref: Option<String>,
-    /// `breached:first_response`, `p1`, `reopened`.
-    pub reasons: Vec<String>,
-}
-
-/// One case opened in the period, as the CSV lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DigestCase {
-    pub id: CaseId,
-    pub opened_at: DateTime<Utc>,
-    pub status: String,
-    pub priority: String,
-    pub category: String,
-    pub network: String,
-    pub owner: Option<String>,
-    pub mentions: i64,
-    pub first_response_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub incident: Option<i64>,
-    pub thread_ref: Option<String>,
-}
-
-/// A digest timer that has not fired yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingDigest {
-    pub timer_id: i64,
-    pub due_at: DateTime<Utc>,
-}
+use crate::store::{DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, TimedCase, VolumeRow};
 
 fn priority(text: &str) -> Result<Priority, StoreError> {
     parse_col(text, Priority::parse)

@@ -9,202 +9,22 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{FromRow, Row};
+use sqlx::Row;
 
-use super::{
-    case_cards_sql, chunk_sizes, json_bool, json_rows, json_time, json_time_opt, parse_col, values_sql,
-    CaseCards, Store, Tx, Writer,
-};
-use crate::domain::case::Owner;
-use crate::domain::escalation::{
-    Decision, Escalation, EscalationId, EscalationStatus, Question, Request, TimeoutPolicy,
-};
+use super::{case_cards_sql, chunk_sizes, json_rows, values_sql, Store, Tx, Writer};
+use crate::domain::escalation::{Escalation, EscalationId, EscalationStatus};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{OnTimeout, RemedyKind};
-use crate::domain::{CaseId, Money, Role};
-use crate::store::{EscalationFilter, NewTimer, StoreError, Timer, TimerKind};
-
-const ESCALATION_COLUMNS: &str = "id, case_id, status, reason, playbook, remedy, remedy_label, unit, amount, blocked_rule,
-    blocked_by, requester_id, requester_name, requester_role, requester_limit, approver, tier, tier_started_at,
-    deadline_at, created_at, deadline_secs, on_timeout, timeout_cap, next_approver, decided_by_id, decided_by_name,
-    decided_at, decided_amount, decision_note, timed_out, questions";
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} `{value}`"))
-}
-
-/// An `escalations` row: decoded by name from a row, or from a JSON array of its columns in
-/// `ESCALATION_COLUMNS` order (how a batch read returns them, see [`Tx::escalations_by_id`]).
-#[derive(sqlx::FromRow, serde::Deserialize)]
-struct EscalationRow {
-    id: i64,
-    case_id: i64,
-    status: String,
-    reason: String,
-    playbook: String,
-    remedy: Option<String>,
-    remedy_label: Option<String>,
-    unit: Option<String>,
-    amount: Option<i64>,
-    blocked_rule: Option<String>,
-    blocked_by: Option<String>,
-    requester_id: String,
-    requester_name: String,
-    requester_role: String,
-    requester_limit: Option<i64>,
-    approver: String,
-    tier: i64,
-    #[serde(deserialize_with = "json_time")]
-    tier_started_at: DateTime<Utc>,
-    #[serde(deserialize_with = "json_time")]
-    deadline_at: DateTime<Utc>,
-    #[serde(deserialize_with = "json_time")]
-    created_at: DateTime<Utc>,
-    deadline_secs: i64,
-    on_timeout: String,
-    timeout_cap: Option<i64>,
-    next_approver: Option<String>,
-    decided_by_id: Option<String>,
-    decided_by_name: Option<String>,
-    #[serde(deserialize_with = "json_time_opt")]
-    decided_at: Option<DateTime<Utc>>,
-    decided_amount: Option<i64>,
-    decision_note: Option<String>,
-    #[serde(deserialize_with = "json_bool")]
-    timed_out: bool,
-    questions: String,
-}
+use crate::domain::{CaseId, Money};
+use crate::store::records::{decode, EscalationRow, GrantRecord, TimerRow, ESCALATION_COLUMNS};
+use crate::store::{CaseCards, EscalationFilter, StoreError, Timer};
 
 fn escalation_from_row(r: &SqliteRow) -> Result<Escalation, StoreError> {
-    EscalationRow::from_row(r)?.into_escalation()
-}
-
-impl EscalationRow {
-    fn into_escalation(self) -> Result<Escalation, StoreError> {
-        let r = self;
-        let request = match r.remedy {
-            Some(kind) => Some(Request {
-                remedy: RemedyKind::parse(&kind).ok_or_else(|| corrupt("remedy", &kind))?,
-                label: r.remedy_label.unwrap_or_default(),
-                unit: r.unit.unwrap_or_default(),
-                amount: Money(r.amount.unwrap_or_default()),
-            }),
-            None => None,
-        };
-        let on_timeout = match r.on_timeout.as_str() {
-            "deny" => OnTimeout::Deny,
-            "grant_up_to" => OnTimeout::GrantUpTo {
-                cap: Money(r.timeout_cap.unwrap_or_default()),
-            },
-            "next_tier" => OnTimeout::NextTier {
-                approver: parse_col(r.next_approver.as_deref().unwrap_or(""), Role::parse)?,
-            },
-            other => return Err(corrupt("on_timeout", other)),
-        };
-        let status = parse_col(&r.status, EscalationStatus::parse)?;
-        let decision = match status {
-            EscalationStatus::Open => None,
-            outcome => {
-                let id = r.decided_by_id;
-                Some(Decision {
-                    outcome,
-                    by: Owner {
-                        id: id.clone().unwrap_or_default(),
-                        name: r.decided_by_name.or(id).unwrap_or_default(),
-                    },
-                    at: r
-                        .decided_at
-                        .ok_or_else(|| corrupt("decided_at of a decided escalation", "NULL"))?,
-                    amount: r.decided_amount.map(Money),
-                    note: r.decision_note,
-                    timed_out: r.timed_out,
-                })
-            }
-        };
-        let questions: Vec<Question> =
-            serde_json::from_str(&r.questions).map_err(|e| StoreError::Corrupt(format!("questions: {e}")))?;
-        Ok(Escalation {
-            id: EscalationId(r.id),
-            case_id: CaseId(r.case_id),
-            reason: r.reason,
-            playbook: r.playbook,
-            request,
-            blocked: r.blocked_rule.zip(r.blocked_by),
-            requester: Owner {
-                id: r.requester_id,
-                name: r.requester_name,
-            },
-            requester_role: parse_col(&r.requester_role, Role::parse)?,
-            requester_limit: r.requester_limit.map(Money),
-            approver: parse_col(&r.approver, Role::parse)?,
-            tier: r.tier.clamp(1, u32::MAX as i64) as u32,
-            tier_started_at: r.tier_started_at,
-            deadline_at: r.deadline_at,
-            created_at: r.created_at,
-            policy: TimeoutPolicy {
-                deadline_secs: r.deadline_secs,
-                on_timeout,
-            },
-            decision,
-            questions,
-        })
-    }
+    decode(r, EscalationRow::into_escalation)
 }
 
 fn questions_json(e: &Escalation) -> Result<String, StoreError> {
     serde_json::to_string(&e.questions).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// A claimed `timers` row, from the JSON array of its columns that the claim returns.
-#[derive(serde::Deserialize)]
-struct TimerRow {
-    id: i64,
-    kind: String,
-    case_id: Option<i64>,
-    escalation_id: Option<i64>,
-    tier: Option<i64>,
-    detail: String,
-    #[serde(deserialize_with = "json_time")]
-    due_at: DateTime<Utc>,
-    clock_id: Option<i64>,
-}
-
-impl TimerRow {
-    fn into_timer(self) -> Result<Timer, StoreError> {
-        let r = self;
-        Ok(Timer {
-            id: r.id,
-            spec: NewTimer {
-                kind: TimerKind::parse(&r.kind).ok_or_else(|| corrupt("timer kind", &r.kind))?,
-                case_id: r.case_id.map(CaseId),
-                escalation: r.escalation_id.map(EscalationId),
-                tier: r.tier.map(|t| t.clamp(0, u32::MAX as i64) as u32),
-                detail: serde_json::from_str(&r.detail)
-                    .map_err(|e| StoreError::Corrupt(format!("timer detail: {e}")))?,
-                due_at: r.due_at,
-                clock: r.clock_id,
-            },
-        })
-    }
-}
-
-fn grant_from_row(r: &SqliteRow) -> Result<Grant, StoreError> {
-    let kind: String = r.get("remedy");
-    Ok(Grant {
-        case_id: CaseId(r.get("case_id")),
-        remedy: RemedyKind::parse(&kind).ok_or_else(|| corrupt("remedy", &kind))?,
-        label: r.get("remedy_label"),
-        unit: r.get("unit"),
-        amount: Money(r.get("amount")),
-        granted_by: Owner {
-            id: r.get("granted_by_id"),
-            name: r.get("granted_by_name"),
-        },
-        budget_actor: r.get("budget_actor_id"),
-        escalation: r.get::<Option<i64>, _>("escalation_id").map(EscalationId),
-        rule: r.get("rule"),
-        granted_at: r.get("granted_at"),
-    })
 }
 
 /// Writes buffered grants many to a statement; called by the flush.
@@ -500,12 +320,6 @@ impl Tx {
         rows.iter().map(escalation_from_row).collect()
     }
 
-    /// Records a granted remedy (buffered until the next read of grants or the commit).
-    pub async fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
-        self.pending.grants.push(g.clone());
-        Ok(())
-    }
-
     /// What an offer's limits need, in one round trip: granted of `remedy` on `case` by anyone,
     /// and granted by `actor` in `unit` against their budget in `[from, to)`.
     pub async fn offer_totals(
@@ -541,22 +355,7 @@ impl Tx {
             .bind(case.0)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(grant_from_row).collect()
-    }
-
-    /// Schedules a timer (buffered until the next read of timers or the commit).
-    pub fn schedule_timer(&mut self, timer: NewTimer, now: DateTime<Utc>) {
-        self.pending.timers.push((timer, now));
-    }
-
-    /// Cancels the pending timers of an escalation (it was decided or moved on): timers not
-    /// written yet are dropped, stored ones are marked cancelled at the next flush, before the
-    /// timers scheduled after this call are written.
-    pub fn cancel_escalation_timers(&mut self, escalation: EscalationId, now: DateTime<Utc>) {
-        self.pending
-            .timers
-            .retain(|(t, _)| t.escalation != Some(escalation));
-        self.pending.cancelled_escalations.push((escalation.0, now));
+        rows.iter().map(|r| decode(r, GrantRecord::into_grant)).collect()
     }
 
     /// Claims up to `limit` timers due at `now`, earliest first, by marking them fired in this
@@ -637,6 +436,10 @@ mod tests {
     use chrono::{Duration, Utc};
 
     use super::*;
+    use crate::domain::case::Owner;
+    use crate::domain::escalation::{Decision, Question, Request, TimeoutPolicy};
+    use crate::domain::Role;
+    use crate::store::{NewTimer, TimerKind};
 
     /// A store with customer 1 and case 1, written raw.
     async fn store_with_a_case() -> Store {
@@ -754,7 +557,7 @@ mod tests {
             detail: serde_json::json!({ "fraction": 0.5 }),
             due_at: now + Duration::nanoseconds(1_234_567),
         };
-        tx.schedule_timer(timer.clone(), now);
+        tx.pending.timers.push((timer.clone(), now));
         let claimed = tx
             .claim_due_timers(now + Duration::seconds(1), 10)
             .await

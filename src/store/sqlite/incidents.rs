@@ -6,28 +6,13 @@ use sqlx::Row;
 
 use super::{Store, Tx};
 use crate::domain::case::CaseStatus;
-use crate::domain::surge::{Incident, IncidentId, IncidentStatus};
+use crate::domain::surge::{Incident, IncidentId};
 use crate::domain::CaseId;
+use crate::store::records::{decode, IncidentRecord};
 use crate::store::StoreError;
 
 fn incident_from_row(r: &SqliteRow) -> Result<Incident, StoreError> {
-    let status: String = r.get("status");
-    let samples: String = r.get("samples");
-    Ok(Incident {
-        id: IncidentId(r.get("id")),
-        category: r.get("category"),
-        status: IncidentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("incident status `{status}`")))?,
-        opened_at: r.get("opened_at"),
-        ended_at: r.get("ended_at"),
-        window_secs: r.get("window_secs"),
-        baseline_per_window: r.get("baseline_per_window"),
-        peak_count: r.get::<i64, _>("peak_count").max(0) as u32,
-        mention_count: r.get::<i64, _>("mention_count").max(0) as u32,
-        case_count: r.get::<i64, _>("case_count").max(0) as u32,
-        samples: serde_json::from_str(&samples).map_err(|e| StoreError::Corrupt(format!("samples: {e}")))?,
-        bulk_playbook: r.get("bulk_playbook"),
-    })
+    decode(r, IncidentRecord::into_incident)
 }
 
 impl Tx {

@@ -5,7 +5,6 @@ mod escalations;
 mod incidents;
 mod sla;
 
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,15 +15,39 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, Row, Sqlite, SqlitePool};
 
-use super::{CaseEvent, CaseFilter, CaseSummary, NewTimer, OutboxRow, StoreError, StoredMention};
-use crate::domain::case::{Case, CaseStatus, Customer, Owner};
+use super::pending::Pending;
+use super::records::{
+    decode, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
+    CASE_SUMMARY_COLUMNS,
+};
+use super::{
+    CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
+    KnownPosts, OutboxRow, StoreError, StoredMention,
+};
+use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::EscalationId;
-use crate::domain::feed::Mention;
-use crate::domain::offer::Grant;
-use crate::domain::sla::Clock;
-use crate::domain::{CaseId, Handle, Network, Priority, Segment};
+use crate::domain::{CaseId, Handle, Network, Segment};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Applies the migrations. Two processes starting on a fresh file at the same moment both
+/// see migration 1 missing, and SQLite's migrator has no lock: the second to write fails
+/// (`table customers already exists`) once the first has applied it, and then finds it
+/// applied when it runs again. So a failed run is retried a few times before it counts.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
 
 /// The database handle; cheap to clone.
 #[derive(Debug, Clone)]
@@ -47,73 +70,9 @@ pub struct Store {
 /// answer, so round trips, not rows, are what a transaction costs.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
-    pending: Pending,
+    pub(super) pending: Pending,
     /// The id the next new SLA clock gets, once known (see [`Tx::stage_clocks`]).
     next_clock_id: Option<i64>,
-}
-
-/// Rows not yet written, in the order they were added.
-#[derive(Default)]
-struct Pending {
-    cases: Vec<Case>,
-    ignored: Vec<PendingIgnored>,
-    mentions: Vec<PendingMention>,
-    events: Vec<PendingEvent>,
-    outbox: Vec<PendingOutbox>,
-    cursors: Vec<(String, String)>,
-    clocks: Vec<crate::domain::sla::Clock>,
-    /// Clocks whose stored pending timers are to be cancelled, and when.
-    cancelled_clocks: Vec<(i64, DateTime<Utc>)>,
-    /// Escalations whose stored pending timers are to be cancelled, and when.
-    cancelled_escalations: Vec<(i64, DateTime<Utc>)>,
-    grants: Vec<Grant>,
-    /// With the time they were scheduled at.
-    timers: Vec<(NewTimer, DateTime<Utc>)>,
-}
-
-impl Pending {
-    fn rows(&self) -> usize {
-        self.cases.len()
-            + self.ignored.len()
-            + self.mentions.len()
-            + self.events.len()
-            + self.outbox.len()
-            + self.cursors.len()
-            + self.clocks.len()
-            + self.cancelled_clocks.len()
-            + self.cancelled_escalations.len()
-            + self.grants.len()
-            + self.timers.len()
-    }
-}
-
-struct PendingIgnored {
-    source_id: String,
-    reason: &'static str,
-    at: DateTime<Utc>,
-}
-
-struct PendingMention {
-    case_id: i64,
-    customer_id: i64,
-    mention: Mention,
-    feed_channel_id: Option<String>,
-    feed_message_id: Option<String>,
-    at: DateTime<Utc>,
-}
-
-struct PendingEvent {
-    case_id: i64,
-    at: DateTime<Utc>,
-    actor: String,
-    kind: String,
-    detail: String,
-}
-
-struct PendingOutbox {
-    case_id: Option<i64>,
-    payload: String,
-    at: DateTime<Utc>,
 }
 
 /// The most rows one buffered INSERT writes. The widest table (cases, 21 columns) then binds
@@ -207,48 +166,6 @@ impl<'q> Writer<'q> {
     }
 }
 
-/// What a batch's first read found: posts already processed and the highest case id.
-#[derive(Debug, Default)]
-pub struct KnownPosts {
-    /// Source ids stored as mentions or as ignored posts.
-    pub source_ids: HashSet<String>,
-    /// Network ids (URLs) stored with mentions.
-    pub external_ids: HashSet<String>,
-    /// The highest case id so far (0 when there are none). New cases of the batch take the ids
-    /// after it: the transaction began with `BEGIN IMMEDIATE`, so it holds SQLite's only write
-    /// lock from before this read until its commit and no other connection can add a case in
-    /// between. (These are the ids SQLite itself would pick for an `INTEGER PRIMARY KEY`; a
-    /// PostgreSQL adapter takes them from the table's sequence instead.)
-    pub max_case_id: i64,
-}
-
-/// A customer as a mention names them.
-#[derive(Debug, Clone, Copy)]
-pub struct CustomerKey<'a> {
-    pub network: &'a Network,
-    pub handle: &'a Handle,
-    pub display_name: Option<&'a str>,
-}
-
-/// What [`Tx::customers_for_mentions`] read.
-#[derive(Debug, Default)]
-pub struct CustomersAndCases {
-    /// Every customer asked for, as stored after the call.
-    pub customers: Vec<Customer>,
-    /// `(network, handle, display name)` before the call, of the customers that existed.
-    pub old_names: Vec<(String, String, Option<String>)>,
-    /// Each customer's most recent case, for those that have one.
-    pub latest_cases: Vec<CaseWithOpening>,
-}
-
-/// The case a new mention's customer most recently had, with the text and link of its first post.
-#[derive(Debug)]
-pub struct CaseWithOpening {
-    pub case: Case,
-    pub opening_text: String,
-    pub opening_url: Option<String>,
-}
-
 /// The statements of [`Tx::case_cards`] for the cases that `cases` selects (a subquery with
 /// one `?`, bound twice). `+status`: by case, not through the index of all open escalations.
 fn case_cards_sql(cases: &str) -> String {
@@ -263,20 +180,6 @@ fn case_cards_sql(cases: &str) -> String {
          SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))",
         sla::CLOCK_FIELDS
     )
-}
-
-/// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order
-/// across cases).
-#[derive(Debug, Default)]
-pub struct CaseCards {
-    pub cases: Vec<Case>,
-    pub customers: Vec<Customer>,
-    /// The text and link of each case's first post.
-    pub openings: Vec<(CaseId, String, Option<String>)>,
-    /// Oldest first per case.
-    pub clocks: Vec<Clock>,
-    /// Oldest first per case.
-    pub open_escalations: Vec<(CaseId, EscalationId)>,
 }
 
 impl CaseCards {
@@ -338,7 +241,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Open)?;
-            MIGRATOR.run(&pool).await?;
+            migrate(&pool).await?;
             return Ok(Store {
                 writer: pool.clone(),
                 pool,
@@ -354,7 +257,7 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(StoreError::Open)?;
-        MIGRATOR.run(&writer).await?;
+        migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -388,7 +291,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(outbox_row).collect())
+        outbox_rows(&rows)
     }
 
     /// Outbox rows after `id`, delivered or not, oldest first (what the console shows).
@@ -400,7 +303,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(outbox_row).collect())
+        outbox_rows(&rows)
     }
 
     /// The newest outbox row id (0 when empty).
@@ -497,151 +400,34 @@ impl Store {
     }
 }
 
-fn parse_col<T>(
-    value: &str,
-    parse: impl Fn(&str) -> Result<T, crate::domain::ParseError>,
-) -> Result<T, StoreError> {
-    parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 /// The rows of a JSON array that a batch read built with `json_group_array(json_array(...))`:
 /// one value, where sqlx would hand over each row from SQLite's thread on its own.
 fn json_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("batch read: {e}")))
 }
 
-/// A time inside such JSON, stored as sqlx writes it (RFC 3339) or as `YYYY-MM-DD HH:MM:SS`
-/// (UTC), as sqlx reads it.
-fn json_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-    parse_time(&text).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{text}`")))
-}
-
-fn json_time_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let text = <Option<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
-    text.map(|t| parse_time(&t).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{t}`"))))
-        .transpose()
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(text, "%F %T%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-}
-
-/// A boolean inside such JSON (SQLite stores 0 or 1).
-fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(<i64 as serde::Deserialize>::deserialize(d)? != 0)
-}
-
-fn json_vec(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("json list `{text}`: {e}")))
-}
-
 fn case_from_row(r: &SqliteRow) -> Result<Case, StoreError> {
-    let owner_id: Option<String> = r.get("owner_id");
-    let owner_name: Option<String> = r.get("owner_name");
-    Ok(Case {
-        id: CaseId(r.get("id")),
-        customer_id: r.get("customer_id"),
-        status: parse_col(r.get("status"), CaseStatus::parse)?,
-        priority: parse_col(r.get("priority"), Priority::parse)?,
-        priority_reasons: json_vec(r.get("priority_reasons"))?,
-        category: r.get("category"),
-        title: r.get("title"),
-        tags: json_vec(r.get("tags"))?,
-        granted: json_vec(r.get("granted"))?,
-        incident_id: r.get("incident_id"),
-        owner: owner_id.map(|id| Owner {
-            name: owner_name.unwrap_or_else(|| id.clone()),
-            id,
-        }),
-        mention_count: r.get("mention_count"),
-        unparsed: r.get("unparsed"),
-        feed_channel_id: r.get("feed_channel_id"),
-        feed_message_id: r.get("feed_message_id"),
-        thread_ref: r.get("thread_ref"),
-        card_ref: r.get("card_ref"),
-        opened_at: r.get("opened_at"),
-        updated_at: r.get("updated_at"),
-        first_response_at: r.get("first_response_at"),
-        last_customer_at: r.get("last_customer_at"),
-        resolved_at: r.get("resolved_at"),
-    })
-}
-
-fn outbox_row(r: &SqliteRow) -> OutboxRow {
-    OutboxRow {
-        id: r.get("id"),
-        case_id: r.get::<Option<i64>, _>("case_id").map(CaseId),
-        payload: r.get("payload"),
-        attempts: r.get("attempts"),
-        next_attempt_at: r.get("next_attempt_at"),
-    }
-}
-
-/// The select list and tables of a case list line ([`summary_from_row`]).
-const CASE_SUMMARY_COLUMNS: &str =
-    "c.id, c.status, c.priority, cu.network, cu.handle, c.mention_count, c.category,
-    c.owner_name, c.title, c.opened_at, c.last_customer_at
-    FROM cases c JOIN customers cu ON cu.id = c.customer_id";
-
-fn summary_from_row(r: &SqliteRow) -> Result<CaseSummary, StoreError> {
-    Ok(CaseSummary {
-        id: CaseId(r.get("id")),
-        status: parse_col(r.get("status"), CaseStatus::parse)?,
-        priority: parse_col(r.get("priority"), Priority::parse)?,
-        network: parse_col(r.get("network"), Network::parse)?,
-        handle: parse_col(r.get("handle"), Handle::parse)?,
-        mentions: r.get("mention_count"),
-        category: r.get("category"),
-        owner: r.get("owner_name"),
-        title: r.get("title"),
-        opened_at: r.get("opened_at"),
-        last_customer_at: r.get("last_customer_at"),
-    })
-}
-
-fn mention_from_row(r: &SqliteRow) -> Result<StoredMention, StoreError> {
-    Ok(StoredMention {
-        id: r.get("id"),
-        source_id: r.get("source_id"),
-        network: parse_col(r.get("network"), Network::parse)?,
-        handle: parse_col(r.get("handle"), Handle::parse)?,
-        display_name: r.get("display_name"),
-        text: r.get("text"),
-        url: r.get("url"),
-        followers: r.get("followers"),
-        unparsed: r.get("unparsed"),
-        posted_at: r.get("posted_at"),
-    })
-}
-
-fn event_from_row(r: &SqliteRow) -> Result<CaseEvent, StoreError> {
-    let detail: String = r.get("detail");
-    Ok(CaseEvent {
-        at: r.get("at"),
-        actor: r.get("actor"),
-        kind: r.get("kind"),
-        detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    })
+    decode(r, CaseRecord::into_case)
 }
 
 fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
-    Ok(Customer {
-        id: r.get("id"),
-        network: parse_col(r.get("network"), Network::parse)?,
-        handle: parse_col(r.get("handle"), Handle::parse)?,
-        display_name: r.get("display_name"),
-        segment: parse_col(r.get("segment"), Segment::parse)?,
-        notes: r.get("notes"),
-        created_at: r.get("created_at"),
-    })
+    decode(r, CustomerRecord::into_customer)
+}
+
+fn summary_from_row(r: &SqliteRow) -> Result<CaseSummary, StoreError> {
+    decode(r, SummaryRecord::into_summary)
+}
+
+fn mention_from_row(r: &SqliteRow) -> Result<StoredMention, StoreError> {
+    decode(r, MentionRecord::into_mention)
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<CaseEvent, StoreError> {
+    decode(r, EventRecord::into_event)
+}
+
+fn outbox_rows(rows: &[SqliteRow]) -> Result<Vec<OutboxRow>, StoreError> {
+    rows.iter().map(|r| decode(r, OutboxRecord::into_row)).collect()
 }
 
 impl Tx {
@@ -939,16 +725,6 @@ impl Tx {
         Ok(out)
     }
 
-    /// Records a post that was read but deliberately not turned into a mention (buffered until
-    /// the commit; a source id already recorded stays as it was).
-    pub fn record_ignored(&mut self, source_id: &str, reason: &'static str, at: DateTime<Utc>) {
-        self.pending.ignored.push(PendingIgnored {
-            source_id: source_id.to_string(),
-            reason,
-            at,
-        });
-    }
-
     pub async fn customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
         let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
             .bind(id)
@@ -994,13 +770,6 @@ impl Tx {
         self.list_cases_where(&filter, Some(customer_id)).await
     }
 
-    /// Stores a new case or writes back a changed one (buffered until the commit; the
-    /// chat adapter's references are never overwritten). The caller assigns new ids: see
-    /// [`KnownPosts::max_case_id`].
-    pub fn stage_case(&mut self, case: Case) {
-        self.pending.cases.push(case);
-    }
-
     /// A case as this transaction sees it (staged changes included).
     pub async fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
         let rows = self
@@ -1028,26 +797,6 @@ impl Tx {
             out.add(r)?;
         }
         Ok(out)
-    }
-
-    /// Stores a mention (buffered until the next read of mentions or the commit).
-    pub fn insert_mention(
-        &mut self,
-        case_id: CaseId,
-        customer_id: i64,
-        m: &Mention,
-        feed_channel_id: Option<&str>,
-        feed_message_id: Option<&str>,
-        at: DateTime<Utc>,
-    ) {
-        self.pending.mentions.push(PendingMention {
-            case_id: case_id.0,
-            customer_id,
-            mention: m.clone(),
-            feed_channel_id: feed_channel_id.map(str::to_string),
-            feed_message_id: feed_message_id.map(str::to_string),
-            at,
-        });
     }
 
     /// The post that opened the case.
@@ -1109,26 +858,6 @@ impl Tx {
         Ok((mentions, events, cases))
     }
 
-    /// Appends to the case timeline (buffered until the next read of events or the commit).
-    pub async fn append_event(
-        &mut self,
-        case_id: CaseId,
-        at: DateTime<Utc>,
-        actor: &str,
-        kind: &str,
-        detail: &(impl serde::Serialize + ?Sized),
-    ) -> Result<(), StoreError> {
-        let detail = serde_json::to_string(detail).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.pending.events.push(PendingEvent {
-            case_id: case_id.0,
-            at,
-            actor: actor.to_string(),
-            kind: kind.to_string(),
-            detail,
-        });
-        Ok(())
-    }
-
     pub async fn events(&mut self, case_id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
         let rows = self
             .flush_then(
@@ -1137,29 +866,6 @@ impl Tx {
             )
             .await?;
         rows.iter().map(event_from_row).collect()
-    }
-
-    /// Queues a message for the chat adapters, in this transaction (written at commit).
-    pub async fn enqueue(
-        &mut self,
-        case_id: Option<CaseId>,
-        payload: impl Into<String>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.pending.outbox.push(PendingOutbox {
-            case_id: case_id.map(|c| c.0),
-            payload: payload.into(),
-            at,
-        });
-        Ok(())
-    }
-
-    /// Moves a feed channel's cursor forward (never backwards: ids are snowflakes, compared as
-    /// numbers); written at the commit.
-    pub fn advance_feed_cursor(&mut self, channel_id: &str, message_id: &str) {
-        self.pending
-            .cursors
-            .push((channel_id.to_string(), message_id.to_string()));
     }
 
     pub async fn list_cases(&mut self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

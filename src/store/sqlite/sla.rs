@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::FromRow;
 
-use super::{chunk_sizes, json_bool, json_list, json_rows, json_time, json_time_opt, values_sql, Tx, Writer};
-use crate::domain::sla::{Clock, Outcome, Target};
+use super::{chunk_sizes, json_list, json_rows, values_sql, Tx, Writer};
+use crate::domain::sla::{Clock, Outcome};
 use crate::domain::CaseId;
+use crate::store::records::{decode, ClockRow};
 use crate::store::StoreError;
 
 const CLOCK_COLUMNS: usize = 18;
@@ -15,72 +15,8 @@ const CLOCK_COLUMNS: usize = 18;
 pub(super) const CLOCK_FIELDS: &str = "id, case_id, target, policy, budget_secs, business_hours, warn_at, started_at,
     elapsed_secs, running_since, due_at, warn_due_at, stopped_at, outcome, margin_secs, warned, breach_noticed, agent";
 
-/// A `sla_clocks` row: decoded by name from a row, or from a JSON array of its columns in
-/// [`CLOCK_FIELDS`] order (how a batch read returns them, see [`clocks_from_json`]).
-#[derive(sqlx::FromRow, serde::Deserialize)]
-struct ClockRow {
-    id: i64,
-    case_id: i64,
-    target: String,
-    policy: String,
-    budget_secs: i64,
-    #[serde(deserialize_with = "json_bool")]
-    business_hours: bool,
-    warn_at: f64,
-    #[serde(deserialize_with = "json_time")]
-    started_at: DateTime<Utc>,
-    elapsed_secs: i64,
-    #[serde(deserialize_with = "json_time_opt")]
-    running_since: Option<DateTime<Utc>>,
-    #[serde(deserialize_with = "json_time_opt")]
-    due_at: Option<DateTime<Utc>>,
-    #[serde(deserialize_with = "json_time_opt")]
-    warn_due_at: Option<DateTime<Utc>>,
-    #[serde(deserialize_with = "json_time_opt")]
-    stopped_at: Option<DateTime<Utc>>,
-    outcome: Option<String>,
-    margin_secs: Option<i64>,
-    #[serde(deserialize_with = "json_bool")]
-    warned: bool,
-    #[serde(deserialize_with = "json_bool")]
-    breach_noticed: bool,
-    agent: Option<String>,
-}
-
-impl ClockRow {
-    fn into_clock(self) -> Result<Clock, StoreError> {
-        let r = self;
-        Ok(Clock {
-            id: r.id,
-            case_id: CaseId(r.case_id),
-            target: Target::parse(&r.target)
-                .ok_or_else(|| StoreError::Corrupt(format!("sla target `{}`", r.target)))?,
-            policy: r.policy,
-            budget_secs: r.budget_secs,
-            business_hours: r.business_hours,
-            warn_at: r.warn_at,
-            started_at: r.started_at,
-            elapsed_secs: r.elapsed_secs,
-            running_since: r.running_since,
-            due_at: r.due_at,
-            warn_due_at: r.warn_due_at,
-            stopped_at: r.stopped_at,
-            outcome: match r.outcome {
-                Some(o) => Some(
-                    Outcome::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("sla outcome `{o}`")))?,
-                ),
-                None => None,
-            },
-            margin_secs: r.margin_secs,
-            warned: r.warned,
-            breach_noticed: r.breach_noticed,
-            agent: r.agent,
-        })
-    }
-}
-
 fn clock_from_row(r: &SqliteRow) -> Result<Clock, StoreError> {
-    ClockRow::from_row(r)?.into_clock()
+    decode(r, ClockRow::into_clock)
 }
 
 /// Clocks from the JSON array of [`CLOCK_FIELDS`] arrays that a batch read built.
@@ -207,21 +143,6 @@ impl Tx {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(clock_from_row).collect()
-    }
-
-    /// Cancels the pending timers of these clocks (they changed or stopped): timers not written
-    /// yet are dropped, stored ones are marked cancelled at the commit, before new ones are
-    /// written. Buffered, so ingest can call it between staging a case and writing it.
-    pub fn cancel_clock_timers(&mut self, ids: &[i64], now: DateTime<Utc>) {
-        if ids.is_empty() {
-            return;
-        }
-        self.pending
-            .timers
-            .retain(|(t, _)| t.clock.is_none_or(|c| !ids.contains(&c)));
-        self.pending
-            .cancelled_clocks
-            .extend(ids.iter().map(|id| (*id, now)));
     }
 
     /// Running clocks of active cases whose warning point has passed at `now` (at risk or

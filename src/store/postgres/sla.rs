@@ -1,0 +1,132 @@
+//! SLA clocks in PostgreSQL: one row per target per case, written in the same flush as the case.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnection, PgRow};
+
+use super::Tx;
+use crate::domain::sla::{Clock, Outcome};
+use crate::domain::CaseId;
+use crate::store::records::{decode, ClockRow};
+use crate::store::StoreError;
+
+pub(super) fn clock_from_row(r: &PgRow) -> Result<Clock, StoreError> {
+    decode(r, ClockRow::into_clock)
+}
+
+/// Marks the stored pending timers of these clocks cancelled.
+pub(super) async fn write_cancellations(
+    conn: &mut PgConnection,
+    cancelled: &[(i64, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let Some((_, at)) = cancelled.last() else {
+        return Ok(());
+    };
+    let ids: Vec<i64> = cancelled.iter().map(|(id, _)| *id).collect();
+    sqlx::query("UPDATE timers SET fired_at = $1, outcome = 'cancelled' WHERE clock_id = ANY($2) AND fired_at IS NULL")
+        .bind(*at)
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes staged clocks (new and changed; each id once) in one statement.
+pub(super) async fn write_clocks(conn: &mut PgConnection, clocks: Vec<Clock>) -> Result<(), StoreError> {
+    if clocks.is_empty() {
+        return Ok(());
+    }
+    let c = &clocks;
+    sqlx::query(
+        "INSERT INTO sla_clocks (id, case_id, target, policy, budget_secs, business_hours, warn_at, started_at,
+             elapsed_secs, running_since, due_at, warn_due_at, stopped_at, outcome, margin_secs, warned,
+             breach_noticed, agent)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::boolean[],
+             $7::float8[], $8::timestamptz[], $9::bigint[], $10::timestamptz[], $11::timestamptz[],
+             $12::timestamptz[], $13::timestamptz[], $14::text[], $15::bigint[], $16::boolean[], $17::boolean[],
+             $18::text[])
+         ON CONFLICT (id) DO UPDATE SET policy = EXCLUDED.policy, budget_secs = EXCLUDED.budget_secs,
+             business_hours = EXCLUDED.business_hours, warn_at = EXCLUDED.warn_at,
+             elapsed_secs = EXCLUDED.elapsed_secs, running_since = EXCLUDED.running_since,
+             due_at = EXCLUDED.due_at, warn_due_at = EXCLUDED.warn_due_at, stopped_at = EXCLUDED.stopped_at,
+             outcome = EXCLUDED.outcome, margin_secs = EXCLUDED.margin_secs, warned = EXCLUDED.warned,
+             breach_noticed = EXCLUDED.breach_noticed, agent = EXCLUDED.agent",
+    )
+    .bind(c.iter().map(|c| c.id).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.case_id.0).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.target.as_str()).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.policy.as_str()).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.budget_secs).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.business_hours).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.warn_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.started_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.elapsed_secs).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.running_since).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.due_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.warn_due_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.stopped_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.outcome.map(Outcome::as_str)).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.margin_secs).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.warned).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.breach_noticed).collect::<Vec<_>>())
+    .bind(c.iter().map(|c| c.agent.as_deref()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Tx {
+    /// Gives new clocks (id 0) their ids and stages all of them for the commit. Ids follow
+    /// the highest stored one: the write lock keeps anybody else from taking one meanwhile.
+    pub async fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError> {
+        if clocks.iter().any(|c| c.id == 0) && self.next_clock_id.is_none() {
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM sla_clocks")
+                .fetch_one(&mut *self.tx)
+                .await?;
+            let staged = self.pending.clocks.iter().map(|c| c.id).max().unwrap_or(0);
+            self.next_clock_id = Some(max.max(staged) + 1);
+        }
+        for c in clocks.iter_mut() {
+            if c.id == 0 {
+                let next = self.next_clock_id.get_or_insert(1);
+                c.id = *next;
+                *next += 1;
+            }
+            self.pending.clocks.push(c.clone());
+        }
+        Ok(())
+    }
+
+    pub async fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let ids: Vec<i64> = cases.iter().map(|c| c.0).collect();
+        let rows = sqlx::query("SELECT * FROM sla_clocks WHERE case_id = ANY($1) ORDER BY case_id, id")
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
+    pub async fn clocks_by_id(&mut self, ids: &[i64]) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query("SELECT * FROM sla_clocks WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
+    pub async fn clocks_at_risk(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(
+            "SELECT k.* FROM sla_clocks k JOIN cases c ON c.id = k.case_id
+             WHERE k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
+               AND (k.warned OR k.breach_noticed OR COALESCE(k.warn_due_at, k.due_at) <= $1)
+             ORDER BY k.due_at, k.id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+}
