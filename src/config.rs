@@ -300,6 +300,15 @@ pub struct DiscordConfig {
     pub digest_channel: Option<u64>,
     /// Discord role ids for each carebot role: `agent = [123]`, `senior = [..]`, ...
     pub roles: BTreeMap<String, Vec<u64>>,
+    /// The gateway shard this process runs, `"INDEX/COUNT"` (`"0/2"` and `"1/2"` for two
+    /// processes); unset: the one shard `"0/1"` (a second process is then a hot standby that
+    /// receives the events too).
+    pub shards: Option<String>,
+    /// How long an outbox row leased for delivery stays with this process (renewed every
+    /// pass); a process that dies leaves its rows to the others after this.
+    pub outbox_lease_secs: u64,
+    /// Delivered outbox rows are deleted after this many hours (0: kept for good).
+    pub keep_delivered_hours: u64,
     /// Read from `DISCORD_TOKEN`, never from the file.
     #[serde(skip)]
     pub token: Secret,
@@ -363,6 +372,9 @@ impl Default for DiscordConfig {
             queue_channel: None,
             digest_channel: None,
             roles: BTreeMap::new(),
+            shards: None,
+            outbox_lease_secs: 30,
+            keep_delivered_hours: 24,
             token: Secret::default(),
         }
     }

@@ -137,3 +137,75 @@ async fn two_engines_on_one_postgresql_database_open_each_case_once() {
         .count();
     assert_eq!(cards, 40, "one card per case");
 }
+
+/// Outbox rows of three posts (card and thread message each, per case) on a fresh database.
+async fn app_with_outbox() -> TestApp {
+    let mut app = support::app::spawn_app_with(|c| c.surge.min_mentions = 1000).await;
+    for i in 0..3 {
+        app.feed(
+            &format!("[Twitter] @buyer{i}: my parcel {i} is lost https://twitter.com/buyer{i}/status/{i}"),
+            t0(),
+        )
+        .await;
+    }
+    app
+}
+
+#[tokio::test]
+async fn a_leased_row_holds_its_case_for_its_holder_until_the_lease_runs_out() {
+    let app = app_with_outbox().await;
+    let store = app.engine.store();
+    let all = store.undelivered_outbox(1000).await.unwrap();
+    assert!(all.len() >= 6, "{} rows", all.len());
+    let now = t0();
+    let lease = Duration::seconds(30);
+    // A leases only the first row: its case's later rows may not go to B meanwhile.
+    let a = store.lease_outbox("a", 1, now, now + lease).await.unwrap();
+    assert_eq!(a.iter().map(|r| r.id).collect::<Vec<_>>(), vec![all[0].id]);
+    let b = store.lease_outbox("b", 1000, now, now + lease).await.unwrap();
+    assert!(
+        b.iter().all(|r| r.case_id != a[0].case_id),
+        "B never takes a later row of A's case"
+    );
+    assert!(!b.is_empty(), "B takes the other cases");
+    let mut ids: Vec<i64> = b.iter().map(|r| r.id).collect();
+    let sorted = {
+        let mut s = ids.clone();
+        s.sort_unstable();
+        s
+    };
+    assert_eq!(ids, sorted, "oldest first");
+    // A renews its own lease and may take the rest of its case; B's rows stay B's.
+    let again = store.lease_outbox("a", 1000, now, now + lease).await.unwrap();
+    assert!(again.iter().all(|r| r.case_id == a[0].case_id));
+    // A dies: once its lease has run out, B takes its rows over.
+    let later = now + lease + Duration::seconds(1);
+    let taken = store.lease_outbox("b", 1000, later, later + lease).await.unwrap();
+    ids.extend(again.iter().map(|r| r.id));
+    ids.sort_unstable();
+    assert_eq!(taken.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    assert_eq!(taken.len(), all.len(), "every row, each once");
+}
+
+#[tokio::test]
+async fn pruning_deletes_old_delivered_rows_but_never_the_newest() {
+    let app = app_with_outbox().await;
+    let store = app.engine.store();
+    let all = store.undelivered_outbox(1000).await.unwrap();
+    let delivered_at = t0();
+    for row in &all {
+        store.mark_delivered(row.id, delivered_at).await.unwrap();
+    }
+    assert_eq!(
+        store.prune_outbox(delivered_at).await.unwrap(),
+        0,
+        "not older than the cut"
+    );
+    let pruned = store
+        .prune_outbox(delivered_at + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned as usize, all.len() - 1);
+    let last = store.last_outbox_id().await.unwrap();
+    assert_eq!(last, all.last().unwrap().id, "ids never go back");
+}

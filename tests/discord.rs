@@ -1,5 +1,6 @@
 //! The Discord adapter end to end: the real serenity client and carebot's REST dispatcher
-//! against the fake Discord in `tests/support/fake_discord`, on a fresh SQLite file per test.
+//! against the fake Discord in `tests/support/fake_discord`, on a fresh database per test (a
+//! SQLite file, or a PostgreSQL database with `CAREBOT_TEST_POSTGRES` set).
 //!
 //! Every test ends with [`TestBot::assert_clean`]: serenity logged no warning and dropped no
 //! gateway payload, the fake accepted every request body (no 4xx except injected failures),
@@ -33,15 +34,6 @@ const POLL_SLACK: Duration = Duration::from_millis(6);
 
 const DANA: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";
 
-/// A folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The fake Discord, carebot connected to it, and the people of the guild.
 struct TestBot {
     fake: FakeDiscord,
@@ -59,7 +51,7 @@ struct TestBot {
     sam: u64,
     supervisor_role: u64,
     logs: logs::LogCapture,
-    _dir: TempDir,
+    _dir: support::app::TempDir,
 }
 
 /// Starts the fake, then carebot on a fresh database with the shipped playbooks.
@@ -90,7 +82,8 @@ async fn spawn_bot_with(options: FakeDiscordOptions, configure: impl FnOnce(&mut
     std::fs::create_dir_all(&dir).expect("temp dir");
 
     let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.join("carebot.db").display());
+    let (url, db) = support::app::fresh_database(&dir, "carebot");
+    config.database.url = url;
     config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
     config.feed.brand_handles = vec!["AcmeShop".into()];
     config.discord = DiscordConfig {
@@ -129,7 +122,7 @@ async fn spawn_bot_with(options: FakeDiscordOptions, configure: impl FnOnce(&mut
         sam,
         supervisor_role: supervisor,
         logs,
-        _dir: TempDir(dir),
+        _dir: support::app::TempDir(dir, db),
     };
     bot.wait_for_commands().await;
     bot
@@ -2014,5 +2007,112 @@ async fn a_surge_posts_one_alert_with_its_thread_and_the_cases_that_join_post_th
         })
         .count();
     assert_eq!(own_threads, 7);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_bots_on_one_database_post_every_card_and_the_digest_once() {
+    let mut bot = spawn_bot_with(FakeDiscordOptions::default(), |config| {
+        config.surge.min_mentions = 1000;
+        config.discord.digest_channel = config.discord.escalations_channel;
+        config.digest = Some(carebot::config::DigestConfig {
+            weekday: "mon".into(),
+            time: "09:00".into(),
+            timezone: "UTC".into(),
+        });
+        config.discord.shards = Some("0/2".into());
+    })
+    .await;
+    bot.stop().await;
+    // While no bot runs, thirty feed posts become cases: a backlog of outbox rows (threads,
+    // cards, messages) that both dispatchers find at once when the two processes start.
+    let mut posts = Vec::new();
+    for i in 0..30 {
+        let text = format!(
+            "[Twitter] @shopper{i}: my order {i} never arrived, tracking says lost https://twitter.com/shopper{i}/status/{i}"
+        );
+        let id = bot
+            .fake
+            .post_message_offline(bot.feed, Author::webhook("Social Feed"), &text, vec![]);
+        let post = carebot::domain::feed::FeedPost {
+            source_id: format!("discord:{id}"),
+            channel_id: bot.feed.to_string(),
+            message_id: id.to_string(),
+            poster: "Social Feed".into(),
+            content: text,
+            embeds: vec![],
+            posted_at: Utc::now(),
+        };
+        bot.engine
+            .receive_post(&post, None, Utc::now())
+            .await
+            .expect("stored");
+        posts.push(id);
+    }
+    // The second process runs the other shard: only one of the two gets the guild's events;
+    // both deliver outbox rows and both sweep the timers.
+    let mut config = bot.config.clone();
+    config.discord.shards = Some("1/2".into());
+    let other = Arc::new(Engine::start(&config).await.expect("second engine starts"));
+    let (_, other_bot) = tokio::join!(
+        bot.start_again(),
+        carebot::discord::start(other.clone(), &config.discord)
+    );
+    let other_bot = other_bot.expect("second bot starts");
+    for post in &posts {
+        bot.wait_for_card(*post).await;
+    }
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case_count().await, posts.len(), "each post opened one case");
+    let requests = bot.fake.requests();
+    let threads = requests
+        .iter()
+        .filter(|r| is_thread_creation(r) && r.status < 300)
+        .count();
+    assert_eq!(
+        threads,
+        posts.len(),
+        "one thread per case:\n{}",
+        bot.fake.requests_summary()
+    );
+    // Every outbox row carries its own nonce: none may have been sent twice.
+    let mut nonces: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .filter_map(|r| r.body["nonce"].as_str())
+        .collect();
+    let sent = nonces.len();
+    assert!(sent >= 2 * posts.len(), "a card and a message per case: {sent}");
+    nonces.sort_unstable();
+    nonces.dedup();
+    assert_eq!(
+        nonces.len(),
+        sent,
+        "no outbox row delivered twice:\n{}",
+        bot.fake.requests_summary()
+    );
+
+    // The digest comes due; both processes sweep at the same moment: it is posted once.
+    let due = bot
+        .engine
+        .schedule_digest(Utc::now())
+        .await
+        .unwrap()
+        .expect("the digest is scheduled");
+    let then = due + chrono::Duration::seconds(1);
+    let (a, b) = tokio::join!(bot.engine.fire_due_timers(then), other.fire_due_timers(then));
+    // (Every SLA timer of the week comes due too: each is claimed by one of the two.)
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.fired + b.fired > 1, "{a:?} {b:?}");
+    let digest_channel = bot.escalations;
+    let is_digest = |r: &RecordedRequest| {
+        r.method == "POST"
+            && r.path == format!("/channels/{digest_channel}/messages")
+            && !r.uploads.is_empty()
+    };
+    bot.fake.wait_for_request(is_digest, WAIT).await;
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.fake.requests().iter().filter(|r| is_digest(r)).count(), 1);
+    other_bot.stop().await;
     bot.shutdown().await;
 }

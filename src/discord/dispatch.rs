@@ -37,6 +37,9 @@ const PASS_ROWS_MAX: i64 = 12_800;
 /// How long the loop sleeps when nothing is waiting for a known moment and nothing wakes it.
 const IDLE: Duration = Duration::from_millis(500);
 
+/// How often delivered rows older than `discord.keep_delivered_hours` are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 #[derive(Debug, thiserror::Error)]
 enum DeliverError {
     #[error(transparent)]
@@ -61,6 +64,11 @@ pub struct Dispatcher {
     guild: Option<u64>,
     /// Discord role ids per carebot role name, for role pings.
     roles: std::collections::BTreeMap<String, Vec<u64>>,
+    /// This process, as the holder of the outbox rows it leases: other processes on the same
+    /// database leave them alone until the lease runs out.
+    owner: String,
+    lease: chrono::Duration,
+    keep_delivered: Option<chrono::Duration>,
 }
 
 /// What one pass did.
@@ -94,6 +102,19 @@ impl Pass {
     }
 }
 
+/// A few random bits, so two processes with the same host name and pid (containers) differ.
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish() as u32
+}
+
 /// Wait before retrying a row that failed `attempts` times: 0.5 s doubling, at most `cap`.
 fn backoff(attempts: i64, cap: Duration) -> Duration {
     let exp = attempts.clamp(0, 16) as u32;
@@ -112,6 +133,15 @@ impl Dispatcher {
             digest_channel: config.digest_channel,
             guild: config.guild_id,
             roles: config.roles.clone(),
+            owner: format!(
+                "{}-{}-{:08x}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "carebot".into()),
+                std::process::id(),
+                rand_suffix()
+            ),
+            lease: chrono::Duration::seconds(config.outbox_lease_secs.clamp(1, 3600) as i64),
+            keep_delivered: (config.keep_delivered_hours > 0)
+                .then(|| chrono::Duration::hours(config.keep_delivered_hours.min(100_000) as i64)),
         }
     }
 
@@ -119,7 +149,12 @@ impl Dispatcher {
     /// second, or until `notify` (the engine wrote something).
     pub async fn run(self) -> anyhow::Result<()> {
         let mut window = PASS_ROWS;
+        let mut pruned = Instant::now();
         loop {
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = Instant::now();
+                self.prune().await;
+            }
             let pause = match self.pass(window).await {
                 Ok(pass) => {
                     let full = pass.read as i64 >= window;
@@ -148,10 +183,27 @@ impl Dispatcher {
         }
     }
 
-    /// One pass over the oldest `window` undelivered rows.
+    /// Deletes delivered rows past `keep_delivered`; a failure is only logged (the next
+    /// round tries again).
+    async fn prune(&self) {
+        let Some(keep) = self.keep_delivered else {
+            return;
+        };
+        match self.store.prune_outbox(Utc::now() - keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "pruned delivered outbox rows"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune delivered outbox rows"),
+        }
+    }
+
+    /// One pass over the oldest `window` undelivered rows this process may deliver (leased
+    /// to it, see [`Store::lease_outbox`]).
     async fn pass(&self, window: i64) -> Result<Pass, StoreError> {
-        let rows = self.store.undelivered_outbox(window).await?;
         let now = Utc::now();
+        let rows = self
+            .store
+            .lease_outbox(&self.owner, window, now, now + self.lease)
+            .await?;
         let mut pass = Pass {
             read: rows.len(),
             ..Pass::default()

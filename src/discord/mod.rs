@@ -162,8 +162,28 @@ fn role_map(config: &DiscordConfig) -> anyhow::Result<HashMap<RoleId, Role>> {
     Ok(map)
 }
 
+/// `"INDEX/COUNT"` of `discord.shards`: this process's gateway shard and the shard count.
+fn shard_of(config: &DiscordConfig) -> anyhow::Result<(u32, u32)> {
+    let Some(text) = config.shards.as_deref() else {
+        return Ok((0, 1));
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "discord.shards = \"{text}\" is not INDEX/COUNT with INDEX below COUNT (e.g. \"0/2\" and \"1/2\" for two processes)"
+        )
+    };
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let index: u32 = index.trim().parse().map_err(|_| bad())?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok((index, count))
+}
+
 /// Checks the Discord settings `run` needs and says how to fix what is missing.
 fn check(config: &DiscordConfig, engine: &Engine) -> anyhow::Result<GuildId> {
+    shard_of(config)?;
     if config.token.expose().is_empty() {
         anyhow::bail!("DISCORD_TOKEN is not set: create a bot in the Discord developer portal and export its token as DISCORD_TOKEN");
     }
@@ -248,7 +268,15 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         .await
         .context("cannot build the Discord client")?;
     let shards = client.shard_manager.clone();
-    let gateway = tokio::spawn(async move { client.start().await });
+    let (index, count) = shard_of(config)?;
+    tracing::info!(shard = index, shards = count, "connecting to the gateway");
+    let gateway = tokio::spawn(async move {
+        if count == 1 {
+            client.start().await
+        } else {
+            client.start_shard(index, count).await
+        }
+    });
     let timers = tokio::spawn(sweep_timers(engine.clone(), notify.clone(), sweep));
     let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
     let dispatcher = tokio::spawn(dispatcher.run());

@@ -218,6 +218,14 @@ store_methods! {
     /// Undelivered outbox rows, oldest first, due or not: delivery keeps each case's order, so
     /// a row that is not due yet holds back the later rows of its case.
     fn undelivered_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Leases up to `limit` undelivered rows to `owner` (a bot process) until `until`, oldest
+    /// first: rows nobody holds, rows whose lease expired before `now` (their holder died or
+    /// hangs) and `owner`'s own, renewed; never a row of a case whose earlier undelivered row
+    /// another live lease holds. Each case's rows thus go out in order from one process.
+    fn lease_outbox(&self, owner: &str, limit: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Deletes the rows delivered before `before` (the newest row of all stays, so ids, and
+    /// the nonces made from them, never repeat); how many.
+    fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Outbox rows after `id`, delivered or not, oldest first (what the console shows).
     fn outbox_after(&self, id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
     /// The newest outbox row id (0 when empty).

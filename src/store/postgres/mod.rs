@@ -39,6 +39,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// folded into a `bigint`).
 pub(super) const WRITE_LOCK: i64 = 0x0063_6172_6562_6f74;
 
+/// The advisory lock key outbox leases are taken under (the write lock's, plus one).
+const LEASE_LOCK: i64 = WRITE_LOCK + 1;
+
 /// How long connecting keeps trying before it gives up (the database may be starting).
 const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -126,6 +129,53 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         outbox_rows(&rows)
+    }
+
+    /// As SQLite's: the lease is taken under an advisory lock of its own, so two processes
+    /// leasing at the same moment take turns and each sees the other's leases.
+    pub async fn lease_outbox(
+        &self,
+        owner: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LEASE_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $3
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.delivered_at IS NULL
+                   AND (o.lease_owner IS NULL OR o.lease_owner = $1 OR o.lease_until < $2)
+                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                   WHERE p.case_id IS NOT DISTINCT FROM o.case_id AND p.id < o.id
+                                     AND p.delivered_at IS NULL AND p.lease_owner <> $1 AND p.lease_until >= $2)
+                 ORDER BY o.id LIMIT $4)
+             RETURNING id, case_id, payload, attempts, next_attempt_at",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut rows = outbox_rows(&rows)?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE delivered_at < $1 AND id < (SELECT MAX(id) FROM outbox)")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn outbox_after(&self, id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {

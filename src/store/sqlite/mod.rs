@@ -294,6 +294,52 @@ impl Store {
         outbox_rows(&rows)
     }
 
+    /// Leases up to `limit` undelivered rows to `owner` until `until`, oldest first: rows
+    /// nobody holds, rows whose lease expired before `now`, and `owner`'s own (renewed), but
+    /// never a row whose case has an earlier undelivered row another live lease holds, so
+    /// each case's rows go out in order from one process. One statement: SQLite's write
+    /// lock makes it atomic across processes.
+    pub async fn lease_outbox(
+        &self,
+        owner: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_owner = ?1, lease_until = ?3
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.delivered_at IS NULL
+                   AND (o.lease_owner IS NULL OR o.lease_owner = ?1 OR o.lease_until < ?2)
+                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                   WHERE p.case_id IS o.case_id AND p.id < o.id AND p.delivered_at IS NULL
+                                     AND p.lease_owner <> ?1 AND p.lease_until >= ?2)
+                 ORDER BY o.id LIMIT ?4)
+             RETURNING id, case_id, payload, attempts, next_attempt_at",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut rows = outbox_rows(&rows)?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// Deletes delivered rows delivered before `before`, keeping the newest row of all (ids
+    /// never go back, so nonces made from them stay unique).
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE delivered_at < ? AND id < (SELECT MAX(id) FROM outbox)")
+                .bind(before)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Outbox rows after `id`, delivered or not, oldest first (what the console shows).
     pub async fn outbox_after(&self, id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
