@@ -209,3 +209,39 @@ async fn pruning_deletes_old_delivered_rows_but_never_the_newest() {
     let last = store.last_outbox_id().await.unwrap();
     assert_eq!(last, all.last().unwrap().id, "ids never go back");
 }
+
+#[tokio::test]
+async fn a_postgresql_not_reachable_at_start_is_waited_for_with_a_clear_message() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let logs = support::fake_discord::logs::capture();
+    let proxy = support::proxy::Proxy::start(support::proxy::server_addr(&admin)).await;
+    let (config, _dir) = test_config();
+    let url = proxy.url_for(&config.database.url);
+    proxy.cut();
+    let connecting = tokio::spawn(async move { carebot::store::Store::connect(&url).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let warning = loop {
+        if let Some(line) = logs
+            .carebot_events()
+            .into_iter()
+            .find(|l| l.contains("not reachable yet"))
+        {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry logged");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(warning.contains("retry_in_ms"), "{warning}");
+    assert!(
+        !warning.contains("carebot-ci") && !warning.contains(":carebot@"),
+        "no password in the log: {warning}"
+    );
+    proxy.restore();
+    let store = connecting
+        .await
+        .unwrap()
+        .expect("connected once the server answers");
+    assert_eq!(store.backend(), "postgres");
+}

@@ -1669,7 +1669,14 @@ async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_withou
             rate_limits: Some(limits.clone()),
             ..FakeDiscordOptions::default()
         },
-        |config| config.surge.min_mentions = u32::MAX,
+        |config| {
+            config.surge.min_mentions = u32::MAX;
+            // A test of pacing, timed: on SQLite whatever the backend of the other tests, so
+            // the time measured is Discord's limits and not a database server's load.
+            let file = std::env::temp_dir().join(format!("carebot-pacing-{}.db", std::process::id()));
+            let _ = std::fs::remove_file(&file);
+            config.database.url = format!("sqlite://{}", file.display());
+        },
     )
     .await;
     let before = bot.fake.requests().len();
@@ -2114,5 +2121,131 @@ async fn two_bots_on_one_database_post_every_card_and_the_digest_once() {
     bot.wait_for_outbox_drained().await;
     assert_eq!(bot.fake.requests().iter().filter(|r| is_digest(r)).count(), 1);
     other_bot.stop().await;
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_postgresql_restart_during_a_feed_burst_loses_no_post_and_says_so() {
+    let Some(admin) = support::app::postgres_admin_url() else {
+        return;
+    };
+    let proxy = support::proxy::Proxy::start(support::proxy::server_addr(&admin)).await;
+    let via = proxy.clone();
+    let bot = spawn_bot_with(FakeDiscordOptions::default(), move |c| {
+        c.surge.min_mentions = 1000;
+        c.database.url = via.url_for(&c.database.url);
+    })
+    .await;
+    let first = bot.post(DANA).await;
+    bot.wait_for_card(first).await;
+    bot.wait_for_outbox_drained().await;
+
+    // The server goes away (every connection dropped, new ones refused) as posts arrive.
+    proxy.cut();
+    let mut burst = Vec::new();
+    for i in 0..5 {
+        let text = format!(
+            "[Twitter] @burst{i}: still no refund for order {i} https://twitter.com/burst{i}/status/{i}"
+        );
+        burst.push(bot.post(&text).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bot
+        .logs
+        .carebot_events()
+        .iter()
+        .any(|l| l.contains("feed post not stored"))
+    {
+        assert!(Instant::now() < deadline, "the failure is logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It comes back: the live retries (then backfill) store every post, each once.
+    proxy.restore();
+    for post in &burst {
+        bot.fake
+            .wait_for_request(
+                |r| r.method == "POST" && r.path == format!("/channels/{post}/messages") && r.status == 200,
+                Duration::from_secs(60),
+            )
+            .await;
+    }
+    bot.wait_for_outbox_drained().await;
+    assert_eq!(bot.case_count().await, 1 + burst.len());
+    let threads = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| is_thread_creation(r) && r.status < 300)
+        .count();
+    assert_eq!(threads, 1 + burst.len(), "one thread per post");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn rows_leased_by_a_process_that_died_are_delivered_by_another_once() {
+    let mut bot = spawn_bot_with(FakeDiscordOptions::default(), |c| {
+        c.surge.min_mentions = 1000;
+        c.discord.outbox_lease_secs = 1;
+    })
+    .await;
+    bot.stop().await;
+    let mut posts = Vec::new();
+    for i in 0..5 {
+        let text =
+            format!("[Twitter] @left{i}: parcel {i} is missing https://twitter.com/left{i}/status/{i}");
+        let id = bot
+            .fake
+            .post_message_offline(bot.feed, Author::webhook("Social Feed"), &text, vec![]);
+        let post = carebot::domain::feed::FeedPost {
+            source_id: format!("discord:{id}"),
+            channel_id: bot.feed.to_string(),
+            message_id: id.to_string(),
+            poster: "Social Feed".into(),
+            content: text,
+            embeds: vec![],
+            posted_at: Utc::now(),
+        };
+        bot.engine
+            .receive_post(&post, None, Utc::now())
+            .await
+            .expect("stored");
+        posts.push(id);
+    }
+    // A process leased every row, then was killed (kill -9: nothing released).
+    let now = Utc::now();
+    let store = bot.engine.store().clone();
+    let held = store
+        .lease_outbox("killed-instance", 1000, now, now + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(held.len() >= 2 * posts.len());
+    bot.start_again().await;
+    for post in &posts {
+        bot.fake
+            .wait_for_request(
+                |r| r.method == "POST" && r.path == format!("/channels/{post}/messages") && r.status == 200,
+                Duration::from_secs(20),
+            )
+            .await;
+    }
+    bot.wait_for_outbox_drained().await;
+    let mut nonces: Vec<String> = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .filter_map(|r| r.body["nonce"].as_str().map(str::to_string))
+        .collect();
+    let sent = nonces.len();
+    nonces.sort_unstable();
+    nonces.dedup();
+    assert_eq!(nonces.len(), sent, "none twice");
+    for row in &held {
+        assert!(
+            nonces.contains(&format!("carebot-{}", row.id)),
+            "row {} delivered",
+            row.id
+        );
+    }
     bot.shutdown().await;
 }

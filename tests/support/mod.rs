@@ -8,3 +8,4 @@
 
 pub mod app;
 pub mod fake_discord;
+pub mod proxy;

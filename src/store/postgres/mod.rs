@@ -70,7 +70,7 @@ impl Store {
         let pool = loop {
             match PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options.clone())
                 .await
             {

@@ -29,12 +29,15 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Logging for one test; dropping it uninstalls it.
 pub struct LogCapture {
     lines: Arc<Mutex<Vec<String>>>,
+    /// carebot's own WARN/ERROR events.
+    carebot: Arc<Mutex<Vec<String>>>,
     _guard: DefaultGuard,
 }
 
 /// Installs test logging + serenity warning capture on this thread.
 pub fn capture() -> LogCapture {
     let lines = Arc::new(Mutex::new(Vec::new()));
+    let carebot = Arc::new(Mutex::new(Vec::new()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let subscriber = tracing_subscriber::registry()
         .with(
@@ -51,9 +54,16 @@ pub fn capture() -> LogCapture {
                     .with_target("serenity", LevelFilter::WARN)
                     .with_target("serenity::client::dispatch", LevelFilter::DEBUG),
             ),
+        )
+        .with(
+            CarebotEvents {
+                lines: Arc::clone(&carebot),
+            }
+            .with_filter(Targets::new().with_target("carebot", LevelFilter::WARN)),
         );
     LogCapture {
         lines,
+        carebot,
         _guard: tracing::subscriber::set_default(subscriber),
     }
 }
@@ -84,6 +94,26 @@ impl LogCapture {
             })
             .cloned()
             .collect()
+    }
+}
+
+impl LogCapture {
+    /// carebot's WARN and ERROR events so far, as `LEVEL target: message fields`.
+    pub fn carebot_events(&self) -> Vec<String> {
+        self.carebot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+struct CarebotEvents {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl<S: Subscriber> Layer<S> for CarebotEvents {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let mut line = format!("{} {}:", meta.level(), meta.target());
+        event.record(&mut FieldWriter(&mut line));
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
     }
 }
 

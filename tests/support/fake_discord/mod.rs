@@ -475,6 +475,11 @@ impl FakeDiscord {
     }
 
     /// Every REST call so far.
+    /// How many message creations were answered with an earlier message of the same nonce.
+    pub fn nonce_replays(&self) -> usize {
+        self.lock().nonce_replays
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
     }

@@ -1012,8 +1012,24 @@ fn create_message(st: &mut State, channel_id: u64, body: &Value, files: &[String
             return invalid_form("message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message");
         }
     }
+    // `enforce_nonce`: a message of the bot's with the same nonce in the channel (Discord:
+    // within the past few minutes) is returned instead of creating another.
+    let nonce = body.get("nonce").filter(|n| !n.is_null()).cloned();
+    if let Some(nonce) = nonce.as_ref().filter(|_| body["enforce_nonce"] == true) {
+        let me = st.author(&Author::Me).0["id"].clone();
+        let existing = st.messages.get(&channel_id).and_then(|m| {
+            m.values()
+                .find(|m| m.get("nonce") == Some(nonce) && m["author"]["id"] == me)
+                .cloned()
+        });
+        if let Some(existing) = existing {
+            st.nonce_replays += 1;
+            return ok(existing);
+        }
+    }
     let attachments = attachments_for(st, channel_id, files);
-    let message = st.store_message(channel_id, &Author::Me, body, attachments, None);
+    let extra = nonce.map(|n| json!({ "nonce": n }));
+    let message = st.store_message(channel_id, &Author::Me, body, attachments, extra);
     dispatch_message(st, "MESSAGE_CREATE", &message);
     ok(message)
 }

@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub channels: BTreeMap<u64, Value>,
     /// channel id -> message id -> message.
     pub messages: BTreeMap<u64, BTreeMap<u64, Value>>,
+    /// Message creations answered with the earlier message of the same nonce (`enforce_nonce`).
+    pub nonce_replays: usize,
     /// Webhook/bot pseudo-authors by name, so the same name keeps its id.
     pub webhooks: HashMap<String, u64>,
     pub other_bots: HashMap<String, u64>,
@@ -138,6 +140,7 @@ impl State {
             roles: BTreeMap::new(),
             channels: BTreeMap::new(),
             messages: BTreeMap::new(),
+            nonce_replays: 0,
             webhooks: HashMap::new(),
             other_bots: HashMap::new(),
             interactions: HashMap::new(),
