@@ -560,3 +560,177 @@ pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 pub(super) fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(<i64 as serde::Deserialize>::deserialize(d)? != 0)
 }
+
+/// A count by network and category (`network`, `category`, `count`).
+#[derive(FromRow)]
+pub(super) struct VolumeRecord {
+    network: String,
+    category: String,
+    count: i64,
+}
+
+impl VolumeRecord {
+    pub(super) fn into_row(self) -> Result<super::VolumeRow, StoreError> {
+        Ok(super::VolumeRow {
+            network: self.network,
+            category: self.category,
+            count: self.count.max(0) as u64,
+        })
+    }
+}
+
+/// A case's duration (`priority`, `opened_secs`, `seconds`: Unix seconds, whole seconds).
+#[derive(FromRow)]
+pub(super) struct TimedRecord {
+    priority: String,
+    opened_secs: Option<i64>,
+    seconds: Option<i64>,
+}
+
+impl TimedRecord {
+    pub(super) fn into_timed(self) -> Result<super::TimedCase, StoreError> {
+        Ok(super::TimedCase {
+            priority: parse_col(&self.priority, Priority::parse)?,
+            opened_at: self.opened_secs.unwrap_or_default(),
+            seconds: self.seconds.unwrap_or_default().max(0),
+        })
+    }
+}
+
+/// Stopped clocks counted by `target`, `priority`, `agent`, `outcome`.
+#[derive(FromRow)]
+pub(super) struct SlaRecord {
+    target: String,
+    priority: String,
+    agent: Option<String>,
+    outcome: String,
+    count: i64,
+}
+
+impl SlaRecord {
+    pub(super) fn into_row(self) -> Result<super::SlaRow, StoreError> {
+        Ok(super::SlaRow {
+            target: Target::parse(&self.target).ok_or_else(|| corrupt("sla target", &self.target))?,
+            priority: parse_col(&self.priority, Priority::parse)?,
+            agent: self.agent,
+            met: self.outcome == "met",
+            count: self.count.max(0) as u64,
+        })
+    }
+}
+
+/// The select list of a digest's incident line.
+pub(super) const DIGEST_INCIDENT_COLUMNS: &str =
+    "id, category, status, opened_at, ended_at, mention_count, case_count, peak_count";
+
+#[derive(FromRow)]
+pub(super) struct DigestIncidentRecord {
+    id: i64,
+    category: String,
+    status: String,
+    opened_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    mention_count: i64,
+    case_count: i64,
+    peak_count: i64,
+}
+
+impl DigestIncidentRecord {
+    pub(super) fn into_row(self) -> Result<super::IncidentRow, StoreError> {
+        Ok(super::IncidentRow {
+            id: self.id,
+            category: self.category,
+            status: self.status,
+            opened_at: self.opened_at,
+            ended_at: self.ended_at,
+            mentions: self.mention_count.max(0) as u64,
+            cases: self.case_count.max(0) as u64,
+            peak: self.peak_count.max(0) as u64,
+        })
+    }
+}
+
+/// A notable case with its `reasons` (comma-separated) and the `total` of notable cases.
+#[derive(FromRow)]
+pub(super) struct NotableRecord {
+    id: i64,
+    priority: String,
+    category: String,
+    status: String,
+    title: String,
+    thread_ref: Option<String>,
+    reasons: String,
+    total: i64,
+}
+
+impl NotableRecord {
+    pub(super) fn total(&self) -> u64 {
+        self.total.max(0) as u64
+    }
+
+    pub(super) fn into_row(self) -> Result<super::NotableRow, StoreError> {
+        let mut reasons: Vec<String> = self.reasons.split(',').map(str::to_string).collect();
+        reasons.sort_by_key(|r| (r != "p1", r.starts_with("reopened"), r.clone()));
+        Ok(super::NotableRow {
+            case: CaseId(self.id),
+            priority: parse_col(&self.priority, Priority::parse)?,
+            category: self.category,
+            status: self.status,
+            title: self.title,
+            thread_ref: self.thread_ref,
+            reasons,
+        })
+    }
+}
+
+/// The select list of the digest's CSV line (`c` the case, `cu` its customer).
+pub(super) const DIGEST_CASE_COLUMNS: &str =
+    "c.id, c.opened_at, c.status, c.priority, c.category, cu.network,
+    c.owner_name, c.mention_count, c.first_response_at, c.resolved_at, c.incident_id, c.thread_ref";
+
+#[derive(FromRow)]
+pub(super) struct DigestCaseRecord {
+    id: i64,
+    opened_at: DateTime<Utc>,
+    status: String,
+    priority: String,
+    category: String,
+    network: String,
+    owner_name: Option<String>,
+    mention_count: i64,
+    first_response_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    incident_id: Option<i64>,
+    thread_ref: Option<String>,
+}
+
+impl DigestCaseRecord {
+    pub(super) fn into_row(self) -> Result<super::DigestCase, StoreError> {
+        Ok(super::DigestCase {
+            id: CaseId(self.id),
+            opened_at: self.opened_at,
+            status: self.status,
+            priority: self.priority,
+            category: self.category,
+            network: self.network,
+            owner: self.owner_name,
+            mentions: self.mention_count,
+            first_response_at: self.first_response_at,
+            resolved_at: self.resolved_at,
+            incident: self.incident_id,
+            thread_ref: self.thread_ref,
+        })
+    }
+}
+
+/// Decodes every row as `R` and converts it.
+pub(super) fn decode_all<'r, R, Row, T>(
+    rows: &'r [Row],
+    convert: fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError>
+where
+    Row: sqlx::Row,
+    R: FromRow<'r, Row>,
+{
+    rows.iter().map(|r| decode(r, convert)).collect()
+}

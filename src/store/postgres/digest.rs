@@ -6,41 +6,16 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use super::Tx;
-use crate::domain::sla::Target;
-use crate::domain::{CaseId, Priority};
-use crate::store::records::parse_col;
+use crate::store::records::{
+    decode, decode_all, DigestCaseRecord, DigestIncidentRecord, NotableRecord, SlaRecord, TimedRecord,
+    VolumeRecord, DIGEST_CASE_COLUMNS, DIGEST_INCIDENT_COLUMNS,
+};
 use crate::store::{
     DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, StoreError, TimedCase, VolumeRow,
 };
 
-fn priority(text: &str) -> Result<Priority, StoreError> {
-    parse_col(text, Priority::parse)
-}
-
 fn count(r: &PgRow, i: usize) -> u64 {
     r.get::<i64, _>(i).max(0) as u64
-}
-
-fn volumes(rows: &[PgRow]) -> Vec<VolumeRow> {
-    rows.iter()
-        .map(|r| VolumeRow {
-            network: r.get(0),
-            category: r.get(1),
-            count: count(r, 2),
-        })
-        .collect()
-}
-
-fn timed(rows: &[PgRow]) -> Result<Vec<TimedCase>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            Ok(TimedCase {
-                priority: priority(r.get(0))?,
-                opened_at: r.get::<Option<i64>, _>(1).unwrap_or_default(),
-                seconds: r.get::<Option<i64>, _>(2).unwrap_or_default().max(0),
-            })
-        })
-        .collect()
 }
 
 impl Tx {
@@ -51,14 +26,14 @@ impl Tx {
     ) -> Result<Vec<VolumeRow>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT m.network, c.category, COUNT(*) FROM mentions m JOIN cases c ON c.id = m.case_id
+            "SELECT m.network, c.category, COUNT(*) AS count FROM mentions m JOIN cases c ON c.id = m.case_id
              WHERE m.received_at >= $1 AND m.received_at < $2 GROUP BY 1, 2",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(volumes(&rows))
+        decode_all(&rows, VolumeRecord::into_row)
     }
 
     pub async fn digest_opened(
@@ -68,14 +43,14 @@ impl Tx {
     ) -> Result<Vec<VolumeRow>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT cu.network, c.category, COUNT(*) FROM cases c JOIN customers cu ON cu.id = c.customer_id
+            "SELECT cu.network, c.category, COUNT(*) AS count FROM cases c JOIN customers cu ON cu.id = c.customer_id
              WHERE c.opened_at >= $1 AND c.opened_at < $2 GROUP BY 1, 2",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(volumes(&rows))
+        decode_all(&rows, VolumeRecord::into_row)
     }
 
     pub async fn digest_opened_by_category(
@@ -132,15 +107,15 @@ impl Tx {
     ) -> Result<Vec<TimedCase>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT priority, EXTRACT(EPOCH FROM opened_at)::bigint,
-                    (EXTRACT(EPOCH FROM first_response_at) - EXTRACT(EPOCH FROM opened_at))::bigint
+            "SELECT priority, EXTRACT(EPOCH FROM opened_at)::bigint AS opened_secs,
+                    (EXTRACT(EPOCH FROM first_response_at) - EXTRACT(EPOCH FROM opened_at))::bigint AS seconds
              FROM cases WHERE opened_at >= $1 AND opened_at < $2 AND first_response_at < $2",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        timed(&rows)
+        decode_all(&rows, TimedRecord::into_timed)
     }
 
     pub async fn digest_resolutions(
@@ -150,8 +125,8 @@ impl Tx {
     ) -> Result<Vec<TimedCase>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT c.priority, EXTRACT(EPOCH FROM c.opened_at)::bigint,
-                    (EXTRACT(EPOCH FROM r.at) - EXTRACT(EPOCH FROM c.opened_at))::bigint
+            "SELECT c.priority, EXTRACT(EPOCH FROM c.opened_at)::bigint AS opened_secs,
+                    (EXTRACT(EPOCH FROM r.at) - EXTRACT(EPOCH FROM c.opened_at))::bigint AS seconds
              FROM (SELECT case_id, MAX(at) AS at FROM case_events
                    WHERE kind = 'resolved' AND at >= $1 AND at < $2 GROUP BY case_id) r
              JOIN cases c ON c.id = r.case_id",
@@ -160,7 +135,7 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        timed(&rows)
+        decode_all(&rows, TimedRecord::into_timed)
     }
 
     pub async fn digest_sla(
@@ -170,7 +145,7 @@ impl Tx {
     ) -> Result<Vec<SlaRow>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT k.target, c.priority, k.agent, k.outcome, COUNT(*) FROM sla_clocks k
+            "SELECT k.target, c.priority, k.agent, k.outcome, COUNT(*) AS count FROM sla_clocks k
              JOIN cases c ON c.id = k.case_id
              WHERE k.stopped_at >= $1 AND k.stopped_at < $2 AND k.outcome IN ('met', 'breached')
              GROUP BY 1, 2, 3, 4",
@@ -179,19 +154,7 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let target: String = r.get(0);
-                Ok(SlaRow {
-                    target: Target::parse(&target)
-                        .ok_or_else(|| StoreError::Corrupt(format!("sla target `{target}`")))?,
-                    priority: priority(r.get(1))?,
-                    agent: r.get(2),
-                    met: r.get::<&str, _>(3) == "met",
-                    count: count(r, 4),
-                })
-            })
-            .collect()
+        decode_all(&rows, SlaRecord::into_row)
     }
 
     pub async fn digest_incidents(
@@ -200,27 +163,15 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<IncidentRow>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
-            "SELECT id, category, status, opened_at, ended_at, mention_count, case_count, peak_count FROM incidents
-             WHERE opened_at < $1 AND (ended_at IS NULL OR ended_at >= $2) ORDER BY opened_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DIGEST_INCIDENT_COLUMNS} FROM incidents
+             WHERE opened_at < $1 AND (ended_at IS NULL OR ended_at >= $2) ORDER BY opened_at, id"
+        ))
         .bind(to)
         .bind(from)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| IncidentRow {
-                id: r.get(0),
-                category: r.get(1),
-                status: r.get(2),
-                opened_at: r.get(3),
-                ended_at: r.get(4),
-                mentions: count(r, 5),
-                cases: count(r, 6),
-                peak: count(r, 7),
-            })
-            .collect())
+        decode_all(&rows, DigestIncidentRecord::into_row)
     }
 
     pub async fn digest_notable(
@@ -252,25 +203,11 @@ impl Tx {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        let total = rows.first().map_or(0, |r| count(r, 7));
-        let notable = rows
-            .iter()
-            .map(|r| {
-                let reasons: String = r.get(6);
-                let mut reasons: Vec<String> = reasons.split(',').map(str::to_string).collect();
-                reasons.sort_by_key(|r| (r != "p1", r.starts_with("reopened"), r.clone()));
-                Ok(NotableRow {
-                    case: CaseId(r.get(0)),
-                    priority: priority(r.get(1))?,
-                    category: r.get(2),
-                    status: r.get(3),
-                    title: r.get(4),
-                    thread_ref: r.get(5),
-                    reasons,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((notable, total))
+        let total = match rows.first() {
+            Some(r) => decode(r, |n: NotableRecord| Ok(n.total()))?,
+            None => 0,
+        };
+        Ok((decode_all(&rows, NotableRecord::into_row)?, total))
     }
 
     pub async fn digest_cases(
@@ -279,33 +216,16 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<DigestCase>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
-            "SELECT c.id, c.opened_at, c.status, c.priority, c.category, cu.network, c.owner_name, c.mention_count,
-                    c.first_response_at, c.resolved_at, c.incident_id, c.thread_ref
+        let rows = sqlx::query(&format!(
+            "SELECT {DIGEST_CASE_COLUMNS}
              FROM cases c JOIN customers cu ON cu.id = c.customer_id
-             WHERE c.opened_at >= $1 AND c.opened_at < $2 ORDER BY c.opened_at, c.id",
-        )
+             WHERE c.opened_at >= $1 AND c.opened_at < $2 ORDER BY c.opened_at, c.id"
+        ))
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DigestCase {
-                id: CaseId(r.get(0)),
-                opened_at: r.get(1),
-                status: r.get(2),
-                priority: r.get(3),
-                category: r.get(4),
-                network: r.get(5),
-                owner: r.get(6),
-                mentions: r.get(7),
-                first_response_at: r.get(8),
-                resolved_at: r.get(9),
-                incident: r.get(10),
-                thread_ref: r.get(11),
-            })
-            .collect())
+        decode_all(&rows, DigestCaseRecord::into_row)
     }
 
     pub async fn record_digest(

@@ -9,15 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{json_list, Tx};
-use crate::domain::sla::Target;
-use crate::domain::{CaseId, Priority};
-use crate::store::records::parse_col;
+use crate::store::records::{
+    decode, decode_all, DigestCaseRecord, DigestIncidentRecord, NotableRecord, SlaRecord, TimedRecord,
+    VolumeRecord, DIGEST_CASE_COLUMNS, DIGEST_INCIDENT_COLUMNS,
+};
 use crate::store::StoreError;
 use crate::store::{DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, TimedCase, VolumeRow};
-
-fn priority(text: &str) -> Result<Priority, StoreError> {
-    parse_col(text, Priority::parse)
-}
 
 fn count(r: &sqlx::sqlite::SqliteRow, i: usize) -> u64 {
     r.get::<i64, _>(i).max(0) as u64
@@ -32,21 +29,14 @@ impl Tx {
     ) -> Result<Vec<VolumeRow>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT m.network, c.category, COUNT(*) FROM mentions m JOIN cases c ON c.id = m.case_id
+            "SELECT m.network, c.category, COUNT(*) AS count FROM mentions m JOIN cases c ON c.id = m.case_id
              WHERE m.received_at >= ? AND m.received_at < ? GROUP BY 1, 2",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| VolumeRow {
-                network: r.get(0),
-                category: r.get(1),
-                count: count(r, 2),
-            })
-            .collect())
+        decode_all(&rows, VolumeRecord::into_row)
     }
 
     /// Cases opened in `[from, to)`, by their customer's network and their category.
@@ -56,21 +46,14 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<VolumeRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT cu.network, c.category, COUNT(*) FROM cases c JOIN customers cu ON cu.id = c.customer_id
+            "SELECT cu.network, c.category, COUNT(*) AS count FROM cases c JOIN customers cu ON cu.id = c.customer_id
              WHERE c.opened_at >= ? AND c.opened_at < ? GROUP BY 1, 2",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| VolumeRow {
-                network: r.get(0),
-                category: r.get(1),
-                count: count(r, 2),
-            })
-            .collect())
+        decode_all(&rows, VolumeRecord::into_row)
     }
 
     /// Cases opened in `[from, to)` by category (the index alone answers it).
@@ -133,7 +116,8 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<TimedCase>, StoreError> {
         let rows = sqlx::query(
-            "SELECT priority, unixepoch(opened_at), unixepoch(first_response_at) - unixepoch(opened_at)
+            "SELECT priority, unixepoch(opened_at) AS opened_secs,
+                    unixepoch(first_response_at) - unixepoch(opened_at) AS seconds
              FROM cases INDEXED BY cases_by_opening
              WHERE opened_at >= ?1 AND opened_at < ?2 AND first_response_at < ?2",
         )
@@ -141,7 +125,7 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        timed(&rows)
+        decode_all(&rows, TimedRecord::into_timed)
     }
 
     /// Cases resolved in `[from, to)` (a `resolved` event in the period), with the time from
@@ -153,7 +137,7 @@ impl Tx {
     ) -> Result<Vec<TimedCase>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT c.priority, unixepoch(c.opened_at), unixepoch(r.at) - unixepoch(c.opened_at)
+            "SELECT c.priority, unixepoch(c.opened_at) AS opened_secs, unixepoch(r.at) - unixepoch(c.opened_at) AS seconds
              FROM (SELECT case_id, MAX(at) AS at FROM case_events
                    WHERE kind = 'resolved' AND at >= ? AND at < ? GROUP BY case_id) r
              JOIN cases c ON c.id = r.case_id",
@@ -162,7 +146,7 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        timed(&rows)
+        decode_all(&rows, TimedRecord::into_timed)
     }
 
     /// SLA clocks stopped in `[from, to)` as met or breached.
@@ -173,7 +157,7 @@ impl Tx {
     ) -> Result<Vec<SlaRow>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT k.target, c.priority, k.agent, k.outcome, COUNT(*) FROM sla_clocks k
+            "SELECT k.target, c.priority, k.agent, k.outcome, COUNT(*) AS count FROM sla_clocks k
              JOIN cases c ON c.id = k.case_id
              WHERE k.stopped_at >= ? AND k.stopped_at < ? AND k.outcome IN ('met', 'breached')
              GROUP BY 1, 2, 3, 4",
@@ -182,19 +166,7 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let target: String = r.get(0);
-                Ok(SlaRow {
-                    target: Target::parse(&target)
-                        .ok_or_else(|| StoreError::Corrupt(format!("sla target `{target}`")))?,
-                    priority: priority(r.get(1))?,
-                    agent: r.get(2),
-                    met: r.get::<&str, _>(3) == "met",
-                    count: count(r, 4),
-                })
-            })
-            .collect()
+        decode_all(&rows, SlaRecord::into_row)
     }
 
     /// Surge incidents that were open at some time in `[from, to)`, oldest first.
@@ -203,27 +175,15 @@ impl Tx {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<IncidentRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, category, status, opened_at, ended_at, mention_count, case_count, peak_count FROM incidents
-             WHERE opened_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY opened_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DIGEST_INCIDENT_COLUMNS} FROM incidents
+             WHERE opened_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY opened_at, id"
+        ))
         .bind(to)
         .bind(from)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| IncidentRow {
-                id: r.get(0),
-                category: r.get(1),
-                status: r.get(2),
-                opened_at: r.get(3),
-                ended_at: r.get(4),
-                mentions: count(r, 5),
-                cases: count(r, 6),
-                peak: count(r, 7),
-            })
-            .collect())
+        decode_all(&rows, DigestIncidentRecord::into_row)
     }
 
     /// Cases with an SLA breach in the period (a clock stopped breached, or a running one
@@ -259,25 +219,11 @@ impl Tx {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        let total = rows.first().map_or(0, |r| count(r, 7));
-        let notable = rows
-            .iter()
-            .map(|r| {
-                let reasons: String = r.get(6);
-                let mut reasons: Vec<String> = reasons.split(',').map(str::to_string).collect();
-                reasons.sort_by_key(|r| (r != "p1", r.starts_with("reopened"), r.clone()));
-                Ok(NotableRow {
-                    case: CaseId(r.get(0)),
-                    priority: priority(r.get(1))?,
-                    category: r.get(2),
-                    status: r.get(3),
-                    title: r.get(4),
-                    thread_ref: r.get(5),
-                    reasons,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((notable, total))
+        let total = match rows.first() {
+            Some(r) => decode(r, |n: NotableRecord| Ok(n.total()))?,
+            None => 0,
+        };
+        Ok((decode_all(&rows, NotableRecord::into_row)?, total))
     }
 
     /// Every case opened in `[from, to)`, oldest first (the digest's CSV).
@@ -287,33 +233,16 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<DigestCase>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
-            "SELECT c.id, c.opened_at, c.status, c.priority, c.category, cu.network, c.owner_name, c.mention_count,
-                    c.first_response_at, c.resolved_at, c.incident_id, c.thread_ref
+        let rows = sqlx::query(&format!(
+            "SELECT {DIGEST_CASE_COLUMNS}
              FROM cases c INDEXED BY cases_by_opening JOIN customers cu ON cu.id = c.customer_id
-             WHERE c.opened_at >= ? AND c.opened_at < ? ORDER BY c.opened_at, c.id",
-        )
+             WHERE c.opened_at >= ? AND c.opened_at < ? ORDER BY c.opened_at, c.id"
+        ))
         .bind(from)
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DigestCase {
-                id: CaseId(r.get(0)),
-                opened_at: r.get(1),
-                status: r.get(2),
-                priority: r.get(3),
-                category: r.get(4),
-                network: r.get(5),
-                owner: r.get(6),
-                mentions: r.get(7),
-                first_response_at: r.get(8),
-                resolved_at: r.get(9),
-                incident: r.get(10),
-                thread_ref: r.get(11),
-            })
-            .collect())
+        decode_all(&rows, DigestCaseRecord::into_row)
     }
 
     /// Records that the period starting at `from` is posted; false when it already was (by
@@ -411,16 +340,4 @@ impl Tx {
 /// A time as sqlx stores it, for comparisons made inside SQL (json bounds).
 fn stored(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
-}
-
-fn timed(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<TimedCase>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            Ok(TimedCase {
-                priority: priority(r.get(0))?,
-                opened_at: r.get::<Option<i64>, _>(1).unwrap_or_default(),
-                seconds: r.get::<Option<i64>, _>(2).unwrap_or_default().max(0),
-            })
-        })
-        .collect()
 }
