@@ -2017,6 +2017,35 @@ async fn a_surge_posts_one_alert_with_its_thread_and_the_cases_that_join_post_th
     bot.shutdown().await;
 }
 
+impl TestBot {
+    /// While no bot runs: `n` feed posts (`text(i)`) stored in the fake's history and made
+    /// cases through the engine, as the handler would; their outbox rows wait for a bot.
+    async fn offline_cases(&self, n: usize, text: impl Fn(usize) -> String) -> Vec<u64> {
+        let mut posts = Vec::new();
+        for i in 0..n {
+            let text = text(i);
+            let id = self
+                .fake
+                .post_message_offline(self.feed, Author::webhook("Social Feed"), &text, vec![]);
+            let post = carebot::domain::feed::FeedPost {
+                source_id: format!("discord:{id}"),
+                channel_id: self.feed.to_string(),
+                message_id: id.to_string(),
+                poster: "Social Feed".into(),
+                content: text,
+                embeds: vec![],
+                posted_at: Utc::now(),
+            };
+            self.engine
+                .receive_post(&post, None, Utc::now())
+                .await
+                .expect("stored");
+            posts.push(id);
+        }
+        posts
+    }
+}
+
 #[tokio::test]
 async fn two_bots_on_one_database_post_every_card_and_the_digest_once() {
     let mut bot = spawn_bot_with(FakeDiscordOptions::default(), |config| {
@@ -2033,29 +2062,9 @@ async fn two_bots_on_one_database_post_every_card_and_the_digest_once() {
     bot.stop().await;
     // While no bot runs, thirty feed posts become cases: a backlog of outbox rows (threads,
     // cards, messages) that both dispatchers find at once when the two processes start.
-    let mut posts = Vec::new();
-    for i in 0..30 {
-        let text = format!(
-            "[Twitter] @shopper{i}: my order {i} never arrived, tracking says lost https://twitter.com/shopper{i}/status/{i}"
-        );
-        let id = bot
-            .fake
-            .post_message_offline(bot.feed, Author::webhook("Social Feed"), &text, vec![]);
-        let post = carebot::domain::feed::FeedPost {
-            source_id: format!("discord:{id}"),
-            channel_id: bot.feed.to_string(),
-            message_id: id.to_string(),
-            poster: "Social Feed".into(),
-            content: text,
-            embeds: vec![],
-            posted_at: Utc::now(),
-        };
-        bot.engine
-            .receive_post(&post, None, Utc::now())
-            .await
-            .expect("stored");
-        posts.push(id);
-    }
+    let posts = bot
+        .offline_cases(30, |i| format!("[Twitter] @shopper{i}: my order {i} never arrived, tracking says lost https://twitter.com/shopper{i}/status/{i}"))
+        .await;
     // The second process runs the other shard: only one of the two gets the guild's events;
     // both deliver outbox rows and both sweep the timers.
     let mut config = bot.config.clone();
@@ -2189,28 +2198,11 @@ async fn rows_leased_by_a_process_that_died_are_delivered_by_another_once() {
     })
     .await;
     bot.stop().await;
-    let mut posts = Vec::new();
-    for i in 0..5 {
-        let text =
-            format!("[Twitter] @left{i}: parcel {i} is missing https://twitter.com/left{i}/status/{i}");
-        let id = bot
-            .fake
-            .post_message_offline(bot.feed, Author::webhook("Social Feed"), &text, vec![]);
-        let post = carebot::domain::feed::FeedPost {
-            source_id: format!("discord:{id}"),
-            channel_id: bot.feed.to_string(),
-            message_id: id.to_string(),
-            poster: "Social Feed".into(),
-            content: text,
-            embeds: vec![],
-            posted_at: Utc::now(),
-        };
-        bot.engine
-            .receive_post(&post, None, Utc::now())
-            .await
-            .expect("stored");
-        posts.push(id);
-    }
+    let posts = bot
+        .offline_cases(5, |i| {
+            format!("[Twitter] @left{i}: parcel {i} is missing https://twitter.com/left{i}/status/{i}")
+        })
+        .await;
     // A process leased every row, then was killed (kill -9: nothing released).
     let now = Utc::now();
     let store = bot.engine.store().clone();
