@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::app::{text, Actor, Engine, IngestStats};
+use crate::app::{text, Actor, Engine, IngestStats, PlaybookSource};
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::domain::case::CaseStatus;
@@ -25,10 +25,11 @@ pub struct Cli {
     /// Database URL (default: sqlite://carebot.db, or the config file's).
     #[arg(long, global = true, env = "CAREBOT_DATABASE_URL")]
     pub db: Option<String>,
-    /// TOML config file.
+    /// TOML config file (default: ./carebot.toml, else carebot/carebot.toml in the user's
+    /// config folder, $XDG_CONFIG_HOME or ~/.config).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Folder of playbook TOML files (default: playbooks).
+    /// Folder of playbook TOML files (default: ./playbooks, else the built-in playbooks).
     #[arg(long, global = true)]
     pub playbooks: Option<PathBuf>,
     #[command(subcommand)]
@@ -39,6 +40,9 @@ pub struct Cli {
 pub enum CliCommand {
     /// Run the bundled scenario on a fresh embedded database and print the story.
     Demo,
+    /// Write a commented carebot.toml, the shipped playbooks and an example scenario into DIR
+    /// (default: here); refuses to overwrite any file.
+    Init { dir: Option<PathBuf> },
     /// The bot in a terminal: feed posts and /commands, typed or from a scenario script.
     Console {
         /// Run this scenario file instead of reading the terminal.
@@ -182,9 +186,10 @@ fn parse_when(text: &str, end_of_day: bool) -> anyhow::Result<DateTime<Utc>> {
 pub const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.txt");
 
 impl Cli {
-    /// Config from file and environment, then the command line's overrides.
+    /// Config from file (found as [`Config::discover`] says) and environment, then the command
+    /// line's overrides.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::load(self.config.as_deref())?;
+        let mut config = Config::discover(self.config.as_deref())?;
         if let Some(db) = &self.db {
             config.database.url = db.clone();
         }
@@ -197,9 +202,25 @@ impl Cli {
 
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let config = cli.config()?;
     let stdout = std::io::stdout();
+    if let CliCommand::Init { dir } = &cli.command {
+        // Needs no config: it writes one.
+        let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let written = crate::init::init(&dir)?;
+        let mut out = stdout.lock();
+        for path in &written {
+            writeln!(out, "wrote {}", path.display())?;
+        }
+        writeln!(
+            out,
+            "next: cd {} && carebot playbooks check && carebot console --script scenarios/example.txt",
+            dir.display()
+        )?;
+        return Ok(0);
+    }
+    let config = cli.config()?;
     match cli.command {
+        CliCommand::Init { .. } => unreachable!("handled above"),
         CliCommand::Demo => {
             demo(&config, stdout.lock()).await?;
             Ok(0)
@@ -228,8 +249,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         CliCommand::Playbooks {
             command: PlaybooksCommand::Check { dir },
         } => {
-            let dir = dir.unwrap_or(config.playbooks_dir.clone());
-            Ok(check_playbooks(&dir, &mut stdout.lock())?)
+            let source = match dir {
+                Some(dir) => PlaybookSource::Dir(dir),
+                None => PlaybookSource::from_config(&config.playbooks_dir),
+            };
+            Ok(check_playbooks(&source, &mut stdout.lock())?)
         }
         CliCommand::Suggest {
             text: body,
@@ -239,7 +263,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             limit,
             json,
         } => {
-            let set = load_playbooks(&config.playbooks_dir)?;
+            let set = load_playbooks(&PlaybookSource::from_config(&config.playbooks_dir))?;
             let network = Network::parse(&network)?;
             let segment = Segment::parse(&segment)?;
             let role = Role::parse(&role)?;
@@ -274,7 +298,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if stats.errors > 0 { 2 } else { 0 })
         }
         CliCommand::Cases { command } => {
-            let engine = Engine::start(&config).await?;
+            let engine = Engine::start_without_playbooks(&config).await?;
             let mut out = stdout.lock();
             match command {
                 CasesCommand::List { status, json } => {
@@ -309,7 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         CliCommand::Escalations { command } => {
-            let engine = Engine::start(&config).await?;
+            let engine = Engine::start_without_playbooks(&config).await?;
             let mut out = stdout.lock();
             match command {
                 EscalationsCommand::List { status, json } => {
@@ -380,7 +404,7 @@ async fn digest(
     let settings = digest::DigestSettings::from_config(config)?;
     let period = crate::domain::digest::requested_period(from, to, &settings.schedule, Utc::now())
         .map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
-    let engine = Engine::start(config).await?;
+    let engine = Engine::start_without_playbooks(config).await?;
     let guild = config.discord.guild_id;
     let link = move |thread: &str| guild.map(|g| crate::discord::render::thread_url(g, thread));
     let report = engine.digest(period).await?;
@@ -399,22 +423,24 @@ async fn digest(
     Ok(())
 }
 
-fn load_playbooks(dir: &Path) -> anyhow::Result<PlaybookSet> {
-    PlaybookSet::load_dir(dir).map_err(|e| anyhow::anyhow!("invalid playbooks in {}:\n{e}", dir.display()))
+fn load_playbooks(source: &PlaybookSource) -> anyhow::Result<PlaybookSet> {
+    source
+        .load()
+        .map_err(|e| anyhow::anyhow!("invalid playbooks in {source}:\n{e}"))
 }
 
 /// `playbooks check`: prints each error with file and line; 0 when valid, 1 otherwise.
-pub fn check_playbooks(dir: &Path, out: &mut impl Write) -> anyhow::Result<i32> {
-    match PlaybookSet::load_dir(dir) {
+pub fn check_playbooks(source: &PlaybookSource, out: &mut impl Write) -> anyhow::Result<i32> {
+    match source.load() {
         Ok(set) => {
-            writeln!(out, "{}: {} playbooks OK", dir.display(), set.playbooks().len())?;
+            writeln!(out, "{source}: {} playbooks OK", set.playbooks().len())?;
             for p in set.playbooks() {
                 writeln!(out, "  {:<24} {}", p.id, p.title)?;
             }
             Ok(0)
         }
         Err(errors) => {
-            writeln!(out, "{}: {} error(s)", dir.display(), errors.0.len())?;
+            writeln!(out, "{source}: {} error(s)", errors.0.len())?;
             writeln!(out, "{errors}")?;
             Ok(1)
         }
@@ -568,11 +594,12 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
         // The demo's fictional brand.
         config.feed.brand_handles = vec!["AcmeShop".into(), "AcmeRentals".into(), "AcmeCare".into()];
     }
-    let playbooks = if config.playbooks_dir.join("general.toml").exists() {
-        load_playbooks(&config.playbooks_dir)?
-    } else {
-        PlaybookSet::from_sources(&bundled_playbooks())
-            .map_err(|e| anyhow::anyhow!("bundled playbooks: {e}"))?
+    // The scenario is written for the shipped library: a folder without it is not used.
+    let playbooks = match PlaybookSource::from_config(&config.playbooks_dir) {
+        PlaybookSource::Dir(dir) if dir.join("general.toml").exists() => {
+            load_playbooks(&PlaybookSource::Dir(dir))?
+        }
+        _ => load_playbooks(&PlaybookSource::BuiltIn)?,
     };
     let store = crate::store::Store::connect(&config.database.url).await?;
     let engine = Engine::from_parts(store, playbooks, &config)?;
@@ -587,44 +614,6 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
     engine.store().close().await;
     let _ = std::fs::remove_dir_all(&dir);
     result.map_err(Into::into)
-}
-
-const BUNDLED_PLAYBOOKS: &[(&str, &str)] = &[
-    (
-        "billing-dispute.toml",
-        include_str!("../playbooks/billing-dispute.toml"),
-    ),
-    (
-        "checkout-outage.toml",
-        include_str!("../playbooks/checkout-outage.toml"),
-    ),
-    (
-        "flash-sale-failure.toml",
-        include_str!("../playbooks/flash-sale-failure.toml"),
-    ),
-    ("general.toml", include_str!("../playbooks/general.toml")),
-    (
-        "loyalty-points-expiry.toml",
-        include_str!("../playbooks/loyalty-points-expiry.toml"),
-    ),
-    ("praise.toml", include_str!("../playbooks/praise.toml")),
-    (
-        "roadside-breakdown.toml",
-        include_str!("../playbooks/roadside-breakdown.toml"),
-    ),
-    ("rude-staff.toml", include_str!("../playbooks/rude-staff.toml")),
-    (
-        "shipping-delay.toml",
-        include_str!("../playbooks/shipping-delay.toml"),
-    ),
-];
-
-/// The shipped playbooks, compiled into the binary so `demo` runs anywhere.
-pub fn bundled_playbooks() -> Vec<(String, String)> {
-    BUNDLED_PLAYBOOKS
-        .iter()
-        .map(|(name, text)| (format!("playbooks/{name}"), text.to_string()))
-        .collect()
 }
 
 async fn interactive(engine: &Engine, actor: Actor) -> anyhow::Result<()> {

@@ -49,7 +49,8 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub database: DatabaseConfig,
-    /// Folder of playbook TOML files.
+    /// Folder of playbook TOML files; empty (the default): `./playbooks` when it exists, else
+    /// the playbooks built into the binary.
     pub playbooks_dir: PathBuf,
     pub feed: FeedConfig,
     pub triage: TriageConfig,
@@ -62,6 +63,9 @@ pub struct Config {
     /// `discord.digest_channel`) no weekly digest is scheduled.
     pub digest: Option<DigestConfig>,
     pub discord: DiscordConfig,
+    /// The file this config was read from (none: defaults and environment only).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// When the weekly digest is posted: `weekday` (mon..sun) at `time` (HH:MM) in `timezone`
@@ -318,7 +322,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database: DatabaseConfig::default(),
-            playbooks_dir: PathBuf::from("playbooks"),
+            playbooks_dir: PathBuf::new(),
             feed: FeedConfig::default(),
             triage: TriageConfig::default(),
             cases: CasesConfig::default(),
@@ -328,6 +332,7 @@ impl Default for Config {
             surge: SurgeConfig::default(),
             digest: None,
             discord: DiscordConfig::default(),
+            file: None,
         }
     }
 }
@@ -368,7 +373,43 @@ impl Default for DiscordConfig {
     }
 }
 
+/// The config file's name in the working directory and in the user's config folder.
+pub const FILE_NAME: &str = "carebot.toml";
+
+/// Which config file to read: `explicit` (`--config`) when given, else `./carebot.toml` in
+/// `cwd`, else `carebot/carebot.toml` in the user's config folder (`$XDG_CONFIG_HOME`, else
+/// `~/.config`); `None` when there is none (defaults and environment only).
+pub fn find_file(
+    explicit: Option<&Path>,
+    cwd: &Path,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    let local = cwd.join(FILE_NAME);
+    if local.is_file() {
+        return Some(PathBuf::from(FILE_NAME));
+    }
+    let folder = var("XDG_CONFIG_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            var("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        })?;
+    let user = folder.join("carebot").join(FILE_NAME);
+    user.is_file().then_some(user)
+}
+
 impl Config {
+    /// [`find_file`] from the working directory and the environment, then [`Config::load`].
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = find_file(explicit, Path::new("."), |name| std::env::var(name).ok());
+        Config::load(file.as_deref())
+    }
+
     /// Defaults, then `file` when given, then the environment (`CAREBOT_DATABASE_URL`,
     /// `CAREBOT_PLAYBOOKS_DIR`, `CAREBOT_DISCORD_API_BASE`, `DISCORD_TOKEN`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -386,6 +427,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.file = file.map(Path::to_path_buf);
         Ok(config)
     }
 
@@ -464,6 +506,55 @@ mod tests {
         );
         let err = Config::from_toml("[digest]\nday = \"mon\"\n").unwrap_err();
         assert!(err.contains("day"), "{err}");
+    }
+
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("carebot-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_config_file_is_the_flag_else_the_local_file_else_the_user_config_folder() {
+        let root = folder("find");
+        let cwd = root.join("work");
+        let xdg = root.join("xdg");
+        let home = root.join("home");
+        for d in [&cwd, &xdg.join("carebot"), &home.join(".config/carebot")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let env = |xdg: Option<&Path>| {
+            let (xdg, home) = (xdg.map(|p| p.display().to_string()), home.display().to_string());
+            move |name: &str| match name {
+                "XDG_CONFIG_HOME" => xdg.clone(),
+                "HOME" => Some(home.clone()),
+                _ => None,
+            }
+        };
+        assert_eq!(find_file(None, &cwd, env(Some(&xdg))), None, "nothing anywhere");
+        std::fs::write(home.join(".config/carebot/carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(None)),
+            Some(home.join(".config/carebot/carebot.toml")),
+            "~/.config without XDG_CONFIG_HOME"
+        );
+        std::fs::write(xdg.join("carebot/carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(Some(&xdg))),
+            Some(xdg.join("carebot/carebot.toml"))
+        );
+        std::fs::write(cwd.join("carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(Some(&xdg))),
+            Some(PathBuf::from("carebot.toml"))
+        );
+        assert_eq!(
+            find_file(Some(Path::new("other.toml")), &cwd, env(Some(&xdg))),
+            Some(PathBuf::from("other.toml")),
+            "--config wins even when the file is missing (reading it then says so)"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`store`]: the storage port and its SQLite adapter (sqlx, `migrations/sqlite`).
 //! - [`console`]: the terminal front end and scenario runner.
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
-//! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging.
+//! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging;
+//!   [`init`]: `carebot init`.
 
 pub mod app;
 pub mod cli;
@@ -20,5 +21,6 @@ pub mod config;
 pub mod console;
 pub mod discord;
 pub mod domain;
+pub mod init;
 pub mod store;
 pub mod telemetry;
