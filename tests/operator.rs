@@ -173,3 +173,31 @@ fn the_config_is_found_in_the_user_config_folder_and_the_local_file_wins() {
     ok(&carebot_in(&f.0, &work, &["cases", "list"]));
     assert!(work.join("local.db").is_file(), "./carebot.toml is preferred");
 }
+
+#[test]
+fn an_unparsed_posts_customer_reads_as_its_case_number_and_stays_unique() {
+    let f = folder("unparsed");
+    let work = f.0.join("work");
+    std::fs::write(
+        work.join("m.jsonl"),
+        "{\"id\":\"1795776300000011\",\"text\":\"help\"}\n{\"id\":\"1795776300000012\",\"text\":\"me too\"}\n",
+    )
+    .unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&carebot_in(&f.0, &work, &["ingest", "m.jsonl", "--json"]))).unwrap();
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["unparsed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let table = ok(&carebot_in(&f.0, &work, &["cases", "list"]));
+    assert!(
+        table.contains("unparsed post #1") && table.contains("unparsed post #2"),
+        "{table}"
+    );
+    assert!(!table.contains("unparsed-"), "{table}");
+    let show = ok(&carebot_in(&f.0, &work, &["cases", "show", "2"]));
+    assert!(show.contains("customer: unparsed post #2"), "{show}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&carebot_in(&f.0, &work, &["cases", "list", "--json"]))).unwrap();
+    assert_ne!(json[0]["handle"], json[1]["handle"], "still two customers");
+}

@@ -288,7 +288,7 @@ impl Handler {
             .iter()
             .filter(|c| c.id.0.to_string().starts_with(typed))
             .map(|c| {
-                let name = format!("{} {} {} – {}", c.id, c.priority, c.handle, c.title);
+                let name = format!("{} {} {} – {}", c.id, c.priority, c.handle.shown(c.id), c.title);
                 (name, c.id.0.to_string())
             })
             .collect()
