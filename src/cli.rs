@@ -57,6 +57,12 @@ pub enum CliCommand {
     },
     /// Connect to Discord (token from DISCORD_TOKEN).
     Run,
+    /// Check the config, playbooks, database and (with DISCORD_TOKEN) the bot's Discord setup;
+    /// prints a checklist with the fix for each failure and exits 1 on any.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate playbooks.
     Playbooks {
         #[command(subcommand)]
@@ -218,7 +224,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         )?;
         return Ok(0);
     }
-    let config = cli.config()?;
+    let config = match (cli.config(), &cli.command) {
+        (Ok(config), _) => config,
+        (Err(e), CliCommand::Doctor { json }) => {
+            // The checklist still says what is wrong, and how to fix it.
+            let check = crate::doctor::Check::fail(
+                "config",
+                format!("{e:#}"),
+                "correct the file (README, \"Configuration\"), or point --config at another one",
+            );
+            return Ok(crate::doctor::print(&[check], *json, &mut stdout.lock())?);
+        }
+        (Err(e), _) => return Err(e),
+    };
     match cli.command {
         CliCommand::Init { .. } => unreachable!("handled above"),
         CliCommand::Demo => {
@@ -245,6 +263,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         CliCommand::Run => {
             crate::discord::run(&config).await?;
             Ok(0)
+        }
+        CliCommand::Doctor { json } => {
+            let checks = crate::doctor::run(&config).await;
+            Ok(crate::doctor::print(&checks, json, &mut stdout.lock())?)
         }
         CliCommand::Playbooks {
             command: PlaybooksCommand::Check { dir },

@@ -33,6 +33,23 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A URL fit for logs and errors: a password in it (`postgres://user:PASSWORD@host/db`) is
+/// replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -555,6 +572,16 @@ mod tests {
             "--config wins even when the file is missing (reading it then says so)"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://care:s3cret@db.internal:5432/carebot"),
+            "postgres://care:***@db.internal:5432/carebot"
+        );
+        assert_eq!(redact_url("sqlite://carebot.db"), "sqlite://carebot.db");
+        assert_eq!(redact_url("postgres://care@db/x"), "postgres://care@db/x");
     }
 
     #[test]

@@ -13,13 +13,14 @@
 //! - [`console`]: the terminal front end and scenario runner.
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
 //! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging;
-//!   [`init`]: `carebot init`.
+//!   [`init`]: `carebot init`; [`doctor`]: `carebot doctor`.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod discord;
+pub mod doctor;
 pub mod domain;
 pub mod init;
 pub mod store;

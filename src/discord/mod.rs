@@ -9,8 +9,10 @@
 mod commands;
 mod digest;
 mod dispatch;
+pub mod doctor;
 mod handler;
 mod interactions;
+pub mod permissions;
 mod ratelimit;
 pub mod render;
 mod rest;
