@@ -32,6 +32,9 @@ pub struct Cli {
     /// Folder of playbook TOML files (default: ./playbooks, else the built-in playbooks).
     #[arg(long, global = true)]
     pub playbooks: Option<PathBuf>,
+    /// Log lines on stderr as text (default) or JSON (one object a line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = crate::telemetry::LogFormat::Text, env = "CAREBOT_LOG_FORMAT")]
+    pub log_format: crate::telemetry::LogFormat,
     #[command(subcommand)]
     pub command: CliCommand,
 }

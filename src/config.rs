@@ -80,9 +80,19 @@ pub struct Config {
     /// `discord.digest_channel`) no weekly digest is scheduled.
     pub digest: Option<DigestConfig>,
     pub discord: DiscordConfig,
+    /// `[metrics] listen = "127.0.0.1:9464"`: serve `/metrics` and `/healthz` while running.
+    pub metrics: Option<MetricsConfig>,
     /// The file this config was read from (none: defaults and environment only).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// Where `carebot run` serves `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `address:port`, e.g. `127.0.0.1:9464` (port 0: any free port).
+    pub listen: String,
 }
 
 /// When the weekly digest is posted: `weekday` (mon..sun) at `time` (HH:MM) in `timezone`
@@ -349,6 +359,7 @@ impl Default for Config {
             surge: SurgeConfig::default(),
             digest: None,
             discord: DiscordConfig::default(),
+            metrics: None,
             file: None,
         }
     }

@@ -13,7 +13,8 @@
 //! - [`console`]: the terminal front end and scenario runner.
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
 //! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging;
-//!   [`init`]: `carebot init`; [`doctor`]: `carebot doctor`.
+//!   [`init`]: `carebot init`; [`doctor`]: `carebot doctor`; [`metrics`]: `/metrics` and
+//!   `/healthz`.
 
 pub mod app;
 pub mod cli;
@@ -23,5 +24,6 @@ pub mod discord;
 pub mod doctor;
 pub mod domain;
 pub mod init;
+pub mod metrics;
 pub mod store;
 pub mod telemetry;

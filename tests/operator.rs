@@ -201,3 +201,38 @@ fn an_unparsed_posts_customer_reads_as_its_case_number_and_stays_unique() {
         serde_json::from_str(&ok(&carebot_in(&f.0, &work, &["cases", "list", "--json"]))).unwrap();
     assert_ne!(json[0]["handle"], json[1]["handle"], "still two customers");
 }
+
+#[test]
+fn a_database_password_never_appears_in_errors_or_logs() {
+    let f = folder("secret");
+    let work = f.0.join("work");
+    let out = carebot_in(
+        &f.0,
+        &work,
+        &[
+            "--db",
+            "postgres://care:hunter2-SECRET@db.internal/carebot",
+            "cases",
+            "list",
+        ],
+    );
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("postgres://care:***@db.internal/carebot"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+    let doctor = carebot_in(
+        &f.0,
+        &work,
+        &[
+            "--db",
+            "postgres://care:hunter2-SECRET@db.internal/carebot",
+            "doctor",
+        ],
+    );
+    let all = String::from_utf8_lossy(&doctor.stdout);
+    assert!(all.contains("✗ database") && !all.contains("hunter2"), "{all}");
+}

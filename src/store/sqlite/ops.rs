@@ -89,3 +89,83 @@ impl Store {
         Ok(())
     }
 }
+
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsSnapshot {
+    /// Active cases (new, open, waiting, escalated) per priority (`P1`..`P4`).
+    pub open_cases: Vec<(String, i64)>,
+    /// Outbox rows Discord has not accepted yet.
+    pub outbox_backlog: i64,
+    /// When the oldest of them was written.
+    pub outbox_oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// Timers due by `now` and not fired yet.
+    pub timers_due: i64,
+    pub escalations_open: i64,
+    /// SLA warnings and breaches ever recorded (timeline events).
+    pub sla_warnings: i64,
+    pub sla_breaches: i64,
+}
+
+impl Store {
+    /// The numbers `/metrics` shows from the database, each from an index.
+    pub async fn ops_snapshot(&self, now: chrono::DateTime<chrono::Utc>) -> Result<OpsSnapshot, StoreError> {
+        use crate::domain::case::CaseStatus;
+        let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
+        let placeholders = vec!["?"; active.len()].join(", ");
+        let sql = format!(
+            "SELECT priority, COUNT(*) FROM cases WHERE status IN ({placeholders}) GROUP BY priority ORDER BY priority"
+        );
+        let mut query = sqlx::query(&sql);
+        for status in &active {
+            query = query.bind(*status);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let open_cases = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect();
+        let outbox = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+        let timers_due: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= ?")
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?;
+        let escalations_open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE status = 'open'")
+                .fetch_one(&mut *conn)
+                .await?;
+        let count_kind = |kind: &'static str| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM case_events WHERE kind = ?").bind(kind)
+        };
+        let sla_warnings = count_kind("sla_warning").fetch_one(&mut *conn).await?;
+        let sla_breaches = count_kind("sla_breach").fetch_one(&mut *conn).await?;
+        Ok(OpsSnapshot {
+            open_cases,
+            outbox_backlog: outbox.get(0),
+            outbox_oldest: outbox.get(1),
+            timers_due,
+            escalations_open,
+            sla_warnings,
+            sla_breaches,
+        })
+    }
+}
+
+impl Store {
+    /// Records where a feed channel's history starts to matter when carebot first watches it
+    /// (`message_id`: a snowflake of that moment), unless it already has a cursor: posts after
+    /// it that a stop kept from being read are then backfilled at the next start.
+    pub async fn start_feed_cursor(&self, channel_id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES (?, ?) ON CONFLICT (channel_id) DO NOTHING")
+            .bind(channel_id)
+            .bind(message_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
