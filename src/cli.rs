@@ -305,10 +305,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         CliCommand::Ingest { file, json } => {
             let engine = Engine::start(&config).await?;
-            let reader = std::io::BufReader::new(
-                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-            );
-            let stats = ingest_jsonl(&engine, reader, Utc::now(), &mut std::io::stderr()).await?;
+            let opened =
+                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let total = opened.metadata().map(|m| m.len()).unwrap_or(0);
+            let progress = crate::progress::Progress::bytes(total, crate::progress::wanted_here(json));
+            let reader = std::io::BufReader::new(opened);
+            let mut errors = progress.stderr();
+            let stats =
+                ingest_jsonl_with_progress(&engine, reader, Utc::now(), &mut errors, &mut |done, items| {
+                    progress.set(done, items)
+                })
+                .await;
+            progress.finish();
+            let stats = stats?;
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer_pretty(&mut out, &stats)?;
@@ -557,11 +566,27 @@ pub async fn ingest_jsonl(
     now: DateTime<Utc>,
     errors: &mut impl Write,
 ) -> anyhow::Result<IngestStats> {
+    ingest_jsonl_with_progress(engine, reader, now, errors, &mut |_, _| {}).await
+}
+
+/// [`ingest_jsonl`], telling `progress` after each batch how many bytes of the input were read
+/// and how many lines were mentions.
+pub async fn ingest_jsonl_with_progress(
+    engine: &Engine,
+    reader: impl BufRead,
+    now: DateTime<Utc>,
+    errors: &mut impl Write,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<IngestStats> {
     let mut stats = IngestStats::default();
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let (mut bytes, mut mentions) = (0u64, 0u64);
     for (i, line) in reader.lines().enumerate() {
         let line = match line {
-            Ok(l) => l,
+            Ok(l) => {
+                bytes += l.len() as u64 + 1;
+                l
+            }
             Err(e) => {
                 writeln!(errors, "line {}: cannot read: {e}", i + 1)?;
                 stats.errors += 1;
@@ -575,7 +600,10 @@ pub async fn ingest_jsonl(
             .map_err(|e| format!("not a valid mention: {e}"))
             .and_then(|l| l.into_mention(now));
         match parsed {
-            Ok(m) => batch.push(m),
+            Ok(m) => {
+                mentions += 1;
+                batch.push(m)
+            }
             Err(e) => {
                 writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
                 stats.errors += 1;
@@ -583,9 +611,11 @@ pub async fn ingest_jsonl(
         }
         if batch.len() >= IMPORT_BATCH {
             flush(engine, &mut batch, now, &mut stats).await?;
+            progress(bytes, mentions);
         }
     }
     flush(engine, &mut batch, now, &mut stats).await?;
+    progress(bytes, mentions);
     Ok(stats)
 }
 

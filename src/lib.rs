@@ -14,7 +14,7 @@
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
 //! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging;
 //!   [`init`]: `carebot init`; [`doctor`]: `carebot doctor`; [`metrics`]: `/metrics` and
-//!   `/healthz`.
+//!   `/healthz`; [`progress`]: the ingest progress bar.
 
 pub mod app;
 pub mod cli;
@@ -25,5 +25,6 @@ pub mod doctor;
 pub mod domain;
 pub mod init;
 pub mod metrics;
+pub mod progress;
 pub mod store;
 pub mod telemetry;

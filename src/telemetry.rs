@@ -1,6 +1,8 @@
 //! Tracing setup: logs to stderr, filtered by `RUST_LOG` (default: carebot at info, others
 //! warn), as text for people or as one JSON object per line for log shippers.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -24,6 +26,8 @@ pub fn init_as(default_filter: &str, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal only, not in files or log shippers.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

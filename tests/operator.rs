@@ -236,3 +236,53 @@ fn a_database_password_never_appears_in_errors_or_logs() {
     let all = String::from_utf8_lossy(&doctor.stdout);
     assert!(all.contains("✗ database") && !all.contains("hunter2"), "{all}");
 }
+
+fn mentions_file(path: &Path, n: usize) {
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!("{{\"id\":\"{i}\",\"network\":\"twitter\",\"handle\":\"u{i}\",\"text\":\"my parcel {i} never arrived\"}}"))
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn ingest_draws_no_progress_bar_when_piped_or_with_json() {
+    let f = folder("piped");
+    let work = f.0.join("work");
+    mentions_file(&work.join("m.jsonl"), 1200);
+    for args in [&["ingest", "m.jsonl"][..], &["ingest", "m.jsonl", "--json"][..]] {
+        let out = carebot_in(&f.0, &work, args);
+        ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("ETA") && !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+            "nothing extra on a pipe: {stderr:?}"
+        );
+    }
+}
+
+#[test]
+fn ingest_shows_a_progress_bar_with_rate_and_eta_on_a_terminal() {
+    // `script` (util-linux) runs the command on a pseudo-terminal and records what it drew.
+    let f = folder("tty");
+    let work = f.0.join("work");
+    mentions_file(&work.join("m.jsonl"), 1200);
+    let command = format!("{} ingest m.jsonl", env!("CARGO_BIN_EXE_carebot"));
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&work)
+        .env("HOME", f.0.join("home"))
+        .env("RUST_LOG", "warn")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("CAREBOT_DATABASE_URL")
+        .env_remove("CAREBOT_PLAYBOOKS_DIR")
+        .output()
+        .expect("script (util-linux) is installed");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("ETA") && screen.contains("KiB/s"),
+        "a bar with rate and ETA: {screen}"
+    );
+    assert!(screen.contains("mentions"), "{screen}");
+    assert!(screen.contains("opened 1200"), "then the summary: {screen}");
+}
