@@ -98,6 +98,11 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: CasesCommand,
     },
+    /// Customers: forget one on request (their personal data is erased, counts stay).
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
     /// Escalations, and the friction report that says which limits to raise.
     Escalations {
         #[command(subcommand)]
@@ -146,6 +151,20 @@ pub enum EscalationsCommand {
         /// Escalations created up to and including this day, or before this instant.
         #[arg(long)]
         to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// Erase a customer's personal data: handle and name replaced by a pseudonym, their texts,
+    /// links and names removed; counts stay. Cannot be undone.
+    Forget {
+        handle: String,
+        /// The network, when the handle is on several.
+        #[arg(long)]
+        network: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -363,6 +382,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         write!(out, "{}", text::reply(&crate::app::Reply::Case(Box::new(detail))))?;
                     }
                 }
+            }
+            Ok(0)
+        }
+        CliCommand::Customers {
+            command:
+                CustomersCommand::Forget {
+                    handle,
+                    network,
+                    json,
+                },
+        } => {
+            let who = crate::app::CustomerRef::Handle {
+                network: network.as_deref().map(Network::parse).transpose()?,
+                handle: Handle::parse(&handle)?,
+            };
+            let engine = Engine::start_without_playbooks(&config).await?;
+            let operator = Actor::new("cli", "operator (command line)", vec![Role::Admin]);
+            let done = engine.forget_customer(&operator, &who, Utc::now()).await?;
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &done)?;
+                writeln!(out)?;
+            } else {
+                let cases: Vec<String> = done.cases.iter().map(|c| c.to_string()).collect();
+                writeln!(
+                    out,
+                    "forgotten: customer {} is now {}; {} mention(s) erased on {} case(s) ({}); {} card edit(s) queued for Discord (sent by `carebot run`), {} undelivered message(s) dropped",
+                    done.customer,
+                    done.pseudonym,
+                    done.mentions,
+                    done.cases.len(),
+                    cases.join(", "),
+                    done.cards_edited,
+                    done.undelivered_dropped
+                )?;
             }
             Ok(0)
         }

@@ -13,6 +13,7 @@ mod offers;
 pub mod outbox;
 mod packet;
 pub mod playbook_source;
+mod privacy;
 pub mod sla;
 pub mod text;
 mod timers;
@@ -27,6 +28,7 @@ pub use commands::{CaseDetail, Command, CustomerRef, QueueView, Reply};
 pub use escalations::{EscalationItem, EscalationView};
 pub use ingest::{IngestOutcome, IngestStats, BOT_ACTOR};
 pub use playbook_source::PlaybookSource;
+pub use privacy::Forgotten;
 pub use timers::SweepReport;
 
 use crate::config::Config;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
-use super::{Store, MIGRATOR};
+use super::{Store, Tx, MIGRATOR};
 use crate::store::StoreError;
 
 /// What `carebot doctor` found out about a database without changing it.
@@ -167,5 +167,147 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+}
+
+/// What [`Tx::erase_customer`] changed (counts only: no personal data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    /// The customer's cases (kept, with their numbers, status and times).
+    pub cases: Vec<crate::domain::CaseId>,
+    /// Mentions whose text, link and names were removed.
+    pub mentions: i64,
+    /// Undelivered outbox rows of those cases that were dropped.
+    pub undelivered_dropped: i64,
+}
+
+/// Timeline detail fields that can carry what a customer wrote or who they are.
+const EVENT_TEXT_FIELDS: &str =
+    "'$.text', '$.note', '$.question', '$.answer', '$.reason', '$.handle', '$.name', '$.display_name', '$.url', '$.title', '$.source_id'";
+
+/// What an erased text or payload becomes.
+pub const REMOVED: &str = "(content removed at the customer's request)";
+
+impl Tx {
+    /// Erases a customer's personal data in this transaction: their handle becomes
+    /// `pseudonym`, their name and notes go; their mentions lose text, link, names and source
+    /// ids; their cases' titles, timeline texts, escalation reasons, packets and questions are
+    /// removed; delivered outbox copies that mention them are blanked and their cases'
+    /// undelivered rows dropped; surge samples quoting them are cleared. Counts, statuses,
+    /// priorities, categories, times, grants and SLA clocks stay, so reports keep their numbers.
+    /// Freed pages are zeroed (`secure_delete`), so a `VACUUM` leaves no trace in the file.
+    pub async fn erase_customer(&mut self, customer_id: i64, pseudonym: &str) -> Result<Erased, StoreError> {
+        self.flush().await?;
+        let conn = &mut *self.tx;
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *conn)
+            .await?;
+        let handle: String = sqlx::query_scalar("SELECT handle FROM customers WHERE id = ?")
+            .bind(customer_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let cases: Vec<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE customer_id = ? ORDER BY id")
+            .bind(customer_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        // Every piece of text that identifies them or that they wrote, to find copies of.
+        let mut needles: Vec<String> = vec![handle.clone()];
+        for r in
+            sqlx::query("SELECT text, url, display_name, external_id FROM mentions WHERE customer_id = ?")
+                .bind(customer_id)
+                .fetch_all(&mut *conn)
+                .await?
+        {
+            for i in 0..4 {
+                if let Some(s) = r.get::<Option<String>, _>(i) {
+                    needles.push(s);
+                }
+            }
+        }
+        let names: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT display_name FROM customers WHERE id = ?")
+                .bind(customer_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        needles.extend(names.into_iter().flatten());
+        let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM cases WHERE customer_id = ?")
+            .bind(customer_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        needles.extend(titles);
+        // Short strings would match unrelated rows; a handle is always searched for.
+        needles.retain(|n| n == &handle || n.chars().count() >= 8);
+        needles.sort();
+        needles.dedup();
+
+        sqlx::query("UPDATE customers SET handle = ?, display_name = NULL, notes = '' WHERE id = ?")
+            .bind(pseudonym)
+            .bind(customer_id)
+            .execute(&mut *conn)
+            .await?;
+        let mentions = sqlx::query(
+            "UPDATE mentions SET handle = ?, display_name = NULL, text = '', url = NULL, external_id = NULL,
+                                 source_id = 'erased:' || id
+             WHERE customer_id = ?",
+        )
+        .bind(pseudonym)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as i64;
+        let of_customer = "(SELECT id FROM cases WHERE customer_id = ?)";
+        sqlx::query("UPDATE cases SET title = ? WHERE customer_id = ?")
+            .bind(REMOVED)
+            .bind(customer_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "UPDATE case_events SET detail = json_remove(detail, {EVENT_TEXT_FIELDS}) WHERE case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE escalations SET reason = ?, packet = '[]', questions = '[]', decision_note = NULL
+             WHERE case_id IN {of_customer}"
+        ))
+        .bind(REMOVED)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        let undelivered_dropped = sqlx::query(&format!(
+            "DELETE FROM outbox WHERE delivered_at IS NULL AND case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query(&format!(
+            "UPDATE outbox SET payload = '{{\"erased\":true}}' WHERE delivered_at IS NOT NULL AND case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        for needle in &needles {
+            // Delivered copies elsewhere (digest posts, incident alerts) that quote them.
+            sqlx::query("UPDATE outbox SET payload = '{\"erased\":true}' WHERE delivered_at IS NOT NULL AND instr(payload, ?) > 0")
+                .bind(needle)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE incidents SET samples = '[]' WHERE instr(samples, ?) > 0")
+                .bind(needle)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Their ignored posts (echoes) are known by a source id that may hold their handle.
+        sqlx::query("DELETE FROM ignored_posts WHERE instr(lower(source_id), ?) > 0")
+            .bind(format!("/{handle}/"))
+            .execute(&mut *conn)
+            .await?;
+        Ok(Erased {
+            cases: cases.into_iter().map(crate::domain::CaseId).collect(),
+            mentions,
+            undelivered_dropped,
+        })
     }
 }
