@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use super::outbox::{self, Outgoing};
 use super::{Actor, CommandError, CustomerRef, Engine};
+use crate::domain::case::Customer;
 use crate::domain::{CaseId, Role};
+use crate::store::Tx;
 use crate::store::REMOVED;
 
 /// What was erased (no personal data: it is printed and returned to the caller).
@@ -41,6 +43,59 @@ impl Engine {
         }
         let mut tx = self.store.begin().await?;
         let customer = self.find_customer(&mut tx, who).await?;
+        self.erase(actor, customer, tx, now).await
+    }
+
+    /// The customer `who` names, for a confirmation before forgetting them (admins only).
+    pub async fn customer_to_forget(
+        &self,
+        actor: &Actor,
+        who: &CustomerRef,
+    ) -> Result<Customer, CommandError> {
+        if !actor.may(Role::Admin) {
+            return Err(CommandError::NotAllowed {
+                command: "customer forget",
+                needs: Role::Admin,
+            });
+        }
+        let mut tx = self.store.read().await?;
+        self.find_customer(&mut tx, who).await
+    }
+
+    /// [`Engine::forget_customer`] by the customer's id (the confirmation button's).
+    pub async fn forget_customer_id(
+        &self,
+        actor: &Actor,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Forgotten, CommandError> {
+        if !actor.may(Role::Admin) {
+            return Err(CommandError::NotAllowed {
+                command: "customer forget",
+                needs: Role::Admin,
+            });
+        }
+        let mut tx = self.store.begin().await?;
+        let customer = tx
+            .customer(id)
+            .await?
+            .ok_or_else(|| CommandError::UnknownCustomer(format!("with id {id}")))?;
+        if customer.handle.as_str().starts_with("forgotten-") {
+            return Err(CommandError::UnknownCustomer(format!(
+                "{} (already forgotten)",
+                customer.handle
+            )));
+        }
+        self.erase(actor, customer, tx, now).await
+    }
+
+    async fn erase(
+        &self,
+        actor: &Actor,
+        customer: Customer,
+        mut tx: Tx,
+        now: DateTime<Utc>,
+    ) -> Result<Forgotten, CommandError> {
         let pseudonym = format!("forgotten-{}", customer.id);
         let erased = tx.erase_customer(customer.id, &pseudonym).await?;
         let mut cards_edited = 0;

@@ -10,6 +10,7 @@ mod commands;
 mod digest;
 mod dispatch;
 pub mod doctor;
+mod forget;
 mod handler;
 mod interactions;
 pub mod permissions;
