@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::app::{text, Actor, Engine, IngestStats};
+use crate::app::{text, Actor, Engine, IngestStats, PlaybookSource};
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::domain::case::CaseStatus;
@@ -25,12 +25,16 @@ pub struct Cli {
     /// Database URL (default: sqlite://carebot.db, or the config file's).
     #[arg(long, global = true, env = "CAREBOT_DATABASE_URL")]
     pub db: Option<String>,
-    /// TOML config file.
+    /// TOML config file (default: ./carebot.toml, else carebot/carebot.toml in the user's
+    /// config folder, $XDG_CONFIG_HOME or ~/.config).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Folder of playbook TOML files (default: playbooks).
+    /// Folder of playbook TOML files (default: ./playbooks, else the built-in playbooks).
     #[arg(long, global = true)]
     pub playbooks: Option<PathBuf>,
+    /// Log lines on stderr as text (default) or JSON (one object a line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = crate::telemetry::LogFormat::Text, env = "CAREBOT_LOG_FORMAT")]
+    pub log_format: crate::telemetry::LogFormat,
     #[command(subcommand)]
     pub command: CliCommand,
 }
@@ -39,6 +43,9 @@ pub struct Cli {
 pub enum CliCommand {
     /// Run the bundled scenario on a fresh embedded database and print the story.
     Demo,
+    /// Write a commented carebot.toml, the shipped playbooks and an example scenario into DIR
+    /// (default: here); refuses to overwrite any file.
+    Init { dir: Option<PathBuf> },
     /// The bot in a terminal: feed posts and /commands, typed or from a scenario script.
     Console {
         /// Run this scenario file instead of reading the terminal.
@@ -53,6 +60,12 @@ pub enum CliCommand {
     },
     /// Connect to Discord (token from DISCORD_TOKEN).
     Run,
+    /// Check the config, playbooks, database and (with DISCORD_TOKEN) the bot's Discord setup;
+    /// prints a checklist with the fix for each failure and exits 1 on any.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate playbooks.
     Playbooks {
         #[command(subcommand)]
@@ -84,6 +97,11 @@ pub enum CliCommand {
     Cases {
         #[command(subcommand)]
         command: CasesCommand,
+    },
+    /// Customers: forget one on request (their personal data is erased, counts stay).
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
     },
     /// Escalations, and the friction report that says which limits to raise.
     Escalations {
@@ -139,6 +157,20 @@ pub enum EscalationsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// Erase a customer's personal data: handle and name replaced by a pseudonym, their texts,
+    /// links and names removed; counts stay. Cannot be undone.
+    Forget {
+        handle: String,
+        /// The network, when the handle is on several.
+        #[arg(long)]
+        network: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PlaybooksCommand {
     /// Check a folder of playbooks (default: the configured one); exits 1 on any error.
     Check { dir: Option<PathBuf> },
@@ -182,9 +214,10 @@ fn parse_when(text: &str, end_of_day: bool) -> anyhow::Result<DateTime<Utc>> {
 pub const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.txt");
 
 impl Cli {
-    /// Config from file and environment, then the command line's overrides.
+    /// Config from file (found as [`Config::discover`] says) and environment, then the command
+    /// line's overrides.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::load(self.config.as_deref())?;
+        let mut config = Config::discover(self.config.as_deref())?;
         if let Some(db) = &self.db {
             config.database.url = db.clone();
         }
@@ -197,9 +230,37 @@ impl Cli {
 
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let config = cli.config()?;
     let stdout = std::io::stdout();
+    if let CliCommand::Init { dir } = &cli.command {
+        // Needs no config: it writes one.
+        let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let written = crate::init::init(&dir)?;
+        let mut out = stdout.lock();
+        for path in &written {
+            writeln!(out, "wrote {}", path.display())?;
+        }
+        writeln!(
+            out,
+            "next: cd {} && carebot playbooks check && carebot console --script scenarios/example.txt",
+            dir.display()
+        )?;
+        return Ok(0);
+    }
+    let config = match (cli.config(), &cli.command) {
+        (Ok(config), _) => config,
+        (Err(e), CliCommand::Doctor { json }) => {
+            // The checklist still says what is wrong, and how to fix it.
+            let check = crate::doctor::Check::fail(
+                "config",
+                format!("{e:#}"),
+                "correct the file (README, \"Configuration\"), or point --config at another one",
+            );
+            return Ok(crate::doctor::print(&[check], *json, &mut stdout.lock())?);
+        }
+        (Err(e), _) => return Err(e),
+    };
     match cli.command {
+        CliCommand::Init { .. } => unreachable!("handled above"),
         CliCommand::Demo => {
             demo(&config, stdout.lock()).await?;
             Ok(0)
@@ -225,11 +286,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::discord::run(&config).await?;
             Ok(0)
         }
+        CliCommand::Doctor { json } => {
+            let checks = crate::doctor::run(&config).await;
+            Ok(crate::doctor::print(&checks, json, &mut stdout.lock())?)
+        }
         CliCommand::Playbooks {
             command: PlaybooksCommand::Check { dir },
         } => {
-            let dir = dir.unwrap_or(config.playbooks_dir.clone());
-            Ok(check_playbooks(&dir, &mut stdout.lock())?)
+            let source = match dir {
+                Some(dir) => PlaybookSource::Dir(dir),
+                None => PlaybookSource::from_config(&config.playbooks_dir),
+            };
+            Ok(check_playbooks(&source, &mut stdout.lock())?)
         }
         CliCommand::Suggest {
             text: body,
@@ -239,7 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             limit,
             json,
         } => {
-            let set = load_playbooks(&config.playbooks_dir)?;
+            let set = load_playbooks(&PlaybookSource::from_config(&config.playbooks_dir))?;
             let network = Network::parse(&network)?;
             let segment = Segment::parse(&segment)?;
             let role = Role::parse(&role)?;
@@ -256,10 +324,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         CliCommand::Ingest { file, json } => {
             let engine = Engine::start(&config).await?;
-            let reader = std::io::BufReader::new(
-                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-            );
-            let stats = ingest_jsonl(&engine, reader, Utc::now(), &mut std::io::stderr()).await?;
+            let opened =
+                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let total = opened.metadata().map(|m| m.len()).unwrap_or(0);
+            let progress = crate::progress::Progress::bytes(total, crate::progress::wanted_here(json));
+            let reader = std::io::BufReader::new(opened);
+            let mut errors = progress.stderr();
+            let stats =
+                ingest_jsonl_with_progress(&engine, reader, Utc::now(), &mut errors, &mut |done, items| {
+                    progress.set(done, items)
+                })
+                .await;
+            progress.finish();
+            let stats = stats?;
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer_pretty(&mut out, &stats)?;
@@ -274,7 +351,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if stats.errors > 0 { 2 } else { 0 })
         }
         CliCommand::Cases { command } => {
-            let engine = Engine::start(&config).await?;
+            let engine = Engine::start_without_playbooks(&config).await?;
             let mut out = stdout.lock();
             match command {
                 CasesCommand::List { status, json } => {
@@ -308,8 +385,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        CliCommand::Customers {
+            command:
+                CustomersCommand::Forget {
+                    handle,
+                    network,
+                    json,
+                },
+        } => {
+            let who = crate::app::CustomerRef::Handle {
+                network: network.as_deref().map(Network::parse).transpose()?,
+                handle: Handle::parse(&handle)?,
+            };
+            let engine = Engine::start_without_playbooks(&config).await?;
+            let operator = Actor::new("cli", "operator (command line)", vec![Role::Admin]);
+            let done = engine.forget_customer(&operator, &who, Utc::now()).await?;
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &done)?;
+                writeln!(out)?;
+            } else {
+                let cases: Vec<String> = done.cases.iter().map(|c| c.to_string()).collect();
+                writeln!(
+                    out,
+                    "forgotten: customer {} is now {}; {} mention(s) erased on {} case(s) ({}); {} card edit(s) queued for Discord (sent by `carebot run`), {} undelivered message(s) dropped",
+                    done.customer,
+                    done.pseudonym,
+                    done.mentions,
+                    done.cases.len(),
+                    cases.join(", "),
+                    done.cards_edited,
+                    done.undelivered_dropped
+                )?;
+            }
+            Ok(0)
+        }
         CliCommand::Escalations { command } => {
-            let engine = Engine::start(&config).await?;
+            let engine = Engine::start_without_playbooks(&config).await?;
             let mut out = stdout.lock();
             match command {
                 EscalationsCommand::List { status, json } => {
@@ -380,7 +492,7 @@ async fn digest(
     let settings = digest::DigestSettings::from_config(config)?;
     let period = crate::domain::digest::requested_period(from, to, &settings.schedule, Utc::now())
         .map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
-    let engine = Engine::start(config).await?;
+    let engine = Engine::start_without_playbooks(config).await?;
     let guild = config.discord.guild_id;
     let link = move |thread: &str| guild.map(|g| crate::discord::render::thread_url(g, thread));
     let report = engine.digest(period).await?;
@@ -399,22 +511,24 @@ async fn digest(
     Ok(())
 }
 
-fn load_playbooks(dir: &Path) -> anyhow::Result<PlaybookSet> {
-    PlaybookSet::load_dir(dir).map_err(|e| anyhow::anyhow!("invalid playbooks in {}:\n{e}", dir.display()))
+fn load_playbooks(source: &PlaybookSource) -> anyhow::Result<PlaybookSet> {
+    source
+        .load()
+        .map_err(|e| anyhow::anyhow!("invalid playbooks in {source}:\n{e}"))
 }
 
 /// `playbooks check`: prints each error with file and line; 0 when valid, 1 otherwise.
-pub fn check_playbooks(dir: &Path, out: &mut impl Write) -> anyhow::Result<i32> {
-    match PlaybookSet::load_dir(dir) {
+pub fn check_playbooks(source: &PlaybookSource, out: &mut impl Write) -> anyhow::Result<i32> {
+    match source.load() {
         Ok(set) => {
-            writeln!(out, "{}: {} playbooks OK", dir.display(), set.playbooks().len())?;
+            writeln!(out, "{source}: {} playbooks OK", set.playbooks().len())?;
             for p in set.playbooks() {
                 writeln!(out, "  {:<24} {}", p.id, p.title)?;
             }
             Ok(0)
         }
         Err(errors) => {
-            writeln!(out, "{}: {} error(s)", dir.display(), errors.0.len())?;
+            writeln!(out, "{source}: {} error(s)", errors.0.len())?;
             writeln!(out, "{errors}")?;
             Ok(1)
         }
@@ -506,11 +620,27 @@ pub async fn ingest_jsonl(
     now: DateTime<Utc>,
     errors: &mut impl Write,
 ) -> anyhow::Result<IngestStats> {
+    ingest_jsonl_with_progress(engine, reader, now, errors, &mut |_, _| {}).await
+}
+
+/// [`ingest_jsonl`], telling `progress` after each batch how many bytes of the input were read
+/// and how many lines were mentions.
+pub async fn ingest_jsonl_with_progress(
+    engine: &Engine,
+    reader: impl BufRead,
+    now: DateTime<Utc>,
+    errors: &mut impl Write,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<IngestStats> {
     let mut stats = IngestStats::default();
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let (mut bytes, mut mentions) = (0u64, 0u64);
     for (i, line) in reader.lines().enumerate() {
         let line = match line {
-            Ok(l) => l,
+            Ok(l) => {
+                bytes += l.len() as u64 + 1;
+                l
+            }
             Err(e) => {
                 writeln!(errors, "line {}: cannot read: {e}", i + 1)?;
                 stats.errors += 1;
@@ -524,7 +654,10 @@ pub async fn ingest_jsonl(
             .map_err(|e| format!("not a valid mention: {e}"))
             .and_then(|l| l.into_mention(now));
         match parsed {
-            Ok(m) => batch.push(m),
+            Ok(m) => {
+                mentions += 1;
+                batch.push(m)
+            }
             Err(e) => {
                 writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
                 stats.errors += 1;
@@ -532,9 +665,11 @@ pub async fn ingest_jsonl(
         }
         if batch.len() >= IMPORT_BATCH {
             flush(engine, &mut batch, now, &mut stats).await?;
+            progress(bytes, mentions);
         }
     }
     flush(engine, &mut batch, now, &mut stats).await?;
+    progress(bytes, mentions);
     Ok(stats)
 }
 
@@ -568,11 +703,12 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
         // The demo's fictional brand.
         config.feed.brand_handles = vec!["AcmeShop".into(), "AcmeRentals".into(), "AcmeCare".into()];
     }
-    let playbooks = if config.playbooks_dir.join("general.toml").exists() {
-        load_playbooks(&config.playbooks_dir)?
-    } else {
-        PlaybookSet::from_sources(&bundled_playbooks())
-            .map_err(|e| anyhow::anyhow!("bundled playbooks: {e}"))?
+    // The scenario is written for the shipped library: a folder without it is not used.
+    let playbooks = match PlaybookSource::from_config(&config.playbooks_dir) {
+        PlaybookSource::Dir(dir) if dir.join("general.toml").exists() => {
+            load_playbooks(&PlaybookSource::Dir(dir))?
+        }
+        _ => load_playbooks(&PlaybookSource::BuiltIn)?,
     };
     let store = crate::store::Store::connect(&config.database.url).await?;
     let engine = Engine::from_parts(store, playbooks, &config)?;
@@ -587,44 +723,6 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
     engine.store().close().await;
     let _ = std::fs::remove_dir_all(&dir);
     result.map_err(Into::into)
-}
-
-const BUNDLED_PLAYBOOKS: &[(&str, &str)] = &[
-    (
-        "billing-dispute.toml",
-        include_str!("../playbooks/billing-dispute.toml"),
-    ),
-    (
-        "checkout-outage.toml",
-        include_str!("../playbooks/checkout-outage.toml"),
-    ),
-    (
-        "flash-sale-failure.toml",
-        include_str!("../playbooks/flash-sale-failure.toml"),
-    ),
-    ("general.toml", include_str!("../playbooks/general.toml")),
-    (
-        "loyalty-points-expiry.toml",
-        include_str!("../playbooks/loyalty-points-expiry.toml"),
-    ),
-    ("praise.toml", include_str!("../playbooks/praise.toml")),
-    (
-        "roadside-breakdown.toml",
-        include_str!("../playbooks/roadside-breakdown.toml"),
-    ),
-    ("rude-staff.toml", include_str!("../playbooks/rude-staff.toml")),
-    (
-        "shipping-delay.toml",
-        include_str!("../playbooks/shipping-delay.toml"),
-    ),
-];
-
-/// The shipped playbooks, compiled into the binary so `demo` runs anywhere.
-pub fn bundled_playbooks() -> Vec<(String, String)> {
-    BUNDLED_PLAYBOOKS
-        .iter()
-        .map(|(name, text)| (format!("playbooks/{name}"), text.to_string()))
-        .collect()
 }
 
 async fn interactive(engine: &Engine, actor: Actor) -> anyhow::Result<()> {

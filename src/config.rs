@@ -33,6 +33,23 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A URL fit for logs and errors: a password in it (`postgres://user:PASSWORD@host/db`) is
+/// replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -49,7 +66,8 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub database: DatabaseConfig,
-    /// Folder of playbook TOML files.
+    /// Folder of playbook TOML files; empty (the default): `./playbooks` when it exists, else
+    /// the playbooks built into the binary.
     pub playbooks_dir: PathBuf,
     pub feed: FeedConfig,
     pub triage: TriageConfig,
@@ -62,6 +80,19 @@ pub struct Config {
     /// `discord.digest_channel`) no weekly digest is scheduled.
     pub digest: Option<DigestConfig>,
     pub discord: DiscordConfig,
+    /// `[metrics] listen = "127.0.0.1:9464"`: serve `/metrics` and `/healthz` while running.
+    pub metrics: Option<MetricsConfig>,
+    /// The file this config was read from (none: defaults and environment only).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// Where `carebot run` serves `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `address:port`, e.g. `127.0.0.1:9464` (port 0: any free port).
+    pub listen: String,
 }
 
 /// When the weekly digest is posted: `weekday` (mon..sun) at `time` (HH:MM) in `timezone`
@@ -327,7 +358,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database: DatabaseConfig::default(),
-            playbooks_dir: PathBuf::from("playbooks"),
+            playbooks_dir: PathBuf::new(),
             feed: FeedConfig::default(),
             triage: TriageConfig::default(),
             cases: CasesConfig::default(),
@@ -337,6 +368,8 @@ impl Default for Config {
             surge: SurgeConfig::default(),
             digest: None,
             discord: DiscordConfig::default(),
+            metrics: None,
+            file: None,
         }
     }
 }
@@ -380,7 +413,43 @@ impl Default for DiscordConfig {
     }
 }
 
+/// The config file's name in the working directory and in the user's config folder.
+pub const FILE_NAME: &str = "carebot.toml";
+
+/// Which config file to read: `explicit` (`--config`) when given, else `./carebot.toml` in
+/// `cwd`, else `carebot/carebot.toml` in the user's config folder (`$XDG_CONFIG_HOME`, else
+/// `~/.config`); `None` when there is none (defaults and environment only).
+pub fn find_file(
+    explicit: Option<&Path>,
+    cwd: &Path,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    let local = cwd.join(FILE_NAME);
+    if local.is_file() {
+        return Some(PathBuf::from(FILE_NAME));
+    }
+    let folder = var("XDG_CONFIG_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            var("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        })?;
+    let user = folder.join("carebot").join(FILE_NAME);
+    user.is_file().then_some(user)
+}
+
 impl Config {
+    /// [`find_file`] from the working directory and the environment, then [`Config::load`].
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = find_file(explicit, Path::new("."), |name| std::env::var(name).ok());
+        Config::load(file.as_deref())
+    }
+
     /// Defaults, then `file` when given, then the environment (`CAREBOT_DATABASE_URL`,
     /// `CAREBOT_PLAYBOOKS_DIR`, `CAREBOT_DISCORD_API_BASE`, `DISCORD_TOKEN`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -398,6 +467,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.file = file.map(Path::to_path_buf);
         Ok(config)
     }
 
@@ -476,6 +546,65 @@ mod tests {
         );
         let err = Config::from_toml("[digest]\nday = \"mon\"\n").unwrap_err();
         assert!(err.contains("day"), "{err}");
+    }
+
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("carebot-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_config_file_is_the_flag_else_the_local_file_else_the_user_config_folder() {
+        let root = folder("find");
+        let cwd = root.join("work");
+        let xdg = root.join("xdg");
+        let home = root.join("home");
+        for d in [&cwd, &xdg.join("carebot"), &home.join(".config/carebot")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let env = |xdg: Option<&Path>| {
+            let (xdg, home) = (xdg.map(|p| p.display().to_string()), home.display().to_string());
+            move |name: &str| match name {
+                "XDG_CONFIG_HOME" => xdg.clone(),
+                "HOME" => Some(home.clone()),
+                _ => None,
+            }
+        };
+        assert_eq!(find_file(None, &cwd, env(Some(&xdg))), None, "nothing anywhere");
+        std::fs::write(home.join(".config/carebot/carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(None)),
+            Some(home.join(".config/carebot/carebot.toml")),
+            "~/.config without XDG_CONFIG_HOME"
+        );
+        std::fs::write(xdg.join("carebot/carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(Some(&xdg))),
+            Some(xdg.join("carebot/carebot.toml"))
+        );
+        std::fs::write(cwd.join("carebot.toml"), "").unwrap();
+        assert_eq!(
+            find_file(None, &cwd, env(Some(&xdg))),
+            Some(PathBuf::from("carebot.toml"))
+        );
+        assert_eq!(
+            find_file(Some(Path::new("other.toml")), &cwd, env(Some(&xdg))),
+            Some(PathBuf::from("other.toml")),
+            "--config wins even when the file is missing (reading it then says so)"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://care:s3cret@db.internal:5432/carebot"),
+            "postgres://care:***@db.internal:5432/carebot"
+        );
+        assert_eq!(redact_url("sqlite://carebot.db"), "sqlite://carebot.db");
+        assert_eq!(redact_url("postgres://care@db/x"), "postgres://care@db/x");
     }
 
     #[test]

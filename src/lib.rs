@@ -12,13 +12,19 @@
 //! - [`store`]: the storage port and its SQLite and PostgreSQL adapters (sqlx, `migrations/sqlite`, `migrations/postgres`).
 //! - [`console`]: the terminal front end and scenario runner.
 //! - [`discord`]: the serenity adapter and the outbox dispatcher to Discord REST.
-//! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging.
+//! - [`cli`]: the command line; [`config`]: layered configuration; [`telemetry`]: logging;
+//!   [`init`]: `carebot init`; [`doctor`]: `carebot doctor`; [`metrics`]: `/metrics` and
+//!   `/healthz`; [`progress`]: the ingest progress bar.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod discord;
+pub mod doctor;
 pub mod domain;
+pub mod init;
+pub mod metrics;
+pub mod progress;
 pub mod store;
 pub mod telemetry;

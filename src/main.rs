@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = carebot::cli::Cli::parse();
-    carebot::telemetry::init("carebot=info,serenity=warn,warn");
+    carebot::telemetry::init_as("carebot=info,serenity=warn,warn", cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -459,7 +459,11 @@ impl Engine {
             .ok_or_else(|| CommandError::UnknownCustomer(format!("of case {}", case.id)))
     }
 
-    async fn find_customer(&self, tx: &mut Tx, who: &CustomerRef) -> Result<Customer, CommandError> {
+    pub(super) async fn find_customer(
+        &self,
+        tx: &mut Tx,
+        who: &CustomerRef,
+    ) -> Result<Customer, CommandError> {
         match who {
             CustomerRef::Case(id) => {
                 let case = tx.case(*id).await?.ok_or(CommandError::UnknownCase(*id))?;

@@ -324,8 +324,8 @@ impl Engine {
         let name = customer
             .display_name
             .as_deref()
-            .map(|n| format!("{n} ({})", customer.handle))
-            .unwrap_or_else(|| customer.handle.to_string());
+            .map(|n| format!("{n} ({})", customer.handle.shown(case.id)))
+            .unwrap_or_else(|| customer.handle.shown(case.id));
         let mut fields = vec![
             Field::new("Customer", format!("{name} on {}", customer.network), true),
             Field::new("Segment", customer.segment.as_str(), true),

@@ -87,7 +87,7 @@ pub(super) fn template_vars(
 ) -> TemplateVars {
     TemplateVars {
         customer: CustomerVars {
-            handle: customer.handle.to_string(),
+            handle: customer.handle.shown(case.id),
             name: customer.greeting_name(),
             network: customer.network.to_string(),
             segment: customer.segment.to_string(),
@@ -564,7 +564,7 @@ impl Engine {
                 if let Grouping::Grouped(incident) = grouping {
                     let line = incidents::joined_line(
                         case,
-                        &customer.handle.to_string(),
+                        &customer.handle.shown(case.id),
                         &m.text,
                         m.url.as_deref(),
                         incident,

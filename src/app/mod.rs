@@ -12,11 +12,13 @@ mod ingest;
 mod offers;
 pub mod outbox;
 mod packet;
+pub mod playbook_source;
+mod privacy;
 pub mod sla;
 pub mod text;
 mod timers;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use chrono::Duration;
@@ -25,6 +27,8 @@ use serde::Serialize;
 pub use commands::{CaseDetail, Command, CustomerRef, QueueView, Reply};
 pub use escalations::{EscalationItem, EscalationView};
 pub use ingest::{IngestOutcome, IngestStats, BOT_ACTOR};
+pub use playbook_source::PlaybookSource;
+pub use privacy::Forgotten;
 pub use timers::SweepReport;
 
 use crate::config::Config;
@@ -118,8 +122,11 @@ pub enum CommandError {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("invalid playbooks in {dir}:\n{errors}")]
-    Playbooks { dir: PathBuf, errors: PlaybookErrors },
+    #[error("invalid playbooks in {from}:\n{errors}")]
+    Playbooks {
+        from: PlaybookSource,
+        errors: PlaybookErrors,
+    },
     #[error("invalid feed profile: {0}")]
     Feed(#[from] FeedConfigError),
     #[error("invalid triage rule: {0}")]
@@ -141,7 +148,8 @@ pub enum StartError {
 pub struct Settings {
     pub reopen_window: Duration,
     pub suggestions_on_card: usize,
-    pub playbooks_dir: PathBuf,
+    /// Where the playbooks come from (and are reloaded from).
+    pub playbooks: PlaybookSource,
     pub budgets: Budgets,
     /// Fractions of the time to an escalation's deadline at which approvers are reminded.
     pub reminders: Vec<f64>,
@@ -231,13 +239,24 @@ pub struct Engine {
 impl Engine {
     /// Builds the engine from config: opens the store, loads the playbooks, compiles the rules.
     pub async fn start(config: &Config) -> Result<Engine, StartError> {
-        let playbooks =
-            PlaybookSet::load_dir(&config.playbooks_dir).map_err(|errors| StartError::Playbooks {
-                dir: config.playbooks_dir.clone(),
-                errors,
-            })?;
+        let source = PlaybookSource::from_config(&config.playbooks_dir);
+        let playbooks = source
+            .load()
+            .map_err(|errors| StartError::Playbooks { from: source, errors })?;
         let store = Store::connect(&config.database.url).await?;
         Engine::from_parts(store, playbooks, config)
+    }
+
+    /// An engine for commands that only read the store (case and escalation lists, the
+    /// digest): the playbooks are not loaded, so a missing or broken folder does not matter.
+    /// Anything that matches, suggests or offers needs [`Engine::start`].
+    pub async fn start_without_playbooks(config: &Config) -> Result<Engine, StartError> {
+        let none = PlaybookSet::from_sources(&[]).map_err(|errors| StartError::Playbooks {
+            from: PlaybookSource::BuiltIn,
+            errors,
+        })?;
+        let store = Store::connect(&config.database.url).await?;
+        Engine::from_parts(store, none, config)
     }
 
     /// Builds the engine on an open store and a loaded playbook set.
@@ -272,7 +291,7 @@ impl Engine {
             settings: Settings {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
                 suggestions_on_card: config.cases.suggestions_on_card,
-                playbooks_dir: config.playbooks_dir.clone(),
+                playbooks: PlaybookSource::from_config(&config.playbooks_dir),
                 budgets,
                 reminders,
                 deadlines,
@@ -293,9 +312,12 @@ impl Engine {
         self.playbooks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Loads `dir` (default: the configured folder); on any error the current set stays.
+    /// Loads `dir` (default: where the playbooks came from); on any error the current set stays.
     pub fn reload_playbooks(&self, dir: Option<&Path>) -> Result<usize, PlaybookErrors> {
-        let set = PlaybookSet::load_dir(dir.unwrap_or(&self.settings.playbooks_dir))?;
+        let set = match dir {
+            Some(dir) => PlaybookSet::load_dir(dir)?,
+            None => self.settings.playbooks.load()?,
+        };
         let n = set.playbooks().len();
         *self.playbooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         tracing::info!(playbooks = n, "playbooks reloaded");

@@ -306,7 +306,11 @@ fn case_buttons(case: &Case) -> Vec<Button> {
 
 /// The thread name: case number, handle and topic, within Discord's 100 characters.
 pub fn thread_name(case: &Case, customer: &Customer) -> String {
-    let name = format!("{} {} – {}", case.id, customer.handle, case.title);
+    let who = match customer.handle.is_unparsed() {
+        true => "unparsed post".to_string(),
+        false => customer.handle.to_string(),
+    };
+    let name = format!("{} {who} – {}", case.id, case.title);
     truncate_chars(&name, 100)
 }
 
@@ -329,7 +333,7 @@ pub fn case_card(
     clocks: &[crate::domain::sla::Clock],
 ) -> Card {
     let mut fields = vec![
-        Field::new("Customer", customer_label(customer), true),
+        Field::new("Customer", customer_label(customer, case.id), true),
         Field::new("Segment", customer.segment.as_str(), true),
         Field::new("Network", customer.network.as_str(), true),
         Field::new("Priority", case.priority.as_str(), true),
@@ -379,10 +383,11 @@ pub fn case_card(
     }
 }
 
-fn customer_label(customer: &Customer) -> String {
+fn customer_label(customer: &Customer, case: CaseId) -> String {
+    let handle = customer.handle.shown(case);
     match &customer.display_name {
-        Some(name) if !name.trim().is_empty() => format!("{name} ({})", customer.handle),
-        _ => customer.handle.to_string(),
+        Some(name) if !name.trim().is_empty() => format!("{name} ({handle})"),
+        _ => handle,
     }
 }
 

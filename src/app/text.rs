@@ -76,7 +76,7 @@ pub fn reply(reply: &Reply) -> String {
                     c.id.to_string(),
                     c.priority,
                     c.status.as_str(),
-                    format!("{} ({})", c.handle, c.network),
+                    format!("{} ({})", c.handle.shown(c.id), c.network),
                     c.owner.as_deref().unwrap_or("-"),
                     super::sla::clock_line(&item.clock, left)
                 );
@@ -224,7 +224,7 @@ pub fn case_table(cases: &[CaseSummary]) -> String {
             c.id.to_string(),
             c.priority,
             c.status.as_str(),
-            format!("{} ({})", c.handle, c.network),
+            format!("{} ({})", c.handle.shown(c.id), c.network),
             c.mentions,
             c.category,
             c.owner.as_deref().unwrap_or("-"),
@@ -245,7 +245,7 @@ fn case_detail(d: &CaseDetail) -> String {
     let _ = writeln!(
         out,
         "  customer: {} on {} ({}){}",
-        d.customer.handle,
+        d.customer.handle.shown(c.id),
         d.customer.network,
         d.customer.segment,
         d.customer

@@ -257,6 +257,11 @@ pub fn definitions() -> Vec<CreateCommand> {
                 "segment",
                 "Set a customer's segment (senior)",
                 vec![handle(), segment, network()],
+            ))
+            .add_option(sub(
+                "forget",
+                "Erase a customer's personal data on request (admin; asks to confirm)",
+                vec![handle(), network()],
             )),
         CreateCommand::new("queue")
             .description("Work queues")
@@ -338,6 +343,13 @@ impl<'a> Options<'a> {
         let network = self.str("network").map(Network::parse).transpose()?;
         Ok(CustomerRef::Handle { network, handle })
     }
+}
+
+/// `/customer forget HANDLE [NETWORK]`: who to forget (it asks to confirm, so it is not a
+/// [`Command`]); `None` for any other interaction.
+pub fn forget_request(interaction: &CommandInteraction) -> Option<Result<CustomerRef, OptionError>> {
+    let (sub, options) = sub_options(interaction);
+    (interaction.data.name == "customer" && sub == "forget").then(|| options.customer())
 }
 
 /// The subcommand's name (empty without one) and its options.

@@ -225,6 +225,7 @@ impl Dispatcher {
             match self.deliver(&row).await {
                 Ok(()) => {
                     self.store.mark_delivered(row.id, Utc::now()).await?;
+                    crate::metrics::global().delivered();
                     pass.delivered += 1;
                 }
                 Err(DeliverError::Rest(RestError::Busy(wait))) => {

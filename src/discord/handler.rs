@@ -2,7 +2,7 @@
 //! (handled in `interactions.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +17,18 @@ use super::rest::{Rest, RestError};
 use crate::app::{Actor, Engine};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
+
+/// A channel watched for the first time starts this long before now, against clock skew
+/// between carebot and Discord.
+const LIVE_MARGIN_SECS: i64 = 10;
+
+/// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds.
+const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
+
+/// The smallest snowflake of a moment: every message posted after it has a greater id.
+fn snowflake_at(at: DateTime<Utc>) -> u64 {
+    ((at.timestamp_millis() - DISCORD_EPOCH_MS).max(0) as u64) << 22
+}
 
 /// How many messages one history page holds (Discord's maximum).
 const HISTORY_PAGE: usize = 100;
@@ -37,6 +49,24 @@ pub struct Handler {
     pub(super) me: AtomicU64,
     /// Per feed channel, where the next backfill starts.
     pub(super) resume: Mutex<HashMap<u64, Resume>>,
+    /// Events being handled right now: a graceful stop waits for them to finish.
+    pub(super) in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts one event as in flight while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Where a feed channel's next backfill starts.
@@ -157,6 +187,7 @@ impl Handler {
         match self.engine.receive_post(&post, only, Utc::now()).await {
             Ok((outcome, _)) => {
                 tracing::info!(message = %message.id, ?outcome, "feed post");
+                crate::metrics::global().mention(outcome_name(outcome));
                 self.notify.notify_one();
                 let mut resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
                 let point = resume.entry(message.channel_id.get()).or_default();
@@ -213,6 +244,18 @@ impl Handler {
             resume.get(&channel).and_then(Resume::start)
         };
         let Some(mut after) = start else {
+            // Earlier history is not imported; but from now on nothing may be lost, also when
+            // the bot stops before it has read a post here: remember this moment as the cursor.
+            let since = snowflake_at(Utc::now() - chrono::Duration::seconds(LIVE_MARGIN_SECS));
+            if let Err(e) = self
+                .engine
+                .store()
+                .start_feed_cursor(&channel.to_string(), &since.to_string())
+                .await
+            {
+                tracing::warn!(channel, error = %e, "cannot record where this feed channel starts");
+            }
+            self.backfilled_to(channel, since);
             tracing::info!(channel, "no posts processed yet in this channel; starting live");
             return Ok(0);
         };
@@ -258,7 +301,10 @@ impl Handler {
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
-        self.me.store(ready.user.id.get(), Ordering::Relaxed);
+        let _busy = InFlight::new(&self.in_flight);
+        if self.me.swap(ready.user.id.get(), Ordering::Relaxed) != 0 {
+            crate::metrics::global().gateway_reconnected();
+        }
         ctx.http.set_application_id(ready.application.id);
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         if let Err(e) = self.guild.set_commands(&ctx.http, commands::definitions()).await {
@@ -268,15 +314,31 @@ impl EventHandler for Handler {
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
+        let _busy = InFlight::new(&self.in_flight);
         // Discord replays missed events on resume; backfill anyway, it is idempotent.
+        crate::metrics::global().gateway_reconnected();
         self.backfill().await;
     }
 
     async fn message(&self, _ctx: Context, message: Message) {
+        let _busy = InFlight::new(&self.in_flight);
         self.receive_live(&message).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let _busy = InFlight::new(&self.in_flight);
         self.interaction(&ctx.http, interaction).await;
+    }
+}
+
+/// The `outcome` label of `carebot_mentions_total`.
+fn outcome_name(outcome: crate::app::IngestOutcome) -> &'static str {
+    use crate::app::IngestOutcome::*;
+    match outcome {
+        Opened(_) => "opened",
+        Merged(_) => "merged",
+        Reopened(_) => "reopened",
+        Duplicate => "duplicate",
+        Ignored(_) => "ignored",
     }
 }

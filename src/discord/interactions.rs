@@ -37,7 +37,7 @@ fn code_block(text: &str) -> String {
 }
 
 /// A refused or failed command as the user reads it; failures of the store go to the log too.
-fn refused(error: CommandError) -> String {
+pub(super) fn refused(error: CommandError) -> String {
     match error {
         CommandError::Store(e) => {
             tracing::error!(error = ?e, "command failed in the store");
@@ -48,7 +48,7 @@ fn refused(error: CommandError) -> String {
 }
 
 /// An interaction that could not become a command, as the user reads it.
-fn unreadable(error: OptionError) -> String {
+pub(super) fn unreadable(error: OptionError) -> String {
     format!("✗ {}", render::escape(&error.to_string()))
 }
 
@@ -115,7 +115,7 @@ impl Handler {
 
     /// Acknowledges first (ephemeral "thinking": Discord allows 3 seconds, the work may take
     /// longer), then runs `answer` and edits its text into the response.
-    async fn deferred(
+    pub(super) async fn deferred(
         &self,
         http: &Http,
         id: InteractionId,
@@ -142,6 +142,9 @@ impl Handler {
     async fn slash_command(&self, http: &Http, interaction: &CommandInteraction) {
         if interaction.data.name == "digest" {
             return self.digest_command(http, interaction).await;
+        }
+        if let Some(who) = commands::forget_request(interaction) {
+            return self.forget_command(http, interaction, who).await;
         }
         let answer = async {
             let thread_case = self.thread_case(interaction.channel_id.get()).await;
@@ -198,6 +201,9 @@ impl Handler {
     /// A button: runs its command at once, or opens the form for the text it needs.
     async fn button(&self, http: &Http, interaction: &ComponentInteraction) {
         let actor = self.actor(interaction.member.as_ref(), &interaction.user);
+        if let Some(customer) = super::forget::confirmed(&interaction.data.custom_id) {
+            return self.forget_confirmed(http, interaction, &actor, customer).await;
+        }
         let command = match commands::button(&interaction.data.custom_id) {
             Some(Press::Open(form)) => return self.open_form(http, interaction, &actor, form).await,
             Some(Press::Run(command)) => Ok(command),
@@ -288,7 +294,7 @@ impl Handler {
             .iter()
             .filter(|c| c.id.0.to_string().starts_with(typed))
             .map(|c| {
-                let name = format!("{} {} {} – {}", c.id, c.priority, c.handle, c.title);
+                let name = format!("{} {} {} – {}", c.id, c.priority, c.handle.shown(c.id), c.title);
                 (name, c.id.0.to_string())
             })
             .collect()

@@ -9,20 +9,26 @@
 mod commands;
 mod digest;
 mod dispatch;
+pub mod doctor;
+mod forget;
 mod handler;
 mod interactions;
+pub mod permissions;
 mod ratelimit;
 pub mod render;
 mod rest;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use serenity::all::{ClientBuilder, GatewayIntents, GuildId, HttpBuilder, RoleId, ShardManager};
-use tokio::sync::Notify;
+use serenity::all::{
+    ClientBuilder, ConnectionStage, GatewayIntents, GuildId, HttpBuilder, RoleId, ShardManager,
+};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use handler::feed_post;
@@ -46,7 +52,15 @@ pub struct Running {
     backfill: JoinHandle<()>,
     /// Fires escalation reminders and deadlines when they are due.
     timers: JoinHandle<()>,
+    /// Set when stopping: the timer sweep and the backfill loop end after their current round.
+    stopping: watch::Sender<bool>,
+    /// Gateway events being handled.
+    in_flight: Arc<AtomicUsize>,
+    store: crate::store::Store,
 }
+
+/// How long a graceful stop waits for events in flight and the outbox to drain.
+pub const GRACE: Duration = Duration::from_secs(5);
 
 /// How often feed history is read besides (re)connects: it catches posts the gateway never
 /// delivered and keeps the next reconnect's backfill short.
@@ -63,10 +77,19 @@ const SWEEP_AT_LEAST: std::time::Duration = std::time::Duration::from_millis(200
 /// says they are late), then whenever the next one is due, when a command may have written new
 /// ones (`wake`), and at least every few seconds. What they write goes out through the outbox
 /// (`notify` wakes its dispatcher). Errors are logged and the sweep tried again.
-async fn sweep_timers(engine: Arc<Engine>, notify: Arc<Notify>, wake: Arc<Notify>) {
+async fn sweep_timers(
+    engine: Arc<Engine>,
+    notify: Arc<Notify>,
+    wake: Arc<Notify>,
+    mut stopping: watch::Receiver<bool>,
+) {
     loop {
+        if *stopping.borrow() {
+            return;
+        }
         match engine.fire_due_timers(Utc::now()).await {
             Ok(report) if report.fired > 0 => {
+                crate::metrics::global().timers(report.fired, report.late);
                 tracing::info!(
                     fired = report.fired,
                     late = report.late,
@@ -82,6 +105,7 @@ async fn sweep_timers(engine: Arc<Engine>, notify: Arc<Notify>, wake: Arc<Notify
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = wake.notified() => {}
+            _ = stopping.changed() => return,
         }
     }
 }
@@ -102,8 +126,35 @@ async fn until_next_sweep(engine: &Engine) -> std::time::Duration {
 }
 
 impl Running {
-    /// Runs until Ctrl-C or until a part stops; reports which part stopped and why.
-    pub async fn wait(mut self) -> anyhow::Result<()> {
+    /// What `/healthz` and `/metrics` read: the store, and whether every shard is connected.
+    pub fn health(&self) -> crate::metrics::Health {
+        let shards = self.shards.clone();
+        crate::metrics::Health {
+            store: self.store.clone(),
+            gateway: Arc::new(move || {
+                let shards = shards.clone();
+                Box::pin(async move {
+                    let runners = shards.runners.lock().await;
+                    !runners.is_empty() && runners.values().all(|r| r.stage == ConnectionStage::Connected)
+                })
+            }),
+        }
+    }
+
+    /// Runs until Ctrl-C or until a part stops (then stops at once); reports which part
+    /// stopped and why.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.until(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping on Ctrl-C");
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Runs until `stop` resolves (then returns `Ok(self)`, still running, for
+    /// [`Running::shutdown`]) or a part stops (an error; everything else is stopped).
+    pub async fn until(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<Running> {
         let result = tokio::select! {
             r = &mut self.gateway => match r {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the Discord gateway connection ended")),
@@ -123,13 +174,56 @@ impl Running {
                 Ok(Err(e)) => Err(e.context("the outbox dispatcher failed")),
                 Err(e) => Err(anyhow::Error::new(e).context("the dispatcher task panicked")),
             },
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("stopping on Ctrl-C");
-                Ok(())
+            _ = stop => Ok(()),
+        };
+        match result {
+            Ok(()) => Ok(self),
+            Err(e) => {
+                self.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops taking new events: disconnects from the gateway and ends the timer sweep and the
+    /// backfill loop after their current round. Deliveries go on.
+    pub async fn stop_events(&self) {
+        self.shards.shutdown_all().await;
+        let _ = self.stopping.send(true);
+    }
+
+    /// A graceful stop: no new events, then up to `grace` for the events in flight, the
+    /// current sweep and backfill round, and the outbox to drain; then everything stops.
+    /// Nothing is lost if the time runs out: undelivered rows stay in the outbox, unread posts
+    /// are backfilled at the next start, and a transaction is all or nothing.
+    pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.stop_events().await;
+        let drained = async {
+            loop {
+                // (`stop` below awaits the tasks; here they are only watched.)
+                let idle = self.in_flight.load(Ordering::SeqCst) == 0
+                    && self.timers.is_finished()
+                    && self.backfill.is_finished();
+                let backlog = self
+                    .store
+                    .ops_snapshot(Utc::now())
+                    .await
+                    .map(|s| s.outbox_backlog);
+                if idle && matches!(backlog, Ok(0) | Err(_)) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
+        match tokio::time::timeout_at(deadline, drained).await {
+            Ok(()) => tracing::info!("stopped: nothing in flight, the outbox is empty"),
+            Err(_) => tracing::warn!(
+                in_flight = self.in_flight.load(Ordering::SeqCst),
+                "stopped after {grace:?} with work left; it is picked up at the next start"
+            ),
+        }
         self.stop().await;
-        result
     }
 
     /// Disconnects from the gateway and stops delivering and sweeping. Undelivered rows stay
@@ -261,7 +355,10 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         roles,
         me: AtomicU64::new(0),
         resume: Mutex::new(resume),
+        in_flight: Arc::new(AtomicUsize::new(0)),
     };
+    let in_flight = handler.in_flight.clone();
+    let (stopping, stop_rx) = watch::channel(false);
     let handler = Arc::new(handler);
     let mut client = ClientBuilder::new_with_http(http.build(), intents())
         .event_handler_arc(handler.clone())
@@ -277,13 +374,21 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
             client.start_shard(index, count).await
         }
     });
-    let timers = tokio::spawn(sweep_timers(engine.clone(), notify.clone(), sweep));
+    let timers = tokio::spawn(sweep_timers(
+        engine.clone(),
+        notify.clone(),
+        sweep,
+        stop_rx.clone(),
+    ));
     let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
     let dispatcher = tokio::spawn(dispatcher.run());
+    let mut stop_backfill = stop_rx;
     let backfill = tokio::spawn(async move {
         loop {
-            tokio::time::sleep(BACKFILL_EVERY).await;
-            handler.backfill().await;
+            tokio::select! {
+                _ = tokio::time::sleep(BACKFILL_EVERY) => handler.backfill().await,
+                _ = stop_backfill.changed() => return,
+            }
         }
     });
     Ok(Running {
@@ -292,12 +397,82 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         dispatcher,
         backfill,
         timers,
+        stopping,
+        in_flight,
+        store: engine.store().clone(),
     })
 }
 
-/// `carebot run`: the engine from config, connected to Discord until stopped.
+/// `carebot run`: the engine from config, connected to Discord (and serving `/metrics` and
+/// `/healthz` when `[metrics]` is set) until SIGTERM or Ctrl-C, then a graceful stop within
+/// [`GRACE`]; a second signal exits at once.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let engine = Arc::new(Engine::start(config).await?);
     let running = start(engine, &config.discord).await?;
-    running.wait().await
+    let metrics = match &config.metrics {
+        Some(m) => Some(crate::metrics::serve(&m.listen, running.health()).await?.1),
+        None => None,
+    };
+    // One set of signal streams for both signals, so a second one sent right after the first
+    // is not missed.
+    let mut signals = Signals::new()?;
+    let stop = async move {
+        let signal = signals.next().await;
+        tracing::info!("stopping on {signal}: finishing what is in flight (again to exit at once)");
+        tokio::spawn(async move {
+            let signal = signals.next().await;
+            tracing::warn!("{signal} again: exiting now; undelivered messages go out at the next start");
+            std::process::exit(130);
+        });
+    };
+    let result = match running.until(stop).await {
+        Ok(running) => {
+            running.shutdown(GRACE).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    result
+}
+
+/// SIGTERM and Ctrl-C (SIGINT), registered once.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "Ctrl-C",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }

@@ -201,6 +201,7 @@ impl Rest {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let bucket = BucketHeaders::parse(header);
         if status.as_u16() == 429 {
+            crate::metrics::global().rate_limited();
             let body: Option<serde_json::Value> = response.json().await.ok();
             let refusal = Refusal::parse(header, body.as_ref());
             self.limiter().refused(&route, bucket.as_ref(), &refusal, arrived);
@@ -213,6 +214,7 @@ impl Rest {
             .await
             .map_err(|e| RestError::Unavailable(e.to_string()))?;
         if status.is_server_error() {
+            crate::metrics::global().server_error();
             return Err(RestError::Unavailable(format!("{method} {path}: HTTP {status}")));
         }
         if !status.is_success() {

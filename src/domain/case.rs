@@ -94,7 +94,11 @@ impl Customer {
         self.display_name
             .clone()
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| self.handle.to_string())
+            .unwrap_or_else(|| match self.handle.is_unparsed() {
+                // Nobody knows who wrote it: greet without a made-up handle.
+                true => "there".to_string(),
+                false => self.handle.to_string(),
+            })
     }
 }
 

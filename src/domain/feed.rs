@@ -828,7 +828,7 @@ fn unparsed_handle(post: &FeedPost) -> Handle {
     let id = [post.source_id.trim(), post.message_id.trim()]
         .into_iter()
         .find(|id| !id.is_empty());
-    let mut handle = String::from("unparsed-");
+    let mut handle = String::from(crate::domain::types::UNPARSED_PREFIX);
     match id {
         Some(id) => handle.extend(id.chars().take(80).map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

@@ -87,7 +87,26 @@ impl Handle {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The made-up handle of a post nobody could read (`unparsed-<source id>`): unique, but
+    /// not for people to read.
+    pub fn is_unparsed(&self) -> bool {
+        self.0.starts_with(UNPARSED_PREFIX)
+    }
+
+    /// How the customer of `case` is shown: `@dana`, or `unparsed post #8` for an unparsed
+    /// post (still unique: each unparsed post is its own customer with its own case).
+    pub fn shown(&self, case: CaseId) -> String {
+        if self.is_unparsed() {
+            format!("unparsed post {case}")
+        } else {
+            self.to_string()
+        }
+    }
 }
+
+/// How the handles of unparsed posts start.
+pub const UNPARSED_PREFIX: &str = "unparsed-";
 
 impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -364,6 +383,14 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unparsed_posts_customer_is_shown_by_its_case_number() {
+        let h = Handle::parse("unparsed-console-twitter-feed-1795776300000011").unwrap();
+        assert!(h.is_unparsed());
+        assert_eq!(h.shown(CaseId(8)), "unparsed post #8");
+        assert_eq!(Handle::parse("@dana").unwrap().shown(CaseId(8)), "@dana");
+    }
+
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use port::{Store, Tx};
+pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED};
 
 use crate::domain::case::{Case, CaseStatus, Customer};
 use crate::domain::escalation::{EscalationId, EscalationStatus};
@@ -231,20 +232,6 @@ pub struct CaseCards {
     pub clocks: Vec<Clock>,
     /// Oldest first per case.
     pub open_escalations: Vec<(CaseId, EscalationId)>,
-}
-
-/// A database URL with its password replaced by `***`, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
 }
 
 /// A count by network and category (mentions received, cases opened).

@@ -50,7 +50,7 @@ impl Store {
         if url.starts_with("sqlite:") {
             return Ok(Store::Sqlite(sqlite::Store::connect(url).await?));
         }
-        Err(StoreError::UnsupportedUrl(super::redact_url(url)))
+        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
     }
 
     /// Starts a write transaction. Write transactions take turns (SQLite's one writer; on
@@ -69,6 +69,18 @@ impl Store {
             Store::Sqlite(s) => Tx::Sqlite(s.read().await?),
             Store::Postgres(s) => Tx::Postgres(s.read().await?),
         })
+    }
+
+    /// What `carebot doctor` finds out about the database at `url` without changing it
+    /// (reachable, which migrations are applied).
+    pub async fn probe(url: &str) -> Result<super::DbProbe, StoreError> {
+        if is_postgres(url) {
+            return postgres::Store::probe(url).await;
+        }
+        if url.starts_with("sqlite:") {
+            return sqlite::Store::probe(url).await;
+        }
+        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
     }
 
     /// Which database this is, for logs and `doctor`: `sqlite` or `postgres`.
@@ -214,6 +226,13 @@ macro_rules! store_methods {
 }
 
 store_methods! {
+    /// One round trip to the database (`/healthz`).
+    fn ping(&self) -> Result<(), StoreError>;
+    /// The numbers `/metrics` shows from the database.
+    fn ops_snapshot(&self, now: DateTime<Utc>) -> Result<super::OpsSnapshot, StoreError>;
+    /// Records where a feed channel's history starts to matter when carebot first watches it
+    /// (`message_id`: a snowflake of that moment), unless it already has a cursor.
+    fn start_feed_cursor(&self, channel_id: &str, message_id: &str) -> Result<(), StoreError>;
     fn close(&self) -> ();
     /// Undelivered outbox rows, oldest first, due or not: delivery keeps each case's order, so
     /// a row that is not due yet holds back the later rows of its case.
@@ -256,6 +275,9 @@ store_methods! {
 }
 
 tx_methods! {
+    /// Erases a customer's personal data in this transaction (see the adapters); counts,
+    /// statuses, times, grants and SLA clocks stay.
+    fn erase_customer(&mut self, customer_id: i64, pseudonym: &str) -> Result<super::Erased, StoreError>;
     /// One read for a whole batch, right after `begin`: which of these source ids are already
     /// stored (as mentions or ignored posts), which network ids are stored, and the highest
     /// case id.

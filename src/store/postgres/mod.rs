@@ -11,6 +11,7 @@
 mod digest;
 mod escalations;
 mod incidents;
+mod ops;
 mod sla;
 
 use std::collections::HashMap;
@@ -26,14 +27,14 @@ use super::records::{
     CASE_SUMMARY_COLUMNS,
 };
 use super::{
-    redact_url, CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey,
-    CustomersAndCases, KnownPosts, OutboxRow, StoreError, StoredMention,
+    CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
+    KnownPosts, OutboxRow, StoreError, StoredMention,
 };
 use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::EscalationId;
 use crate::domain::{CaseId, Handle, Network, Segment};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The advisory lock key every write transaction holds until it ends ("carebot" in ASCII,
 /// folded into a `bigint`).
@@ -77,7 +78,7 @@ impl Store {
                 Ok(pool) => break pool,
                 Err(e) if retryable(&e) && started.elapsed() < CONNECT_PATIENCE => {
                     tracing::warn!(
-                        database = %redact_url(url),
+                        database = %crate::config::redact_url(url),
                         error = %e,
                         retry_in_ms = wait.as_millis() as u64,
                         "the database is not reachable yet; retrying"

@@ -3,6 +3,7 @@
 pub mod digest;
 mod escalations;
 mod incidents;
+pub mod ops;
 mod sla;
 
 use std::str::FromStr;
@@ -207,7 +208,7 @@ impl Store {
     /// Opens (creating when missing) the database at `url` and applies migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)));
         }
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)

@@ -250,6 +250,50 @@ impl FakeDiscord {
         id
     }
 
+    /// Adds a role with these permission bits; returns its id.
+    pub fn add_role_with_permissions(&self, name: &str, permissions: u64) -> u64 {
+        let id = self.add_role(name);
+        self.set_role_permissions(id, permissions);
+        id
+    }
+
+    /// Sets a role's permission bits (the @everyone role's id is the guild id).
+    pub fn set_role_permissions(&self, role_id: u64, permissions: u64) {
+        let mut st = self.lock();
+        let role = st.roles.get_mut(&role_id).expect("fake discord: unknown role");
+        role["permissions"] = json!(permissions.to_string());
+    }
+
+    /// Sets a channel's `permission_overwrites`: `(id, type 0 role / 1 member, allow, deny)`.
+    pub fn set_channel_overwrites(&self, channel_id: u64, overwrites: &[(u64, u8, u64, u64)]) {
+        let mut st = self.lock();
+        let channel = st
+            .channels
+            .get_mut(&channel_id)
+            .expect("fake discord: unknown channel");
+        channel["permission_overwrites"] = overwrites
+            .iter()
+            .map(|(id, kind, allow, deny)| {
+                json!({"id": id.to_string(), "type": kind, "allow": allow.to_string(), "deny": deny.to_string()})
+            })
+            .collect();
+    }
+
+    /// Turns the application's Message Content intent (`GET /applications/@me` flags) on or off.
+    pub fn set_message_content_intent(&self, on: bool) {
+        let mut st = self.lock();
+        st.app_flags = if on {
+            state::APP_FLAG_MESSAGE_CONTENT_LIMITED
+        } else {
+            0
+        };
+    }
+
+    /// From now on only `Bot <token>` is accepted (others get 401, as a reset token would).
+    pub fn require_token(&self, token: &str) {
+        self.lock().token = Some(token.to_string());
+    }
+
     /// Changes a member's roles (no gateway event; interactions carry the new roles).
     pub fn set_member_roles(&self, user_id: u64, roles: &[u64]) {
         self.lock().members.insert(user_id, roles.to_vec());

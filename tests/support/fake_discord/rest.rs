@@ -110,8 +110,11 @@ pub(crate) async fn rest_route(
             Err(refused) => refused,
             Ok(headers) => {
                 let needs_auth = !(path.starts_with("/interactions/") || path.starts_with("/webhooks/"));
-                let (s, b) = if needs_auth && !authorization.as_deref().is_some_and(|a| a.starts_with("Bot "))
-                {
+                let token_ok = |a: &str| match &st.token {
+                    Some(token) => a.strip_prefix("Bot ") == Some(token.as_str()),
+                    None => a.starts_with("Bot "),
+                };
+                let (s, b) = if needs_auth && !authorization.as_deref().is_some_and(token_ok) {
                     error(401, 0, "401: Unauthorized")
                 } else {
                     match body_json {
@@ -362,6 +365,26 @@ fn route(
             Some(g) if g == st.guild_id => commands(st, m, Some(g), body),
             _ => error(403, 50001, "Missing Access"),
         },
+        ("GET", ["guilds", g]) => with_guild(st, g, |st| ok(st.guild_rest_json())),
+        ("GET", ["guilds", g, "roles"]) => {
+            with_guild(st, g, |st| ok(Value::Array(st.roles.values().cloned().collect())))
+        }
+        // Channels, not threads (as Discord lists them).
+        ("GET", ["guilds", g, "channels"]) => with_guild(st, g, |st| {
+            let channels = st
+                .channels
+                .iter()
+                .filter(|(id, _)| !st.is_thread(**id))
+                .map(|(_, c)| c.clone())
+                .collect();
+            ok(Value::Array(channels))
+        }),
+        ("GET", ["guilds", g, "members", u]) => with_guild(st, g, |st| {
+            match snowflake(u).filter(|u| st.members.contains_key(u)) {
+                Some(u) => ok(st.member(u, false)),
+                None => error(404, 10007, "Unknown Member"),
+            }
+        }),
         ("GET", ["channels", c]) => with_channel(st, c, |st, c| ok(st.channels[&c].clone())),
         ("POST", ["channels", c, "typing"]) => with_channel(st, c, |_, _| no_content()),
         ("POST", ["channels", c, "messages"]) => {
@@ -400,6 +423,15 @@ fn route(
     }
 }
 
+/// The one guild; any other id is unknown, and a guild the bot left refuses access.
+fn with_guild(st: &mut State, g: &str, f: impl FnOnce(&mut State) -> Reply) -> Reply {
+    match snowflake(g) {
+        Some(g) if g == st.guild_id && st.members.contains_key(&st.bot_user_id) => f(st),
+        Some(g) if g == st.guild_id => error(403, 50001, "Missing Access"),
+        _ => error(404, 10004, "Unknown Guild"),
+    }
+}
+
 fn with_channel(st: &mut State, c: &str, f: impl FnOnce(&mut State, u64) -> Reply) -> Reply {
     match snowflake(c).filter(|c| st.channels.contains_key(c)) {
         Some(c) => f(st, c),
@@ -420,7 +452,8 @@ fn application_info(st: &State) -> Value {
         "bot_public": false,
         "bot_require_code_grant": false,
         "verify_key": "0".repeat(64),
-        "flags": 0,
+        "flags": st.app_flags,
+        "flags_new": st.app_flags.to_string(),
         "owner": st.user(st.owner_id),
         "team": null,
         "rpc_origins": [],

@@ -25,6 +25,9 @@ pub(crate) const INTENT_GUILDS: u64 = 1 << 0;
 pub(crate) const INTENT_GUILD_MESSAGES: u64 = 1 << 9;
 pub(crate) const INTENT_MESSAGE_CONTENT: u64 = 1 << 15;
 
+/// `GATEWAY_MESSAGE_CONTENT_LIMITED`: the Message Content intent of an app in < 100 servers.
+pub(crate) const APP_FLAG_MESSAGE_CONTENT_LIMITED: u64 = 1 << 19;
+
 /// Something to write to one gateway connection.
 pub(crate) enum Outgoing {
     /// A JSON text frame; `ready` marks the frame that completes READY + GUILD_CREATE.
@@ -113,6 +116,10 @@ pub(crate) struct State {
     pub injections: Vec<Injection>,
     /// Discord-like rate limits, when the fake was started with them.
     pub rate_limits: Option<super::ratelimit::Limits>,
+    /// The application's `flags` (`GET /applications/@me`); Message Content (limited) is on.
+    pub app_flags: u64,
+    /// When set, only `Bot <this>` is accepted; any other token gets 401.
+    pub token: Option<String>,
     pub sessions: HashMap<String, Session>,
     pub connections: HashMap<u64, Connection>,
     pub next_conn_id: u64,
@@ -148,6 +155,8 @@ impl State {
             requests: Vec::new(),
             injections: Vec::new(),
             rate_limits: None,
+            app_flags: APP_FLAG_MESSAGE_CONTENT_LIMITED,
+            token: None,
             sessions: HashMap::new(),
             connections: HashMap::new(),
             next_conn_id: 1,
@@ -508,6 +517,35 @@ impl State {
         for (k, v) in state.as_object().expect("object") {
             guild[k] = v.clone();
         }
+        guild
+    }
+
+    /// `GET /guilds/{id}` (`GuildResponse`): the guild without the gateway-only fields.
+    pub fn guild_rest_json(&self) -> Value {
+        let mut guild = self.guild_json();
+        let map = guild.as_object_mut().expect("guild is an object");
+        for gateway_only in [
+            "joined_at",
+            "large",
+            "unavailable",
+            "lazy",
+            "member_count",
+            "voice_states",
+            "members",
+            "channels",
+            "threads",
+            "presences",
+            "stage_instances",
+            "guild_scheduled_events",
+            "soundboard_sounds",
+            "embedded_activities",
+            "application_command_counts",
+            "version",
+            "icon_hash",
+        ] {
+            map.remove(gateway_only);
+        }
+        map.insert("region".into(), json!("deprecated"));
         guild
     }
 

@@ -1,0 +1,313 @@
+//! Store queries for operators: `carebot doctor`'s database probe and `/healthz`'s ping.
+//! (Kept apart so the PostgreSQL adapter can port them in one place.)
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Row};
+
+use super::{Store, Tx, MIGRATOR};
+use crate::store::StoreError;
+
+/// What `carebot doctor` found out about a database without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbProbe {
+    /// The SQLite file does not exist yet: the first command that writes creates it.
+    Missing,
+    /// Reachable; `applied` of carebot's `known` migrations are in, `pending` are still to do
+    /// (carebot applies them when it starts), `unknown` were applied by a newer carebot, and
+    /// `failed` did not finish.
+    Reachable {
+        applied: usize,
+        known: usize,
+        pending: Vec<String>,
+        unknown: Vec<i64>,
+        failed: Vec<i64>,
+    },
+}
+
+impl Store {
+    /// Opens the database read-only (never creating it), reads which migrations are applied
+    /// and compares them with the ones this binary carries.
+    pub async fn probe(url: &str) -> Result<DbProbe, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::Open)?
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(5));
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !memory && !options.get_filename().exists() {
+            return Ok(DbProbe::Missing);
+        }
+        let mut conn = options.connect().await.map_err(StoreError::Open)?;
+        let has_table: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let rows = if has_table > 0 {
+            sqlx::query("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut conn)
+                .await?
+        } else {
+            vec![]
+        };
+        let applied: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let known: Vec<_> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .collect();
+        let pending = known
+            .iter()
+            .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        let unknown = applied
+            .iter()
+            .filter(|(v, _)| !known.iter().any(|m| m.version == *v))
+            .map(|(v, _)| *v)
+            .collect();
+        let failed = applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect();
+        Ok(DbProbe::Reachable {
+            applied: applied.len(),
+            known: known.len(),
+            pending,
+            unknown,
+            failed,
+        })
+    }
+
+    /// One round trip to the database (`/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsSnapshot {
+    /// Active cases (new, open, waiting, escalated) per priority (`P1`..`P4`).
+    pub open_cases: Vec<(String, i64)>,
+    /// Outbox rows Discord has not accepted yet.
+    pub outbox_backlog: i64,
+    /// When the oldest of them was written.
+    pub outbox_oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// Timers due by `now` and not fired yet.
+    pub timers_due: i64,
+    pub escalations_open: i64,
+    /// SLA warnings and breaches ever recorded (timeline events).
+    pub sla_warnings: i64,
+    pub sla_breaches: i64,
+}
+
+impl Store {
+    /// The numbers `/metrics` shows from the database, each from an index.
+    pub async fn ops_snapshot(&self, now: chrono::DateTime<chrono::Utc>) -> Result<OpsSnapshot, StoreError> {
+        use crate::domain::case::CaseStatus;
+        let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
+        let placeholders = vec!["?"; active.len()].join(", ");
+        let sql = format!(
+            "SELECT priority, COUNT(*) FROM cases WHERE status IN ({placeholders}) GROUP BY priority ORDER BY priority"
+        );
+        let mut query = sqlx::query(&sql);
+        for status in &active {
+            query = query.bind(*status);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let open_cases = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect();
+        let outbox = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+        let timers_due: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= ?")
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?;
+        let escalations_open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE status = 'open'")
+                .fetch_one(&mut *conn)
+                .await?;
+        let count_kind = |kind: &'static str| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM case_events WHERE kind = ?").bind(kind)
+        };
+        let sla_warnings = count_kind("sla_warning").fetch_one(&mut *conn).await?;
+        let sla_breaches = count_kind("sla_breach").fetch_one(&mut *conn).await?;
+        Ok(OpsSnapshot {
+            open_cases,
+            outbox_backlog: outbox.get(0),
+            outbox_oldest: outbox.get(1),
+            timers_due,
+            escalations_open,
+            sla_warnings,
+            sla_breaches,
+        })
+    }
+}
+
+impl Store {
+    /// Records where a feed channel's history starts to matter when carebot first watches it
+    /// (`message_id`: a snowflake of that moment), unless it already has a cursor: posts after
+    /// it that a stop kept from being read are then backfilled at the next start.
+    pub async fn start_feed_cursor(&self, channel_id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES (?, ?) ON CONFLICT (channel_id) DO NOTHING")
+            .bind(channel_id)
+            .bind(message_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What [`Tx::erase_customer`] changed (counts only: no personal data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    /// The customer's cases (kept, with their numbers, status and times).
+    pub cases: Vec<crate::domain::CaseId>,
+    /// Mentions whose text, link and names were removed.
+    pub mentions: i64,
+    /// Undelivered outbox rows of those cases that were dropped.
+    pub undelivered_dropped: i64,
+}
+
+/// Timeline detail fields that can carry what a customer wrote or who they are.
+const EVENT_TEXT_FIELDS: &str =
+    "'$.text', '$.note', '$.question', '$.answer', '$.reason', '$.handle', '$.name', '$.display_name', '$.url', '$.title', '$.source_id'";
+
+/// What an erased text or payload becomes.
+pub const REMOVED: &str = "(content removed at the customer's request)";
+
+impl Tx {
+    /// Erases a customer's personal data in this transaction: their handle becomes
+    /// `pseudonym`, their name and notes go; their mentions lose text, link, names and source
+    /// ids; their cases' titles, timeline texts, escalation reasons, packets and questions are
+    /// removed; delivered outbox copies that mention them are blanked and their cases'
+    /// undelivered rows dropped; surge samples quoting them are cleared. Counts, statuses,
+    /// priorities, categories, times, grants and SLA clocks stay, so reports keep their numbers.
+    /// Freed pages are zeroed (`secure_delete`), so a `VACUUM` leaves no trace in the file.
+    pub async fn erase_customer(&mut self, customer_id: i64, pseudonym: &str) -> Result<Erased, StoreError> {
+        self.flush().await?;
+        let conn = &mut *self.tx;
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *conn)
+            .await?;
+        let handle: String = sqlx::query_scalar("SELECT handle FROM customers WHERE id = ?")
+            .bind(customer_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let cases: Vec<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE customer_id = ? ORDER BY id")
+            .bind(customer_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        // Every piece of text that identifies them or that they wrote, to find copies of.
+        let mut needles: Vec<String> = vec![handle.clone()];
+        for r in
+            sqlx::query("SELECT text, url, display_name, external_id FROM mentions WHERE customer_id = ?")
+                .bind(customer_id)
+                .fetch_all(&mut *conn)
+                .await?
+        {
+            for i in 0..4 {
+                if let Some(s) = r.get::<Option<String>, _>(i) {
+                    needles.push(s);
+                }
+            }
+        }
+        let names: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT display_name FROM customers WHERE id = ?")
+                .bind(customer_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        needles.extend(names.into_iter().flatten());
+        let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM cases WHERE customer_id = ?")
+            .bind(customer_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        needles.extend(titles);
+        // Short strings would match unrelated rows; a handle is always searched for.
+        needles.retain(|n| n == &handle || n.chars().count() >= 8);
+        needles.sort();
+        needles.dedup();
+
+        sqlx::query("UPDATE customers SET handle = ?, display_name = NULL, notes = '' WHERE id = ?")
+            .bind(pseudonym)
+            .bind(customer_id)
+            .execute(&mut *conn)
+            .await?;
+        let mentions = sqlx::query(
+            "UPDATE mentions SET handle = ?, display_name = NULL, text = '', url = NULL, external_id = NULL,
+                                 source_id = 'erased:' || id
+             WHERE customer_id = ?",
+        )
+        .bind(pseudonym)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as i64;
+        let of_customer = "(SELECT id FROM cases WHERE customer_id = ?)";
+        sqlx::query("UPDATE cases SET title = ? WHERE customer_id = ?")
+            .bind(REMOVED)
+            .bind(customer_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "UPDATE case_events SET detail = json_remove(detail, {EVENT_TEXT_FIELDS}) WHERE case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE escalations SET reason = ?, packet = '[]', questions = '[]', decision_note = NULL
+             WHERE case_id IN {of_customer}"
+        ))
+        .bind(REMOVED)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        let undelivered_dropped = sqlx::query(&format!(
+            "DELETE FROM outbox WHERE delivered_at IS NULL AND case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query(&format!(
+            "UPDATE outbox SET payload = '{{\"erased\":true}}' WHERE delivered_at IS NOT NULL AND case_id IN {of_customer}"
+        ))
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+        for needle in &needles {
+            // Delivered copies elsewhere (digest posts, incident alerts) that quote them.
+            sqlx::query("UPDATE outbox SET payload = '{\"erased\":true}' WHERE delivered_at IS NOT NULL AND instr(payload, ?) > 0")
+                .bind(needle)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE incidents SET samples = '[]' WHERE instr(samples, ?) > 0")
+                .bind(needle)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Their ignored posts (echoes) are known by a source id that may hold their handle.
+        sqlx::query("DELETE FROM ignored_posts WHERE instr(lower(source_id), ?) > 0")
+            .bind(format!("/{handle}/"))
+            .execute(&mut *conn)
+            .await?;
+        Ok(Erased {
+            cases: cases.into_iter().map(crate::domain::CaseId).collect(),
+            mentions,
+            undelivered_dropped,
+        })
+    }
+}
