@@ -8,6 +8,10 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+mod playbooks;
+
+pub use playbooks::check_playbooks;
+
 use crate::app::{text, Actor, Engine, IngestStats};
 use crate::config::Config;
 use crate::console::{self, Console};
@@ -142,6 +146,16 @@ pub enum EscalationsCommand {
 pub enum PlaybooksCommand {
     /// Check a folder of playbooks (default: the configured one); exits 1 on any error.
     Check { dir: Option<PathBuf> },
+    /// Measure the playbooks against labelled posts: JSON Lines of
+    /// {"text": ..., "network": ..., "expected": "playbook-id"}.
+    Eval {
+        file: PathBuf,
+        /// Match by explicit triggers only, as carebot did before similarity (to compare).
+        #[arg(long)]
+        triggers_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +245,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let dir = dir.unwrap_or(config.playbooks_dir.clone());
             Ok(check_playbooks(&dir, &mut stdout.lock())?)
         }
+        CliCommand::Playbooks {
+            command:
+                PlaybooksCommand::Eval {
+                    file,
+                    triggers_only,
+                    json,
+                },
+        } => {
+            let mut set = load_playbooks(&config)?;
+            if triggers_only {
+                set = set.triggers_only();
+            }
+            playbooks::eval_file(&set, &file, json, &mut stdout.lock())?;
+            Ok(0)
+        }
         CliCommand::Suggest {
             text: body,
             network,
@@ -239,7 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             limit,
             json,
         } => {
-            let set = load_playbooks(&config.playbooks_dir)?;
+            let set = load_playbooks(&config)?;
             let network = Network::parse(&network)?;
             let segment = Segment::parse(&segment)?;
             let role = Role::parse(&role)?;
@@ -399,26 +428,12 @@ async fn digest(
     Ok(())
 }
 
-fn load_playbooks(dir: &Path) -> anyhow::Result<PlaybookSet> {
-    PlaybookSet::load_dir(dir).map_err(|e| anyhow::anyhow!("invalid playbooks in {}:\n{e}", dir.display()))
-}
-
-/// `playbooks check`: prints each error with file and line; 0 when valid, 1 otherwise.
-pub fn check_playbooks(dir: &Path, out: &mut impl Write) -> anyhow::Result<i32> {
-    match PlaybookSet::load_dir(dir) {
-        Ok(set) => {
-            writeln!(out, "{}: {} playbooks OK", dir.display(), set.playbooks().len())?;
-            for p in set.playbooks() {
-                writeln!(out, "  {:<24} {}", p.id, p.title)?;
-            }
-            Ok(0)
-        }
-        Err(errors) => {
-            writeln!(out, "{}: {} error(s)", dir.display(), errors.0.len())?;
-            writeln!(out, "{errors}")?;
-            Ok(1)
-        }
-    }
+/// The configured playbooks with the configured minimum similarity.
+fn load_playbooks(config: &Config) -> anyhow::Result<PlaybookSet> {
+    let dir = &config.playbooks_dir;
+    let set = PlaybookSet::load_dir(dir)
+        .map_err(|e| anyhow::anyhow!("invalid playbooks in {}:\n{e}", dir.display()))?;
+    Ok(set.with_min_similarity(config.cases.min_similarity))
 }
 
 fn sample_vars(text: &str, network: &Network, segment: Segment) -> TemplateVars {
@@ -569,7 +584,7 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
         config.feed.brand_handles = vec!["AcmeShop".into(), "AcmeRentals".into(), "AcmeCare".into()];
     }
     let playbooks = if config.playbooks_dir.join("general.toml").exists() {
-        load_playbooks(&config.playbooks_dir)?
+        load_playbooks(&config)?
     } else {
         PlaybookSet::from_sources(&bundled_playbooks())
             .map_err(|e| anyhow::anyhow!("bundled playbooks: {e}"))?

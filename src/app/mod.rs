@@ -134,6 +134,8 @@ pub enum StartError {
     Digest(#[from] DigestConfigError),
     #[error("invalid surge setting: {0}")]
     Surge(#[from] SurgeConfigError),
+    #[error("invalid setting: cases.min_similarity is {0}; use a number from 0 to 1 (default 0.06)")]
+    MinSimilarity(f32),
 }
 
 /// Engine settings derived from the config.
@@ -141,6 +143,7 @@ pub enum StartError {
 pub struct Settings {
     pub reopen_window: Duration,
     pub suggestions_on_card: usize,
+    pub min_similarity: f32,
     pub playbooks_dir: PathBuf,
     pub budgets: Budgets,
     /// Fractions of the time to an escalation's deadline at which approvers are reminded.
@@ -260,6 +263,11 @@ impl Engine {
         let digest = digest::DigestSettings::from_config(config)?;
         let s = &config.surge;
         let surge = SurgeSettings::new(&s.window, &s.baseline, s.factor, s.min_mentions)?;
+        let min_similarity = config.cases.min_similarity;
+        if !(0.0..=1.0).contains(&min_similarity) {
+            return Err(StartError::MinSimilarity(min_similarity));
+        }
+        let playbooks = playbooks.with_min_similarity(min_similarity);
         Ok(Engine {
             store,
             sla,
@@ -272,6 +280,7 @@ impl Engine {
             settings: Settings {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
                 suggestions_on_card: config.cases.suggestions_on_card,
+                min_similarity,
                 playbooks_dir: config.playbooks_dir.clone(),
                 budgets,
                 reminders,
@@ -295,7 +304,8 @@ impl Engine {
 
     /// Loads `dir` (default: the configured folder); on any error the current set stays.
     pub fn reload_playbooks(&self, dir: Option<&Path>) -> Result<usize, PlaybookErrors> {
-        let set = PlaybookSet::load_dir(dir.unwrap_or(&self.settings.playbooks_dir))?;
+        let set = PlaybookSet::load_dir(dir.unwrap_or(&self.settings.playbooks_dir))?
+            .with_min_similarity(self.settings.min_similarity);
         let n = set.playbooks().len();
         *self.playbooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         tracing::info!(playbooks = n, "playbooks reloaded");
