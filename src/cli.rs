@@ -149,10 +149,26 @@ pub enum PlaybooksCommand {
     /// Measure the playbooks against labelled posts: JSON Lines of
     /// {"text": ..., "network": ..., "expected": "playbook-id"}.
     Eval {
-        file: PathBuf,
+        /// The labelled posts (omit with --from-db).
+        file: Option<PathBuf>,
+        /// Measure against what agents chose (re-categorised cases, used suggestions).
+        #[arg(long)]
+        from_db: bool,
         /// Match by explicit triggers only, as carebot did before similarity (to compare).
         #[arg(long)]
         triggers_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Candidate examples per playbook: posts agents re-categorised that the library does not
+    /// rank right yet, for a team lead to review and add.
+    Examples {
+        /// Read them from the database (the only source today).
+        #[arg(long)]
+        from_db: bool,
+        /// Only choices on or after this day (YYYY-MM-DD, UTC) or instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -249,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             command:
                 PlaybooksCommand::Eval {
                     file,
+                    from_db,
                     triggers_only,
                     json,
                 },
@@ -257,7 +274,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if triggers_only {
                 set = set.triggers_only();
             }
-            playbooks::eval_file(&set, &file, json, &mut stdout.lock())?;
+            match (file, from_db) {
+                (Some(file), false) => playbooks::eval_file(&set, &file, json, &mut stdout.lock())?,
+                (None, true) => {
+                    let engine = Engine::start(&config).await?;
+                    let choices = engine.agent_choices(None).await?;
+                    playbooks::eval_choices(&set, &choices, json, &mut stdout.lock())?;
+                }
+                _ => anyhow::bail!("give either a FILE.jsonl of labelled posts or --from-db, not both"),
+            }
+            Ok(0)
+        }
+        CliCommand::Playbooks {
+            command: PlaybooksCommand::Examples { from_db, since, json },
+        } => {
+            if !from_db {
+                anyhow::bail!("say where the candidates come from: --from-db (what agents re-categorised)");
+            }
+            let since = since.as_deref().map(|s| parse_when(s, false)).transpose()?;
+            let engine = Engine::start(&config).await?;
+            let choices = engine.agent_choices(since).await?;
+            playbooks::candidate_examples(&engine.playbooks(), &choices, json, &mut stdout.lock())?;
             Ok(0)
         }
         CliCommand::Suggest {

@@ -13,6 +13,7 @@ mod offers;
 pub mod outbox;
 mod packet;
 pub mod sla;
+pub mod suggestions;
 pub mod text;
 mod timers;
 
@@ -91,6 +92,10 @@ pub enum CommandError {
     UnknownPlaybook(String),
     #[error("no case here: run this inside a case thread or give the case number")]
     NoCase,
+    #[error(
+        "case {case} has {shown} suggestion(s), so there is no suggestion {rank}; `/suggest` lists them"
+    )]
+    NoSuchSuggestion { case: CaseId, rank: usize, shown: usize },
     #[error("there is no escalation {0}; `/escalations` lists the open ones")]
     UnknownEscalation(EscalationId),
     #[error("there is no incident {0}; `/incidents` lists them")]

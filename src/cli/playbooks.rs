@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::domain::playbook::eval::{self, EvalReport};
+use crate::domain::playbook::eval::{self, AgentChoice, EvalReport};
 use crate::domain::playbook::PlaybookSet;
 
 /// `playbooks check`: prints each error with file and line, then any warnings; 0 when
@@ -50,6 +50,57 @@ pub fn eval_file(set: &PlaybookSet, file: &Path, json: bool, out: &mut impl Writ
     })?;
     let report = eval::evaluate(set, &items);
     write_report(&report, &name, json, out)
+}
+
+/// `playbooks eval --from-db`: the library against the latest choice agents made per case.
+pub fn eval_choices(
+    set: &PlaybookSet,
+    choices: &[AgentChoice],
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (items, unknown) = eval::labelled_from_choices(choices, set);
+    if !json && unknown > 0 {
+        writeln!(
+            out,
+            "({unknown} case(s) chose a playbook that no longer exists; left out)"
+        )?;
+    }
+    let report = eval::evaluate(set, &items);
+    write_report(&report, "what agents chose", json, out)
+}
+
+/// `playbooks examples --from-db`: candidates per playbook, as TOML lines ready to review.
+pub fn candidate_examples(
+    set: &PlaybookSet,
+    choices: &[AgentChoice],
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let candidates = eval::candidate_examples(choices, set);
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &candidates)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if candidates.is_empty() {
+        writeln!(
+            out,
+            "No candidates: agents re-categorised no post that the library ranks wrong."
+        )?;
+        return Ok(());
+    }
+    for (playbook, posts) in &candidates {
+        let file = set.get(playbook).map(|p| p.file.as_str()).unwrap_or("?");
+        writeln!(
+            out,
+            "# {playbook} ({file}): review, then add under [triggers] examples"
+        )?;
+        for post in posts {
+            writeln!(out, "  {},", serde_json::to_string(post)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `report` as text for a team lead, or as JSON (stable field names).

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::load::PlaybookError;
 use super::PlaybookSet;
-use crate::domain::types::{Network, Segment};
+use crate::domain::types::{CaseId, Network, Segment};
 
 /// One labelled post: the playbook a person says it should get.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +222,75 @@ pub fn evaluate(set: &PlaybookSet, items: &[Labelled]) -> EvalReport {
         confusions,
         misses,
     }
+}
+
+/// A category an agent chose for a case: by re-categorising it or by using a suggestion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentChoice {
+    pub case: CaseId,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// The playbook id chosen.
+    pub playbook: String,
+    /// `recategorised` or `suggestion_used`.
+    pub how: String,
+    /// The case's first post, and its network.
+    pub text: String,
+    pub network: Network,
+}
+
+/// The latest choice on each case as a labelled post (choices of playbooks that no longer
+/// exist are left out and counted).
+pub fn labelled_from_choices(choices: &[AgentChoice], set: &PlaybookSet) -> (Vec<Labelled>, usize) {
+    let mut latest: BTreeMap<CaseId, &AgentChoice> = BTreeMap::new();
+    for c in choices {
+        latest.insert(c.case, c);
+    }
+    let mut unknown = 0;
+    let mut items = Vec::new();
+    for c in latest.into_values() {
+        if set.get(&c.playbook).is_none() {
+            unknown += 1;
+            continue;
+        }
+        items.push(Labelled {
+            text: c.text.clone(),
+            network: c.network.clone(),
+            expected: c.playbook.clone(),
+            source: format!("case {} ({} by {})", c.case, c.how, c.actor),
+        });
+    }
+    (items, unknown)
+}
+
+/// Candidate examples for a team lead to review: per playbook, the first posts of cases that
+/// agents re-categorised into it and that the set does not already rank first there (nor
+/// already has as an example).
+pub fn candidate_examples(choices: &[AgentChoice], set: &PlaybookSet) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (items, _) = labelled_from_choices(
+        &choices
+            .iter()
+            .filter(|c| c.how == "recategorised")
+            .cloned()
+            .collect::<Vec<_>>(),
+        set,
+    );
+    for item in items {
+        let Some(pb) = set.get(&item.expected) else {
+            continue;
+        };
+        let text = item.text.trim();
+        let known = pb.triggers.examples.iter().any(|e| e.eq_ignore_ascii_case(text));
+        let first = set.classify(text, &item.network, Segment::Standard);
+        let ranked_first = first.first().is_some_and(|m| m.id == item.expected);
+        let list = out.entry(item.expected.clone()).or_default();
+        if !text.is_empty() && !known && !ranked_first && !list.iter().any(|t| t == text) {
+            list.push(text.chars().take(super::MAX_EXAMPLE_CHARS).collect());
+        }
+    }
+    out.retain(|_, v| !v.is_empty());
+    out
 }
 
 #[cfg(test)]

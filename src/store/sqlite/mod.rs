@@ -4,6 +4,7 @@ pub mod digest;
 mod escalations;
 mod incidents;
 mod sla;
+mod suggestions;
 
 use std::collections::HashSet;
 use std::str::FromStr;
