@@ -378,7 +378,7 @@ impl PlaybookSet {
     }
 
     /// The same set with another minimum similarity for suggesting a playbook without a
-    /// matched trigger (`[suggestions] min_similarity`; 0..1).
+    /// matched trigger (`[cases] min_similarity`; 0..1).
     pub fn with_min_similarity(mut self, min_similarity: f32) -> Self {
         self.min_similarity = min_similarity;
         self

@@ -5,7 +5,8 @@
 //! Score = trigger points ([`KEYWORD_SCORE`] per keyword, [`PATTERN_SCORE`] per pattern) +
 //! similarity points (the similarity, 0..1, times [`SIMILARITY_POINTS`]). A playbook is a
 //! candidate when a trigger matched or its similarity reaches the set's minimum
-//! (`[suggestions] min_similarity` in the config).
+//! (`[cases] min_similarity` in the config). When none is, the fallback comes first, then at
+//! most two playbooks below the minimum as hints.
 
 use super::examples::Samples;
 use super::load::{Parsed, PlaybookError};
@@ -135,7 +136,10 @@ impl PlaybookSet {
             })
             .collect();
 
-        let detected = similarity::detect(text);
+        let detected = match self.use_similarity {
+            true => similarity::detect(text),
+            false => Detected::Known(Lang::En),
+        };
         let mut weak: Vec<similarity::SimilarDoc> = Vec::new();
         let mut post: Vec<Word> = Vec::new();
         let mut lang = Lang::En;

@@ -5,7 +5,8 @@
 //! [`BIGRAM_WEIGHT`] times (a shared pair of words says more than two loose ones), and each
 //! sample's vector has length 1. A post's vector is weighted the same way; its words that
 //! no sample has count in its length at [`UNKNOWN_WEIGHT`] of the rarest term's weight, so
-//! a long post that shares one word with a sample is not "similar" to it.
+//! a long post that shares one word with a sample is not "similar" to it; and a sample that
+//! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine.
 //!
 //! Scoring walks the posting lists of the post's terms only, accumulating dot products in
 //! per-thread buffers (generation stamps, nothing cleared between posts).
