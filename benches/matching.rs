@@ -1,8 +1,9 @@
 //! Classification latency with a large playbook set.
 //!
-//! Two workloads, each 500 playbooks (4 keywords + 1 pattern each = 2,500 triggers) built
-//! through `PlaybookSet::from_sources`, then 10,000 ~200-character mention texts (some with
-//! emoji and curly quotes) classified, printing p50/p90/p99/max:
+//! Two workloads, each 500 playbooks (4 keywords + 1 pattern each = 2,500 triggers, and 12
+//! examples each = 6,000 sample posts in the similarity index) built through
+//! `PlaybookSet::from_sources`, then 10,000 ~200-character mention texts (some with emoji and
+//! curly quotes) classified, printing p50/p90/p99/max:
 //!
 //! - "harsh": the original synthetic set. All 500 patterns are `noun\b.*\b(problem|problem) N`
 //!   over 24 shared nouns and 16 shared problems, and the texts are made of the same words, so
@@ -14,11 +15,16 @@
 //!
 //! For each, "first pass" is measured after warming up on 1,000 of the texts (each pattern's
 //! regex still pays its first-use cost per thread during it); "steady state" is 10,000 fresh
-//! texts of the same kind classified after that. Run: `cargo bench --bench matching`.
+//! texts of the same kind classified after that.
+//!
+//! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
+//! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
+//! Run: `cargo bench --bench matching`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use carebot::domain::playbook::eval::{evaluate, parse_labelled};
 use carebot::domain::playbook::PlaybookSet;
 use carebot::domain::{Network, Segment};
 
@@ -104,12 +110,26 @@ fn playbook_source(i: usize, rng: &mut Rng) -> String {
         rng.pick(PROBLEMS),
         i % 89
     );
+    let mut examples: Vec<String> = Vec::new();
+    while examples.len() < 12 {
+        let e = format!(
+            "\"my {} is {} {} {}\"",
+            rng.pick(NOUNS),
+            rng.pick(PROBLEMS),
+            rng.pick(FILLER),
+            rng.pick(NOUNS)
+        );
+        if !examples.contains(&e) {
+            examples.push(e);
+        }
+    }
     format!(
-        "id = \"synthetic-{i}\"\ntitle = \"Synthetic {i}\"\n[triggers]\nkeywords = [{}]\npatterns = ['{pattern}']\n\
+        "id = \"synthetic-{i}\"\ntitle = \"Synthetic {i}\"\n[triggers]\nkeywords = [{}]\npatterns = ['{pattern}']\nexamples = [{}]\n\
          [reply]\ntemplate = \"Hi {{{{ customer.name }}}}, case {{{{ case.id }}}}\"\nsteps = [\"look\"]\n\
          [[remedies]]\nkind = \"credit\"\nlabel = \"Credit\"\n[remedies.limits]\nagent = 10\nsenior = 20\nsupervisor = 30\n\
          [escalation]\napprover = \"supervisor\"\ndeadline = \"4h\"\non_timeout = \"deny\"\n",
-        keywords.join(", ")
+        keywords.join(", "),
+        examples.join(", ")
     )
 }
 
@@ -232,12 +252,23 @@ fn care_playbook_source(i: usize) -> String {
     ];
     let keywords: Vec<String> = keywords.iter().map(|k| format!("\"{k}\"")).collect();
     let pattern = format!("({a1}|{a2})\\b.*\\b{pattern}");
+    // 12 sample posts: both names of the area, both phrasings of the issue, three ways to say it.
+    let mut examples = Vec::new();
+    for (n, area) in [a1, a2].into_iter().enumerate() {
+        for (m, issue) in [p1, p2].into_iter().enumerate() {
+            let filler = CARE_FILLER[(i + 2 * n + m) % CARE_FILLER.len()];
+            examples.push(format!("\"my {area} {issue}\""));
+            examples.push(format!("\"{filler}, the {area} I paid for {issue}\""));
+            examples.push(format!("\"why has your {area} {issue} again? {filler}\""));
+        }
+    }
     format!(
-        "id = \"care-{i}\"\ntitle = \"Care {i}\"\n[triggers]\nkeywords = [{}]\npatterns = ['{pattern}']\n\
+        "id = \"care-{i}\"\ntitle = \"Care {i}\"\n[triggers]\nkeywords = [{}]\npatterns = ['{pattern}']\nexamples = [{}]\n\
          [reply]\ntemplate = \"Hi {{{{ customer.name }}}}, case {{{{ case.id }}}}\"\nsteps = [\"look\"]\n\
          [[remedies]]\nkind = \"credit\"\nlabel = \"Credit\"\n[remedies.limits]\nagent = 10\nsenior = 20\nsupervisor = 30\n\
          [escalation]\napprover = \"supervisor\"\ndeadline = \"4h\"\non_timeout = \"deny\"\n",
-        keywords.join(", ")
+        keywords.join(", "),
+        examples.join(", ")
     )
 }
 
@@ -297,6 +328,32 @@ fn main() {
         .map(|i| (format!("care-{i:03}.toml"), care_playbook_source(i)))
         .collect();
     run("care", &sources, &mut rng, care_text);
+    accuracy();
+}
+
+/// Top-1 and top-3 on the held-out labelled posts, keyword-only against the full matcher.
+fn accuracy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set =
+        PlaybookSet::load_dir(&root.join("playbooks")).unwrap_or_else(|e| panic!("shipped playbooks:\n{e}"));
+    let file = "tests/data/suggestions-heldout.jsonl";
+    let text = std::fs::read_to_string(root.join(file)).expect("held-out file");
+    let items = parse_labelled(file, &text, &set).unwrap_or_else(|e| panic!("{e:?}"));
+    for (name, set) in [
+        ("keywords only (before)", set.triggers_only()),
+        ("similarity (now)", set),
+    ] {
+        let r = evaluate(&set, &items);
+        println!(
+            "[held-out] {name:<24} top-1 {:.1}% ({}/{})  top-3 {:.1}% ({}/{})",
+            r.top1_accuracy * 100.0,
+            r.top1,
+            r.posts,
+            r.top3_accuracy * 100.0,
+            r.top3,
+            r.posts
+        );
+    }
 }
 
 fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&mut Rng) -> String) {
@@ -315,7 +372,8 @@ fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&m
     let fresh: Vec<String> = (0..TEXTS).map(|_| make_text(rng)).collect();
     let (steady, _) = measure(&set, &fresh, &network);
     let avg_len = texts.iter().map(String::len).sum::<usize>() / texts.len();
-    println!("[{name}] playbooks: {PLAYBOOKS} ({} triggers), texts: {TEXTS} (avg {avg_len} bytes), texts with a match: {matched}", PLAYBOOKS * 5);
+    let examples: usize = set.playbooks().iter().map(|p| p.triggers.examples.len()).sum();
+    println!("[{name}] playbooks: {PLAYBOOKS} ({} triggers, {examples} examples), texts: {TEXTS} (avg {avg_len} bytes), texts with a match: {matched}", PLAYBOOKS * 5);
     println!("[{name}] build (from_sources: parse, check, render, compile): {build:?}");
     println!("[{name}] classify, first pass:   {first}");
     println!("[{name}] classify, steady state: {steady}");

@@ -8,6 +8,10 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+mod playbooks;
+
+pub use playbooks::check_playbooks;
+
 use crate::app::{text, Actor, Engine, IngestStats, PlaybookSource};
 use crate::config::Config;
 use crate::console::{self, Console};
@@ -174,6 +178,32 @@ pub enum CustomersCommand {
 pub enum PlaybooksCommand {
     /// Check a folder of playbooks (default: the configured one); exits 1 on any error.
     Check { dir: Option<PathBuf> },
+    /// Measure the playbooks against labelled posts: JSON Lines of
+    /// {"text": ..., "network": ..., "expected": "playbook-id"}.
+    Eval {
+        /// The labelled posts (omit with --from-db).
+        file: Option<PathBuf>,
+        /// Measure against what agents chose (re-categorised cases, used suggestions).
+        #[arg(long)]
+        from_db: bool,
+        /// Match by explicit triggers only, as carebot did before similarity (to compare).
+        #[arg(long)]
+        triggers_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Candidate examples per playbook: posts agents re-categorised that the library does not
+    /// rank right yet, for a team lead to review and add.
+    Examples {
+        /// Read them from the database (the only source today).
+        #[arg(long)]
+        from_db: bool,
+        /// Only choices on or after this day (YYYY-MM-DD, UTC) or instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,6 +329,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(check_playbooks(&source, &mut stdout.lock())?)
         }
+        CliCommand::Playbooks {
+            command:
+                PlaybooksCommand::Eval {
+                    file,
+                    from_db,
+                    triggers_only,
+                    json,
+                },
+        } => {
+            let mut set = load_playbooks(&PlaybookSource::from_config(&config.playbooks_dir), &config)?;
+            if triggers_only {
+                set = set.triggers_only();
+            }
+            match (file, from_db) {
+                (Some(file), false) => playbooks::eval_file(&set, &file, json, &mut stdout.lock())?,
+                (None, true) => {
+                    let engine = Engine::start(&config).await?;
+                    let choices = engine.agent_choices(None).await?;
+                    playbooks::eval_choices(&set, &choices, json, &mut stdout.lock())?;
+                }
+                _ => anyhow::bail!("give either a FILE.jsonl of labelled posts or --from-db, not both"),
+            }
+            Ok(0)
+        }
+        CliCommand::Playbooks {
+            command: PlaybooksCommand::Examples { from_db, since, json },
+        } => {
+            if !from_db {
+                anyhow::bail!("say where the candidates come from: --from-db (what agents re-categorised)");
+            }
+            let since = since.as_deref().map(|s| parse_when(s, false)).transpose()?;
+            let engine = Engine::start(&config).await?;
+            let choices = engine.agent_choices(since).await?;
+            playbooks::candidate_examples(&engine.playbooks(), &choices, json, &mut stdout.lock())?;
+            Ok(0)
+        }
         CliCommand::Suggest {
             text: body,
             network,
@@ -307,7 +373,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             limit,
             json,
         } => {
-            let set = load_playbooks(&PlaybookSource::from_config(&config.playbooks_dir))?;
+            let set = load_playbooks(&PlaybookSource::from_config(&config.playbooks_dir), &config)?;
             let network = Network::parse(&network)?;
             let segment = Segment::parse(&segment)?;
             let role = Role::parse(&role)?;
@@ -511,28 +577,12 @@ async fn digest(
     Ok(())
 }
 
-fn load_playbooks(source: &PlaybookSource) -> anyhow::Result<PlaybookSet> {
-    source
+/// The playbooks of `source` with the configured minimum similarity.
+fn load_playbooks(source: &PlaybookSource, config: &Config) -> anyhow::Result<PlaybookSet> {
+    let set = source
         .load()
-        .map_err(|e| anyhow::anyhow!("invalid playbooks in {source}:\n{e}"))
-}
-
-/// `playbooks check`: prints each error with file and line; 0 when valid, 1 otherwise.
-pub fn check_playbooks(source: &PlaybookSource, out: &mut impl Write) -> anyhow::Result<i32> {
-    match source.load() {
-        Ok(set) => {
-            writeln!(out, "{source}: {} playbooks OK", set.playbooks().len())?;
-            for p in set.playbooks() {
-                writeln!(out, "  {:<24} {}", p.id, p.title)?;
-            }
-            Ok(0)
-        }
-        Err(errors) => {
-            writeln!(out, "{source}: {} error(s)", errors.0.len())?;
-            writeln!(out, "{errors}")?;
-            Ok(1)
-        }
-    }
+        .map_err(|e| anyhow::anyhow!("invalid playbooks in {source}:\n{e}"))?;
+    Ok(set.with_min_similarity(config.cases.min_similarity))
 }
 
 fn sample_vars(text: &str, network: &Network, segment: Segment) -> TemplateVars {
@@ -706,9 +756,9 @@ pub async fn demo(config: &Config, out: impl Write) -> anyhow::Result<()> {
     // The scenario is written for the shipped library: a folder without it is not used.
     let playbooks = match PlaybookSource::from_config(&config.playbooks_dir) {
         PlaybookSource::Dir(dir) if dir.join("general.toml").exists() => {
-            load_playbooks(&PlaybookSource::Dir(dir))?
+            load_playbooks(&PlaybookSource::Dir(dir), &config)?
         }
-        _ => load_playbooks(&PlaybookSource::BuiltIn)?,
+        _ => load_playbooks(&PlaybookSource::BuiltIn, &config)?,
     };
     let store = crate::store::Store::connect(&config.database.url).await?;
     let engine = Engine::from_parts(store, playbooks, &config)?;

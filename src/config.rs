@@ -309,6 +309,10 @@ pub struct CasesConfig {
     pub reopen_window_hours: i64,
     /// How many suggestions a new case card shows.
     pub suggestions_on_card: usize,
+    /// How similar (0..1) a post must be to a playbook's examples, keywords or title for
+    /// that playbook to be suggested without a matched trigger; below it for every
+    /// playbook, the fallback is suggested.
+    pub min_similarity: f32,
 }
 
 /// The Discord adapter's settings (`carebot run`).
@@ -387,6 +391,7 @@ impl Default for CasesConfig {
         CasesConfig {
             reopen_window_hours: 72,
             suggestions_on_card: 3,
+            min_similarity: crate::domain::playbook::DEFAULT_MIN_SIMILARITY,
         }
     }
 }

@@ -150,6 +150,13 @@ fn field<'a>(embed: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(|f| f["value"].as_str())
 }
 
+/// A case card: a message with case buttons (the suggestions under it have Use buttons).
+fn is_card(message: &Value) -> bool {
+    components(message)
+        .iter()
+        .any(|b| b["custom_id"].as_str().is_some_and(|id| id.starts_with("case:")))
+}
+
 fn components(message: &Value) -> Vec<Value> {
     message["components"]
         .as_array()
@@ -543,6 +550,49 @@ async fn agents_work_a_case_with_slash_commands_buttons_and_autocomplete() {
     assert!(refusal.contains("already claimed by alice"), "{refusal}");
     assert_eq!(bot.case(1).await.owner.map(|o| o.name), Some("alice".to_string()));
 
+    // The suggestions under the card have a Use button each; Alice uses the first one.
+    let suggestions = bot
+        .fake
+        .messages(thread)
+        .into_iter()
+        .find(|m| custom_ids(m).contains(&"suggest:use:1:1".to_string()))
+        .expect("the suggestions message has Use buttons");
+    let suggestions_id: u64 = suggestions["id"].as_str().expect("id").parse().expect("id");
+    let press = bot
+        .fake
+        .press_button(thread, suggestions_id, bot.alice, "suggest:use:1:1")
+        .await;
+    let used = bot.answer(press).await;
+    assert!(
+        used.contains("Using suggestion 1 (Roadside breakdown or rental car issue) on case #1"),
+        "{used}"
+    );
+    // And re-categorises the case by slash command; a wrong id is refused.
+    let moved = bot
+        .command(
+            thread,
+            bot.alice,
+            "case",
+            Some("category"),
+            vec![("playbook", json!("billing-dispute"))],
+        )
+        .await;
+    assert!(moved.contains("Case #1 is now in `billing-dispute`"), "{moved}");
+    assert_eq!(bot.case(1).await.category, "billing-dispute");
+    let wrong = bot
+        .command(
+            thread,
+            bot.alice,
+            "case",
+            Some("category"),
+            vec![("playbook", json!("nope"))],
+        )
+        .await;
+    assert!(
+        wrong.starts_with('✗') && wrong.contains("there is no playbook") && wrong.contains("nope"),
+        "{wrong}"
+    );
+
     // Autocomplete of the case option.
     let ac = bot
         .fake
@@ -645,12 +695,7 @@ async fn after_a_restart_backfill_processes_missed_posts_exactly_once() {
     assert_eq!(threads.len(), 6, "{threads:#?}");
     assert_eq!(bot.fake.threads().len(), 6);
     for post in missed.iter().chain([&first, &live, &after]) {
-        let cards = bot
-            .fake
-            .messages(*post)
-            .iter()
-            .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
-            .count();
+        let cards = bot.fake.messages(*post).iter().filter(|m| is_card(m)).count();
         assert_eq!(cards, 1, "one card in the thread of {post}");
     }
     bot.shutdown().await;
@@ -822,10 +867,7 @@ async fn rate_limits_and_server_errors_are_retried_without_duplicates() {
             .count();
         assert_eq!(creations, 1, "one thread for {post}");
         let messages = bot.fake.messages(post);
-        let cards = messages
-            .iter()
-            .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
-            .count();
+        let cards = messages.iter().filter(|m| is_card(m)).count();
         assert_eq!(cards, 1, "one card for {post}");
         assert_eq!(messages.len(), 2, "card and suggestions for {post}");
     }
@@ -1724,12 +1766,7 @@ async fn a_burst_of_feed_posts_is_delivered_at_the_pace_the_buckets_allow_withou
     }
     for post in &posts {
         assert_eq!(threads.get(post), Some(&1), "one thread for post {post}");
-        let cards = bot
-            .fake
-            .messages(*post)
-            .iter()
-            .filter(|m| !components(m).is_empty())
-            .count();
+        let cards = bot.fake.messages(*post).iter().filter(|m| is_card(m)).count();
         assert_eq!(cards, 1, "one card for post {post}");
     }
     let mut nonces: Vec<&str> = requests

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::escalations::{Decide, EscalationItem, EscalationView};
-use super::ingest::template_vars;
 use super::outbox;
 use super::{Actor, CommandError, Engine};
 use crate::domain::case::CaseStatus;
@@ -127,6 +126,17 @@ pub enum Command {
     Suggest {
         case: CaseId,
     },
+    /// Use suggestion `rank` (1-based) of the case: its playbook becomes the category and
+    /// its reply the draft for `/case reply`.
+    SuggestUse {
+        case: CaseId,
+        rank: usize,
+    },
+    /// Set the case's category (a playbook id), audited.
+    Category {
+        case: CaseId,
+        playbook: String,
+    },
     CustomerShow {
         customer: CustomerRef,
     },
@@ -175,6 +185,8 @@ impl Command {
             Command::IncidentResolve { .. } => "/incident resolve",
             Command::Incidents => "/incidents",
             Command::Suggest { .. } => "/suggest",
+            Command::SuggestUse { .. } => "/suggest use",
+            Command::Category { .. } => "/case category",
             Command::CustomerShow { .. } => "/customer show",
             Command::CustomerSegment { .. } => "/customer segment",
             Command::Queue { .. } => "/queue",
@@ -284,6 +296,8 @@ impl Engine {
         match command {
             Command::Show { case } => Ok(Reply::Case(Box::new(self.case_detail(case, now).await?))),
             Command::Suggest { case } => self.suggest_for_case(actor, case).await,
+            Command::SuggestUse { case, rank } => self.use_suggestion(actor, case, rank, now).await,
+            Command::Category { case, playbook } => self.recategorise(actor, case, &playbook, now).await,
             Command::CustomerShow { customer } => {
                 let mut tx = self.store.read().await?;
                 let customer = self.find_customer(&mut tx, &customer).await?;
@@ -498,21 +512,7 @@ impl Engine {
 
     async fn suggest_for_case(&self, actor: &Actor, id: CaseId) -> Result<Reply, CommandError> {
         let mut tx = self.store.read().await?;
-        let case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
-        let customer = self.customer_of(&mut tx, &case).await?;
-        let mentions = tx.mentions(id).await?;
-        // All the customer's posts on this case inform the match; the latest is quoted.
-        let text = mentions
-            .iter()
-            .map(|m| m.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let url = mentions.last().and_then(|m| m.url.clone());
-        let vars = template_vars(&case, &customer, &text, url.as_deref(), &actor.name);
-        let role = actor.top_role().unwrap_or(Role::Agent);
-        let items = self
-            .playbooks()
-            .suggest(&text, &customer.network, customer.segment, role, &vars, 3);
+        let (_, items) = self.case_suggestions(&mut tx, actor, id).await?;
         Ok(Reply::Suggestions { case: id, items })
     }
 
@@ -613,6 +613,11 @@ impl Engine {
                 )
             }
             Command::Reply { text, .. } => {
+                // No text: the reply drafted by the suggestion the agent used.
+                let text = match text.trim().is_empty() {
+                    true => self.drafted_reply(&mut tx, id).await?.unwrap_or(text),
+                    false => text,
+                };
                 let text = case::agent_text("reply", &text)?;
                 let first = case.first_response_at.is_none();
                 case.record_reply(now)?;

@@ -15,6 +15,7 @@ mod packet;
 pub mod playbook_source;
 mod privacy;
 pub mod sla;
+pub mod suggestions;
 pub mod text;
 mod timers;
 
@@ -95,6 +96,10 @@ pub enum CommandError {
     UnknownPlaybook(String),
     #[error("no case here: run this inside a case thread or give the case number")]
     NoCase,
+    #[error(
+        "case {case} has {shown} suggestion(s), so there is no suggestion {rank}; `/suggest` lists them"
+    )]
+    NoSuchSuggestion { case: CaseId, rank: usize, shown: usize },
     #[error("there is no escalation {0}; `/escalations` lists the open ones")]
     UnknownEscalation(EscalationId),
     #[error("there is no incident {0}; `/incidents` lists them")]
@@ -141,6 +146,8 @@ pub enum StartError {
     Digest(#[from] DigestConfigError),
     #[error("invalid surge setting: {0}")]
     Surge(#[from] SurgeConfigError),
+    #[error("invalid setting: cases.min_similarity is {0}; use a number from 0 to 1 (default 0.06)")]
+    MinSimilarity(f32),
 }
 
 /// Engine settings derived from the config.
@@ -150,6 +157,7 @@ pub struct Settings {
     pub suggestions_on_card: usize,
     /// Where the playbooks come from (and are reloaded from).
     pub playbooks: PlaybookSource,
+    pub min_similarity: f32,
     pub budgets: Budgets,
     /// Fractions of the time to an escalation's deadline at which approvers are reminded.
     pub reminders: Vec<f64>,
@@ -279,6 +287,11 @@ impl Engine {
         let digest = digest::DigestSettings::from_config(config)?;
         let s = &config.surge;
         let surge = SurgeSettings::new(&s.window, &s.baseline, s.factor, s.min_mentions)?;
+        let min_similarity = config.cases.min_similarity;
+        if !(0.0..=1.0).contains(&min_similarity) {
+            return Err(StartError::MinSimilarity(min_similarity));
+        }
+        let playbooks = playbooks.with_min_similarity(min_similarity);
         Ok(Engine {
             store,
             sla,
@@ -292,6 +305,7 @@ impl Engine {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
                 suggestions_on_card: config.cases.suggestions_on_card,
                 playbooks: PlaybookSource::from_config(&config.playbooks_dir),
+                min_similarity,
                 budgets,
                 reminders,
                 deadlines,
@@ -317,7 +331,8 @@ impl Engine {
         let set = match dir {
             Some(dir) => PlaybookSet::load_dir(dir)?,
             None => self.settings.playbooks.load()?,
-        };
+        }
+        .with_min_similarity(self.settings.min_similarity);
         let n = set.playbooks().len();
         *self.playbooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         tracing::info!(playbooks = n, "playbooks reloaded");

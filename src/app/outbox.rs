@@ -408,6 +408,15 @@ pub fn suggestions_message(case: CaseId, suggestions: &[Suggestion]) -> Message 
             )
         })
         .collect();
+    // "Use N": the agent says which suggestion they used (it drafts the reply and teaches
+    // the library which playbook fits).
+    let buttons = (1..=suggestions.len())
+        .map(|n| Button {
+            id: super::suggestions::use_button_id(case, n),
+            label: format!("Use {n}"),
+            disabled: false,
+        })
+        .collect();
     Message {
         title: Some(format!("Suggested replies for case {case}")),
         body: if suggestions.is_empty() {
@@ -416,6 +425,7 @@ pub fn suggestions_message(case: CaseId, suggestions: &[Suggestion]) -> Message 
             String::new()
         },
         fields,
+        buttons,
         ..Message::default()
     }
 }

@@ -27,7 +27,8 @@ pub const HELP: &str = "\
 /case claim #ID                   take ownership
 /case assign #ID NAME             give it to someone (senior)
 /case note #ID TEXT               internal note, never sent to the customer
-/case reply #ID TEXT              record the public reply you sent
+/case reply #ID TEXT              record the public reply you sent (no TEXT: the used suggestion's reply)
+/case category #ID PLAYBOOK       re-categorise the case (audited; teaches the suggestions)
 /case tag #ID TAG...              add tags
 /case priority #ID P1..P4         change the priority
 /case waiting #ID                 waiting on the customer
@@ -44,6 +45,7 @@ pub const HELP: &str = "\
 /incident reply I3 TEXT           record one public reply on every open case of the incident
 /incident resolve I3 [NOTE]       resolve the incident and its open cases
 /suggest #ID                      ranked playbook suggestions
+/suggest use #ID N                use suggestion N: its playbook becomes the category, its reply the draft
 /customer show @HANDLE [NETWORK]  or /customer show #ID
 /customer segment @HANDLE vip|promising|standard [NETWORK]   (senior)
 /queue [unassigned|mine|oldest|breaching]   work queues (breaching: SLA at risk, soonest first)
@@ -296,6 +298,31 @@ pub fn command(line: &str) -> Result<Command, SyntaxError> {
         ("/case", Some("reopen")) => Ok(Command::Reopen {
             case: case_arg("/case reopen", "/case reopen #ID", arg(2))?,
         }),
+        ("/suggest", Some("use")) => {
+            let usage = "/suggest use #ID N";
+            let case = case_arg("/suggest use", usage, arg(2))?;
+            let rank = arg(3)
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or(SyntaxError::Missing {
+                    command: "/suggest use",
+                    what: "the number of the suggestion (1, 2 or 3)",
+                    usage,
+                })?;
+            Ok(Command::SuggestUse { case, rank })
+        }
+        ("/case", Some("category")) => {
+            let usage = "/case category #ID PLAYBOOK";
+            let case = case_arg("/case category", usage, arg(2))?;
+            let playbook = arg(3).ok_or(SyntaxError::Missing {
+                command: "/case category",
+                what: "a playbook id (see /playbook list)",
+                usage,
+            })?;
+            Ok(Command::Category {
+                case,
+                playbook: playbook.to_string(),
+            })
+        }
         ("/suggest", _) => Ok(Command::Suggest {
             case: case_arg("/suggest", "/suggest #ID", arg(1))?,
         }),

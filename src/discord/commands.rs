@@ -26,6 +26,8 @@ pub enum OptionError {
     NoCase,
     #[error("this {0} is not carebot's, or it is out of date")]
     Foreign(&'static str),
+    #[error("`{0}` must be a number, e.g. 1")]
+    NotANumber(&'static str),
 }
 
 fn case_option() -> CreateCommandOption {
@@ -120,6 +122,20 @@ pub fn definitions() -> Vec<CreateCommand> {
                 "Add tags",
                 vec![
                     text_option("tags", "Tags, separated by spaces or commas"),
+                    case_option(),
+                ],
+            ))
+            .add_option(sub(
+                "category",
+                "Re-categorise the case (audited; teaches the suggestions)",
+                vec![
+                    CreateCommandOption::new(
+                        CommandOptionType::String,
+                        "playbook",
+                        "A playbook id (see /playbook list)",
+                    )
+                    .required(true)
+                    .max_length(64),
                     case_option(),
                 ],
             ))
@@ -244,7 +260,15 @@ pub fn definitions() -> Vec<CreateCommand> {
         CreateCommand::new("suggest")
             .description("Ranked playbook suggestions for a case")
             .dm_permission(false)
-            .add_option(case_option()),
+            .add_option(case_option())
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "use",
+                    "Use suggestion N (1-3): its playbook becomes the category, its reply the draft",
+                )
+                .max_length(2),
+            ),
         CreateCommand::new("customer")
             .description("Customers")
             .dm_permission(false)
@@ -454,7 +478,17 @@ pub fn command(
             incident: IncidentId::parse(options.required("id")?)?,
             note: options.str("note").map(str::to_string),
         },
-        ("suggest", _) => Command::Suggest { case: case()? },
+        ("suggest", _) => match options.str("use") {
+            Some(n) => Command::SuggestUse {
+                case: case()?,
+                rank: n.trim().parse().map_err(|_| OptionError::NotANumber("use"))?,
+            },
+            None => Command::Suggest { case: case()? },
+        },
+        ("case", "category") => Command::Category {
+            case: case()?,
+            playbook: options.required("playbook")?.to_string(),
+        },
         ("customer", "show") => Command::CustomerShow {
             customer: options.customer()?,
         },
@@ -504,6 +538,9 @@ pub fn button(custom_id: &str) -> Option<Press> {
             EscalationAction::Deny => Press::Open(Form::Deny(escalation)),
             EscalationAction::Ask => Press::Open(Form::Ask(escalation)),
         });
+    }
+    if let Some((case, rank)) = crate::app::suggestions::parse_use_button(custom_id) {
+        return Some(Press::Run(Command::SuggestUse { case, rank }));
     }
     let (action, case) = ButtonAction::parse(custom_id)?;
     Some(match action {

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod friction;
 pub mod offer;
 pub mod playbook;
+pub mod similarity;
 pub mod sla;
 pub mod surge;
 pub mod triage;

@@ -4,11 +4,17 @@
 //! `playbooks/roadside-breakdown.toml`). A [`PlaybookSet`] loads and checks a folder of them,
 //! classifies mention texts against all their triggers at once, and renders suggestions.
 //!
-//! Scoring: each distinct matched keyword adds [`KEYWORD_SCORE`] (10), each matched pattern
-//! [`PATTERN_SCORE`] (15); results are ranked by score, ties by id.
+//! Scoring (see `rank.rs`): each distinct matched keyword adds [`KEYWORD_SCORE`] (10), each
+//! matched pattern [`PATTERN_SCORE`] (15), and the similarity of the post with the playbook's
+//! examples, keywords and title adds up to [`SIMILARITY_POINTS`] (100); an exclusion vetoes a
+//! playbook; results are ranked by score, ties by id; the fallback comes when nothing
+//! matched and nothing is similar enough.
 
+pub mod eval;
+mod examples;
 mod load;
 mod matcher;
+mod rank;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,12 +26,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::types::{Money, Network, Priority, Role, Segment};
 
+pub use examples::MAX_EXAMPLE_CHARS;
 pub use load::{parse_duration, PlaybookError, PlaybookErrors};
 pub use matcher::{KEYWORD_SCORE, PATTERN_SCORE};
+pub use rank::{DEFAULT_MIN_SIMILARITY, SIMILARITY_POINTS};
 pub use template::{AgentVars, CaseVars, CustomerVars, MentionVars, TemplateVars, ALLOWED_VARIABLES};
 
 use load::{FileCheck, Parsed};
-use matcher::{Matcher, TriggerKind};
+use matcher::Matcher;
+use rank::Similar;
 
 /// One checked playbook.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +63,12 @@ pub struct Triggers {
     /// Whitespace-normalised, duplicates removed.
     pub keywords: Vec<String>,
     pub patterns: Vec<String>,
+    /// Sample posts as customers write them, compared with posts by similarity.
+    pub examples: Vec<String>,
+    /// Keywords that veto the playbook ("refund" in praise is not a billing dispute).
+    pub exclude: Vec<String>,
+    /// Patterns that veto the playbook.
+    pub exclude_patterns: Vec<String>,
     /// Only for these networks; empty means any.
     pub networks: Vec<Network>,
     /// Only for these customer segments; empty means any.
@@ -154,6 +169,9 @@ pub enum OnTimeout {
 pub struct PlaybookMatch {
     pub id: String,
     pub score: u32,
+    /// The part of `score` that comes from similarity with the playbook's examples,
+    /// keywords and title (0..=100).
+    pub similarity: u32,
     /// For agents, e.g. `matched: "flat tire", "roadside"`.
     pub reasons: Vec<String>,
 }
@@ -164,6 +182,8 @@ pub struct Suggestion {
     pub playbook: String,
     pub title: String,
     pub score: u32,
+    /// The part of `score` that comes from similarity (0..=100).
+    pub similarity: u32,
     pub reasons: Vec<String>,
     pub reply: String,
     pub steps: Vec<String>,
@@ -191,6 +211,15 @@ pub struct PlaybookSet {
     by_id: HashMap<String, usize>,
     fallback: Option<usize>,
     matcher: Arc<Matcher>,
+    /// Every playbook's exclusions, compiled together like the triggers.
+    excluder: Arc<Matcher>,
+    similar: Arc<Similar>,
+    /// Per playbook, the line of each example in its file (for warnings).
+    example_lines: Arc<Vec<Vec<usize>>>,
+    build_warnings: Arc<Vec<PlaybookError>>,
+    min_similarity: f32,
+    /// `false`: triggers only, as carebot matched before similarity (for comparisons).
+    use_similarity: bool,
     env: Arc<Environment<'static>>,
 }
 
@@ -309,6 +338,23 @@ impl PlaybookSet {
                 message: format!("the triggers of all playbooks together are too large to compile ({e}) — remove very broad patterns"),
             }])
         })?;
+        let exclusions = parsed
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| examples::exclusion_triggers(&p.samples, i))
+            .collect();
+        let excluder = Matcher::build(exclusions).map_err(|e| {
+            PlaybookErrors(vec![PlaybookError {
+                file: sources.first().map(|(f, _)| f.clone()).unwrap_or_default(),
+                line: None,
+                message: format!("the exclusions of all playbooks together are too large to compile ({e}) — remove very broad patterns"),
+            }])
+        })?;
+        let (similar, build_warnings) = rank::build_similar(&parsed);
+        let example_lines = parsed
+            .iter()
+            .map(|p| p.samples.examples.iter().map(|e| e.line).collect())
+            .collect();
         let playbooks: Vec<Playbook> = parsed.into_iter().map(|p| p.playbook).collect();
         let by_id = playbooks
             .iter()
@@ -321,8 +367,35 @@ impl PlaybookSet {
             by_id,
             fallback,
             matcher: Arc::new(matcher),
+            excluder: Arc::new(excluder),
+            similar: Arc::new(similar),
+            example_lines: Arc::new(example_lines),
+            build_warnings: Arc::new(build_warnings),
+            min_similarity: DEFAULT_MIN_SIMILARITY,
+            use_similarity: true,
             env: Arc::new(env),
         })
+    }
+
+    /// The same set with another minimum similarity for suggesting a playbook without a
+    /// matched trigger (`[cases] min_similarity`; 0..1).
+    pub fn with_min_similarity(mut self, min_similarity: f32) -> Self {
+        self.min_similarity = min_similarity;
+        self
+    }
+
+    /// The minimum similarity in force.
+    pub fn min_similarity(&self) -> f32 {
+        self.min_similarity
+    }
+
+    /// The same set matching by explicit triggers only, without similarity or exclusions:
+    /// how carebot matched before, kept to measure the difference.
+    pub fn triggers_only(&self) -> Self {
+        PlaybookSet {
+            use_similarity: false,
+            ..self.clone()
+        }
     }
 
     /// All playbooks, in file-name order.
@@ -337,61 +410,6 @@ impl PlaybookSet {
     /// The playbook used when nothing else matches, if the set has one.
     pub fn fallback(&self) -> Option<&Playbook> {
         self.fallback.map(|i| &self.playbooks[i])
-    }
-
-    /// Playbooks whose triggers match `text` and whose filters admit `network` and `segment`,
-    /// best first (score, then id). If none does: the fallback with score 0, if there is one.
-    pub fn classify(&self, text: &str, network: &Network, segment: Segment) -> Vec<PlaybookMatch> {
-        let mut hits = self.matcher.hits(text);
-        hits.retain(|h| {
-            let t = &self.playbooks[h.playbook].triggers;
-            (t.networks.is_empty() || t.networks.contains(network))
-                && (t.segments.is_empty() || t.segments.contains(&segment))
-        });
-        hits.sort_by(|a, b| {
-            b.score
-                .cmp(&a.score)
-                .then_with(|| self.playbooks[a.playbook].id.cmp(&self.playbooks[b.playbook].id))
-        });
-        let mut out: Vec<PlaybookMatch> = hits
-            .into_iter()
-            .map(|h| PlaybookMatch {
-                id: self.playbooks[h.playbook].id.clone(),
-                score: h.score,
-                reasons: vec![self.reason(text, &h.triggers)],
-            })
-            .collect();
-        if out.is_empty() {
-            if let Some(fallback) = self.fallback() {
-                out.push(PlaybookMatch {
-                    id: fallback.id.clone(),
-                    score: 0,
-                    reasons: vec!["no trigger matched: fallback".into()],
-                });
-            }
-        }
-        out
-    }
-
-    /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
-    /// the text they matched.
-    fn reason(&self, text: &str, triggers: &[usize]) -> String {
-        let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
-        for &i in triggers {
-            let t = self.matcher.trigger(i);
-            let shown = match (t.kind, &t.regex) {
-                (TriggerKind::Pattern, Some(re)) => {
-                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
-                    format!("{:?}", shorten(found, 40))
-                }
-                _ => format!("{:?}", t.text),
-            };
-            // "site is down" and "site is DOWN" are one reason to a reader.
-            if !quoted.iter().any(|q| q.eq_ignore_ascii_case(&shown)) {
-                quoted.push(shown);
-            }
-        }
-        format!("matched: {}", quoted.join(", "))
     }
 
     /// The reply template of playbook `id` rendered with `vars` (a failure is said in the text).
@@ -429,6 +447,7 @@ impl PlaybookSet {
                     playbook: pb.id.clone(),
                     title: pb.title.clone(),
                     score: m.score,
+                    similarity: m.similarity,
                     reasons: m.reasons,
                     reply,
                     steps: pb.steps.clone(),
@@ -558,14 +577,13 @@ template = "Hi {{ customer.name }}"
             Segment::Vip,
         )[0];
         assert_eq!(m.id, "roadside-breakdown");
-        assert_eq!(m.reasons.len(), 1);
         let reason = &m.reasons[0];
         assert!(reason.starts_with("matched: "), "{reason}");
         assert!(
             reason.contains("\"flat tire\"") && reason.contains("\"roadside\""),
             "{reason}"
         );
-        assert_eq!(m.score, 2 * KEYWORD_SCORE);
+        assert_eq!(m.score - m.similarity, 2 * KEYWORD_SCORE);
     }
 
     #[test]
@@ -625,7 +643,8 @@ template = "Hi {{ customer.name }}"
             vec![PlaybookMatch {
                 id: "general".into(),
                 score: 0,
-                reasons: vec!["no trigger matched: fallback".into()]
+                similarity: 0,
+                reasons: vec!["no trigger matched and nothing is similar enough: fallback".into()]
             }]
         );
         let no_fallback = PlaybookSet::from_sources(&[source("a.toml", MINIMAL)]).unwrap();

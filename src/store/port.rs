@@ -275,6 +275,9 @@ store_methods! {
 }
 
 tx_methods! {
+    /// Every `recategorised` and `suggestion_used` event at or after `since`, oldest first,
+    /// with the chosen playbook and the case's first post.
+    fn agent_choices(&mut self, since: Option<DateTime<Utc>>) -> Result<Vec<crate::domain::playbook::eval::AgentChoice>, StoreError>;
     /// Erases a customer's personal data in this transaction (see the adapters); counts,
     /// statuses, times, grants and SLA clocks stay.
     fn erase_customer(&mut self, customer_id: i64, pseudonym: &str) -> Result<super::Erased, StoreError>;

@@ -12,6 +12,7 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::examples::{check_samples, Samples};
 use super::matcher::{pattern_regex, Trigger, TriggerKind};
 use super::template;
 use super::{EscalationPolicy, OnTimeout, Playbook, Remedy, RemedyKind, Triggers};
@@ -71,9 +72,15 @@ struct RawPlaybook {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-struct RawTriggers {
+pub(crate) struct RawTriggers {
     keywords: Vec<Spanned<String>>,
     patterns: Vec<Spanned<String>>,
+    /// Sample posts as customers write them.
+    pub examples: Vec<Spanned<String>>,
+    /// Keywords that veto the playbook.
+    pub exclude: Vec<Spanned<String>>,
+    /// Patterns that veto the playbook.
+    pub exclude_patterns: Vec<Spanned<String>>,
     networks: Vec<Spanned<String>>,
     segments: Vec<Spanned<String>>,
 }
@@ -178,6 +185,15 @@ impl<'a> FileCheck<'a> {
         });
     }
 
+    /// A problem at a known line.
+    pub fn at_line(&mut self, line: usize, message: String) {
+        self.errors.push(PlaybookError {
+            file: self.file.to_string(),
+            line: Some(line),
+            message,
+        });
+    }
+
     fn at_key(&mut self, key: &str, message: String) {
         let line = self.line_of_key(key);
         self.errors.push(PlaybookError {
@@ -195,6 +211,8 @@ pub(crate) struct Parsed {
     pub fallback_line: Option<usize>,
     pub keywords: Vec<String>,
     pub patterns: Vec<(String, Regex)>,
+    /// The examples, exclusions and where each example is written.
+    pub samples: Samples,
 }
 
 /// Reads and checks one file. The template is added to `env` under the playbook id.
@@ -332,8 +350,9 @@ pub(crate) fn parse_file(
         env.remove_template(&id);
         return None;
     }
-    let (keywords, patterns, triggers) = triggers?;
+    let (keywords, patterns, triggers, samples) = triggers?;
     Some(Parsed {
+        samples,
         id_line: raw.id.as_ref().map(|s| check.line_at(s.span().start)),
         fallback_line: check.line_of_key("fallback"),
         keywords,
@@ -354,7 +373,7 @@ pub(crate) fn parse_file(
     })
 }
 
-type CheckedTriggers = (Vec<String>, Vec<(String, Regex)>, Triggers);
+type CheckedTriggers = (Vec<String>, Vec<(String, Regex)>, Triggers, Samples);
 
 fn check_triggers(check: &mut FileCheck<'_>, raw: &RawPlaybook) -> Option<CheckedTriggers> {
     let empty = RawTriggers::default();
@@ -432,24 +451,28 @@ fn check_triggers(check: &mut FileCheck<'_>, raw: &RawPlaybook) -> Option<Checke
             }
         }
     }
-    if !raw.fallback && t.keywords.is_empty() && t.patterns.is_empty() {
+    if !raw.fallback && t.keywords.is_empty() && t.patterns.is_empty() && t.examples.is_empty() {
         ok = false;
         let span = raw.triggers.as_ref().map(|t| t.span());
         check.at(
             span,
-            "this playbook has no trigger, so it can never be suggested — add `keywords` or `patterns` under `[triggers]`, or set `fallback = true`".into(),
+            "this playbook has no trigger, so it can never be suggested — add `keywords`, `patterns` or `examples` under `[triggers]`, or set `fallback = true`".into(),
         );
     }
-    if !ok {
+    let samples = check_samples(check, t);
+    let (true, Some(samples)) = (ok, samples) else {
         return None;
-    }
+    };
     let triggers = Triggers {
         keywords: keywords.clone(),
         patterns: patterns.iter().map(|(p, _)| p.clone()).collect(),
+        examples: samples.examples.iter().map(|e| e.text.clone()).collect(),
+        exclude: samples.exclude.clone(),
+        exclude_patterns: samples.exclude_patterns.iter().map(|(p, _)| p.clone()).collect(),
         networks,
         segments,
     };
-    Some((keywords, patterns, triggers))
+    Some((keywords, patterns, triggers, samples))
 }
 
 fn check_template(

@@ -13,6 +13,7 @@ mod escalations;
 mod incidents;
 mod ops;
 mod sla;
+mod suggestions;
 
 use std::collections::HashMap;
 use std::time::Duration;

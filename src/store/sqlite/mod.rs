@@ -5,6 +5,7 @@ mod escalations;
 mod incidents;
 pub mod ops;
 mod sla;
+mod suggestions;
 
 use std::str::FromStr;
 use std::time::Duration;

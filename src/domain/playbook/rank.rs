@@ -1,0 +1,323 @@
+//! Ranking playbooks for a post: explicit triggers as precise boosts, lexical similarity
+//! with each playbook's examples, keywords and title, exclusions as vetoes, and the
+//! fallback when nothing is similar enough.
+//!
+//! Score = trigger points ([`KEYWORD_SCORE`] per keyword, [`PATTERN_SCORE`] per pattern) +
+//! similarity points (the similarity, 0..1, times [`SIMILARITY_POINTS`]). A playbook is a
+//! candidate when a trigger matched or its similarity reaches the set's minimum
+//! (`[cases] min_similarity` in the config). When none is, the fallback comes first, then at
+//! most two playbooks below the minimum as hints.
+
+use super::examples::Samples;
+use super::load::{Parsed, PlaybookError};
+use super::matcher::TriggerKind;
+use super::{shorten, PlaybookMatch, PlaybookSet};
+use crate::domain::similarity::{self, text::Word, Detected, Index, IndexBuilder, Lang};
+use crate::domain::types::{Network, Segment};
+
+#[cfg(doc)]
+use super::matcher::{KEYWORD_SCORE, PATTERN_SCORE};
+
+/// Points for a similarity of 1.0 (a post that is one of the examples word for word).
+pub const SIMILARITY_POINTS: f32 = 100.0;
+/// The minimum similarity when the config sets none.
+pub const DEFAULT_MIN_SIMILARITY: f32 = 0.06;
+/// The most playbooks suggested by similarity alone for one post.
+const MAX_SIMILAR: usize = 10;
+/// When the fallback is suggested, at most this many playbooks below the minimum follow it.
+const MAX_WEAK: usize = 2;
+/// ... if their similarity is at least this fraction of the minimum.
+const WEAK_FRACTION: f32 = 0.25;
+
+/// What a document of the similarity index is, for the reasons shown to agents.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DocRef {
+    Example(usize),
+    /// All the examples in one language together: the playbook's vocabulary.
+    AllExamples,
+    Keywords,
+    Title,
+}
+
+/// The similarity index of a set and what each of its documents is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Similar {
+    pub index: Index,
+    pub docs: Vec<DocRef>,
+}
+
+/// Builds the index of every playbook's examples (each in its own language), keywords and
+/// title (English); warns about examples in a language carebot cannot stem.
+pub(crate) fn build_similar(parsed: &[Parsed]) -> (Similar, Vec<PlaybookError>) {
+    let mut builder = IndexBuilder::default();
+    let mut docs = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, p) in parsed.iter().enumerate() {
+        let Samples { examples, .. } = &p.samples;
+        let mut by_lang: Vec<(Lang, Vec<&str>)> = Vec::new();
+        for (j, e) in examples.iter().enumerate() {
+            let lang = match similarity::detect(&e.text) {
+                Detected::Known(lang) => lang,
+                Detected::Other(name) => {
+                    warnings.push(PlaybookError {
+                        file: p.playbook.file.clone(),
+                        line: Some(e.line),
+                        message: format!("this example reads as {name}; only English, Spanish, French and German are compared — it is read as English, translate it or remove it"),
+                    });
+                    Lang::En
+                }
+            };
+            builder.add(i, lang, &[&e.text]);
+            docs.push(DocRef::Example(j));
+            match by_lang.iter_mut().find(|(l, _)| *l == lang) {
+                Some((_, texts)) => texts.push(&e.text),
+                None => by_lang.push((lang, vec![&e.text])),
+            }
+        }
+        for (lang, texts) in by_lang {
+            if texts.len() > 1 {
+                builder.add(i, lang, &texts);
+                docs.push(DocRef::AllExamples);
+            }
+        }
+        if !p.keywords.is_empty() {
+            let keywords: Vec<&str> = p.keywords.iter().map(String::as_str).collect();
+            builder.add(i, Lang::En, &keywords);
+            docs.push(DocRef::Keywords);
+        }
+        if !p.playbook.fallback {
+            builder.add(i, Lang::En, &[&p.playbook.title]);
+            docs.push(DocRef::Title);
+        }
+    }
+    (
+        Similar {
+            index: builder.build(),
+            docs,
+        },
+        warnings,
+    )
+}
+
+/// One playbook being ranked for a post.
+struct Candidate {
+    playbook: usize,
+    trigger_score: u32,
+    triggers: Vec<usize>,
+    similar: Option<similarity::SimilarDoc>,
+}
+
+impl PlaybookSet {
+    /// Playbooks that fit `text` and whose filters admit `network` and `segment`, best first
+    /// (score, then id): those with a matched trigger or a similarity of at least the set's
+    /// minimum, without those an exclusion vetoes. If none: the fallback with score 0, if
+    /// the set has one.
+    pub fn classify(&self, text: &str, network: &Network, segment: Segment) -> Vec<PlaybookMatch> {
+        let admits = |i: usize| {
+            let t = &self.playbooks[i].triggers;
+            (t.networks.is_empty() || t.networks.contains(network))
+                && (t.segments.is_empty() || t.segments.contains(&segment))
+        };
+        let vetoed: Vec<usize> = if self.use_similarity {
+            self.excluder.hits(text).into_iter().map(|h| h.playbook).collect()
+        } else {
+            Vec::new()
+        };
+        let mut candidates: Vec<Candidate> = self
+            .matcher
+            .hits(text)
+            .into_iter()
+            .filter(|h| admits(h.playbook) && !vetoed.contains(&h.playbook))
+            .map(|h| Candidate {
+                playbook: h.playbook,
+                trigger_score: h.score,
+                triggers: h.triggers,
+                similar: None,
+            })
+            .collect();
+
+        let detected = match self.use_similarity {
+            true => similarity::detect(text),
+            false => Detected::Known(Lang::En),
+        };
+        let mut weak: Vec<similarity::SimilarDoc> = Vec::new();
+        let mut post: Vec<Word> = Vec::new();
+        let mut lang = Lang::En;
+        if let (true, Detected::Known(l)) = (self.use_similarity, detected) {
+            lang = l;
+            post = similarity::text::words(text, lang);
+            let mut added = 0;
+            let floor = self.min_similarity * WEAK_FRACTION;
+            for s in self.similar.index.similar(&post, lang, floor) {
+                if !admits(s.owner) || vetoed.contains(&s.owner) {
+                    continue;
+                }
+                if s.similarity < self.min_similarity {
+                    if weak.len() < MAX_WEAK && Some(s.owner) != self.fallback {
+                        weak.push(s);
+                    }
+                    continue;
+                }
+                match candidates.iter_mut().find(|c| c.playbook == s.owner) {
+                    Some(c) => c.similar = Some(s),
+                    None if added < MAX_SIMILAR => {
+                        added += 1;
+                        candidates.push(Candidate {
+                            playbook: s.owner,
+                            trigger_score: 0,
+                            triggers: Vec::new(),
+                            similar: Some(s),
+                        });
+                    }
+                    None => {}
+                }
+            }
+        }
+
+        let mut out: Vec<PlaybookMatch> = candidates
+            .into_iter()
+            .map(|c| {
+                let similarity = c
+                    .similar
+                    .as_ref()
+                    .map(|s| (s.similarity * SIMILARITY_POINTS).round() as u32)
+                    .unwrap_or(0);
+                let mut reasons = Vec::new();
+                if !c.triggers.is_empty() {
+                    reasons.push(self.reason(text, &c.triggers));
+                }
+                if let Some(s) = &c.similar {
+                    reasons.push(self.similarity_reason(c.playbook, s, &post, lang));
+                }
+                PlaybookMatch {
+                    id: self.playbooks[c.playbook].id.clone(),
+                    score: c.trigger_score + similarity,
+                    similarity,
+                    reasons,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        if out.is_empty() {
+            if let Some(fallback) = self.fallback() {
+                let why = match (self.use_similarity, detected) {
+                    (true, Detected::Other(name)) => {
+                        format!("written in {name}, which no playbook has examples in: fallback")
+                    }
+                    (true, _) => "no trigger matched and nothing is similar enough: fallback".to_string(),
+                    (false, _) => "no trigger matched: fallback".to_string(),
+                };
+                out.push(PlaybookMatch {
+                    id: fallback.id.clone(),
+                    score: 0,
+                    similarity: 0,
+                    reasons: vec![why],
+                });
+            }
+            // After the fallback, the closest playbooks below the minimum, as hints.
+            for s in weak {
+                let similarity = (s.similarity * SIMILARITY_POINTS).round() as u32;
+                let reason = format!(
+                    "{}, below the minimum",
+                    self.similarity_reason(s.owner, &s, &post, lang)
+                );
+                out.push(PlaybookMatch {
+                    id: self.playbooks[s.owner].id.clone(),
+                    score: similarity,
+                    similarity,
+                    reasons: vec![reason],
+                });
+            }
+        }
+        out
+    }
+
+    /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
+    /// the text they matched.
+    fn reason(&self, text: &str, triggers: &[usize]) -> String {
+        let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
+        for &i in triggers {
+            let t = self.matcher.trigger(i);
+            let shown = match (t.kind, &t.regex) {
+                (TriggerKind::Pattern, Some(re)) => {
+                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
+                    format!("{:?}", shorten(found, 40))
+                }
+                _ => format!("{:?}", t.text),
+            };
+            // "site is down" and "site is DOWN" are one reason to a reader.
+            if !quoted.iter().any(|q| q.eq_ignore_ascii_case(&shown)) {
+                quoted.push(shown);
+            }
+        }
+        format!("matched: {}", quoted.join(", "))
+    }
+
+    /// `similar to example "battery died in the rental car" (battery, died, rental)`.
+    fn similarity_reason(
+        &self,
+        playbook: usize,
+        s: &similarity::SimilarDoc,
+        post: &[Word],
+        lang: Lang,
+    ) -> String {
+        let shared = self.similar.index.shared_words(post, lang, s.doc);
+        let words = if shared.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", shared.into_iter().take(6).collect::<Vec<_>>().join(", "))
+        };
+        let pb = &self.playbooks[playbook];
+        match self.similar.docs[s.doc] {
+            DocRef::Example(j) => format!(
+                "similar to example {:?}{words}",
+                shorten(&pb.triggers.examples[j], 60)
+            ),
+            DocRef::AllExamples => format!("similar to its examples{words}"),
+            DocRef::Keywords => format!("similar to its keywords{words}"),
+            DocRef::Title => format!("similar to its title {:?}{words}", pb.title),
+        }
+    }
+
+    /// Problems that do not refuse the set but make suggestions worse, each with file and
+    /// line: examples in a language carebot cannot compare, and examples that the playbook
+    /// they illustrate does not rank first.
+    pub fn warnings(&self) -> Vec<PlaybookError> {
+        let mut out: Vec<PlaybookError> = self.build_warnings.to_vec();
+        let any_network = Network::parse("twitter").ok();
+        for (i, pb) in self.playbooks.iter().enumerate() {
+            let Some(network) = pb
+                .triggers
+                .networks
+                .first()
+                .cloned()
+                .or_else(|| any_network.clone())
+            else {
+                continue;
+            };
+            let segment = pb.triggers.segments.first().copied().unwrap_or(Segment::Standard);
+            for (j, example) in pb.triggers.examples.iter().enumerate() {
+                let ranked = self.classify(example, &network, segment);
+                let Some(first) = ranked.first() else { continue };
+                if first.id == pb.id {
+                    continue;
+                }
+                let place = match ranked.iter().position(|m| m.id == pb.id) {
+                    Some(p) => format!("ranks it #{}", p + 1),
+                    None => "does not suggest it at all".to_string(),
+                };
+                out.push(PlaybookError {
+                    file: pb.file.clone(),
+                    line: self.example_lines[i].get(j).copied(),
+                    message: format!(
+                        "this example {place}; `{}` comes first ({}) — reword the example, or add an exclusion to `{}`",
+                        first.id,
+                        first.reasons.join("; "),
+                        first.id
+                    ),
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,228 @@
+//! From a post as customers write it to the terms the index compares: normalise, tokenise,
+//! drop stop words, stem, and pair neighbouring words into bigrams.
+//!
+//! Normalising: Unicode lower case, accents removed (customers often leave them out, so
+//! "cancelación" and "cancelacion" must meet), URLs and @handles dropped, `#hashtag` read as
+//! its word, emoji and punctuation are separators, a letter repeated three or more times
+//! counts once ("sooooo" -> "so", "pleaseeee" -> "please"), apostrophes join English
+//! contractions ("won't" -> "wont") and split French elisions ("l'appli" -> "appli").
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+use super::stopwords;
+use super::Lang;
+
+/// The most of a post that is analysed: longer posts are cut here (at a character
+/// boundary), so a 100 KB paste costs what its first screen costs.
+pub const MAX_ANALYSED_BYTES: usize = 2_000;
+
+/// One word of a post after normalising, before stemming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The normalised word, as a reason may quote it ("battery").
+    pub surface: String,
+    /// Its stem in the post's language ("batteri").
+    pub stem: String,
+}
+
+/// The content words of `text` in `lang`, in order: stop words removed, stems computed.
+pub fn words(text: &str, lang: Lang) -> Vec<Word> {
+    let stemmer = stemmer(lang);
+    let mut out = Vec::new();
+    for token in tokens(text, lang) {
+        if stopwords::is_stop(lang, &token) || !keep_token(&token) {
+            continue;
+        }
+        let stem = stemmer.stem(&token).into_owned();
+        out.push(Word { surface: token, stem });
+    }
+    out
+}
+
+/// The Snowball stemmer for `lang`.
+fn stemmer(lang: Lang) -> &'static Stemmer {
+    use std::sync::OnceLock;
+    static STEMMERS: OnceLock<[Stemmer; 4]> = OnceLock::new();
+    let all = STEMMERS.get_or_init(|| {
+        [
+            Stemmer::create(Algorithm::English),
+            Stemmer::create(Algorithm::Spanish),
+            Stemmer::create(Algorithm::French),
+            Stemmer::create(Algorithm::German),
+        ]
+    });
+    &all[lang as usize]
+}
+
+/// Single letters and most numbers (amounts, counts, order numbers) say nothing about the
+/// topic; three- and four-digit numbers stay ("error 500", "503").
+fn keep_token(token: &str) -> bool {
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        return (3..=4).contains(&token.len());
+    }
+    token.chars().nth(1).is_some()
+}
+
+/// `text` cut to at most [`MAX_ANALYSED_BYTES`], at a character boundary.
+pub fn analysed_prefix(text: &str) -> &str {
+    if text.len() <= MAX_ANALYSED_BYTES {
+        return text;
+    }
+    let mut end = MAX_ANALYSED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The normalised tokens of `text` (see the module doc), stop words still in.
+pub fn tokens(text: &str, lang: Lang) -> Vec<String> {
+    let text = analysed_prefix(text);
+    let mut out = Vec::new();
+    for raw in text.split_whitespace() {
+        if is_link_or_handle(raw) {
+            continue;
+        }
+        let mut current = String::new();
+        let mut last: Option<char> = None;
+        let mut run = 0usize;
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' || c == '’' {
+                // English possessive: "rental's" -> "rental".
+                if lang == Lang::En && matches!(chars.peek(), Some('s' | 'S')) {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    if !ahead.peek().is_some_and(|c| c.is_alphanumeric()) {
+                        chars.next();
+                        continue;
+                    }
+                }
+                // French elision: "l'appli", "j'ai", "qu'il" -> separate words.
+                if lang == Lang::Fr {
+                    flush(&mut current, &mut out);
+                    last = None;
+                    run = 0;
+                }
+                continue;
+            }
+            if !c.is_alphanumeric() {
+                flush(&mut current, &mut out);
+                last = None;
+                run = 0;
+                continue;
+            }
+            for lower in c.to_lowercase() {
+                without_accents(lower, |base| {
+                    if Some(base) == last {
+                        run += 1;
+                    } else {
+                        last = Some(base);
+                        run = 1;
+                    }
+                    if run == 3 {
+                        // Third in a row: the word is being stretched; keep one of them.
+                        current.pop();
+                    } else if run < 3 {
+                        current.push(base);
+                    }
+                });
+            }
+        }
+        flush(&mut current, &mut out);
+    }
+    out
+}
+
+fn flush(current: &mut String, out: &mut Vec<String>) {
+    if !current.is_empty() {
+        out.push(std::mem::take(current));
+    }
+}
+
+/// URLs, @handles and e-mail addresses carry no topic.
+fn is_link_or_handle(raw: &str) -> bool {
+    let t = raw.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '@');
+    let lower = t.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    t.starts_with('@')
+        || lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("www.")
+        || (t.contains('@') && t.contains('.'))
+}
+
+/// Calls `f` with `c` without its accents: "é" -> "e", "ñ" -> "n"; "ß" and letters
+/// without accents stay as they are.
+fn without_accents(c: char, mut f: impl FnMut(char)) {
+    if c.is_ascii() {
+        f(c);
+    } else {
+        decompose_canonical(c, |d| {
+            if !is_combining_mark(d) {
+                f(d);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<String> {
+        tokens(text, Lang::En)
+    }
+
+    #[test]
+    fn links_handles_emoji_and_punctuation_are_dropped() {
+        assert_eq!(
+            toks("@AcmeRentals my car DIED 😡😡 see https://t.co/xyz #fail!!"),
+            ["my", "car", "died", "see", "fail"]
+        );
+        assert!(toks("🙄🙄🙄 https://example.com/a?b=c").is_empty());
+    }
+
+    #[test]
+    fn stretched_words_are_read_as_written_once() {
+        assert_eq!(toks("sooooo sloooow pleaseeee"), ["so", "slow", "please"]);
+        assert_eq!(toks("good coffee"), ["good", "coffee"], "double letters stay");
+    }
+
+    #[test]
+    fn accents_and_case_are_folded() {
+        assert_eq!(
+            tokens("CANCELACIÓN Reembolsé", Lang::Es),
+            ["cancelacion", "reembolse"]
+        );
+        assert_eq!(tokens("Straße ÜBER", Lang::De), ["straße", "uber"]);
+    }
+
+    #[test]
+    fn english_contractions_join_and_french_elisions_split() {
+        assert_eq!(toks("won't can’t rental's"), ["wont", "cant", "rental"]);
+        assert_eq!(tokens("l'appli j’ai", Lang::Fr), ["l", "appli", "j", "ai"]);
+    }
+
+    #[test]
+    fn stop_words_go_and_stems_remain() {
+        let w = words("The battery died in the rental cars", Lang::En);
+        let stems: Vec<&str> = w.iter().map(|w| w.stem.as_str()).collect();
+        assert_eq!(stems, ["batteri", "die", "rental", "car"]);
+        assert_eq!(w[0].surface, "battery");
+    }
+
+    #[test]
+    fn long_numbers_and_single_letters_are_not_words() {
+        let w = words("order 4821345 error 500 x", Lang::En);
+        let surfaces: Vec<&str> = w.iter().map(|w| w.surface.as_str()).collect();
+        assert_eq!(surfaces, ["order", "error", "500"]);
+    }
+
+    #[test]
+    fn a_huge_post_is_cut_at_a_character_boundary() {
+        let text = "é".repeat(100_000);
+        let cut = analysed_prefix(&text);
+        assert!(cut.len() <= MAX_ANALYSED_BYTES && cut.len() > MAX_ANALYSED_BYTES - 4);
+    }
+}
