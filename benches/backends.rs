@@ -1,0 +1,949 @@
+//! The two storage backends side by side: bulk ingest against the physical limit, bytes on disk
+//! per mention, and one against two bot processes draining an outbox backlog on PostgreSQL.
+//!
+//! `cargo bench --bench backends [-- ingest|storage|drain ...]` (default: all three). The
+//! PostgreSQL parts need `CAREBOT_BENCH_POSTGRES`, an admin URL of a server whose user may
+//! create databases (`postgres://USER:PASSWORD@HOST:PORT/postgres`); each part runs on a fresh
+//! database it drops afterwards. Without it they say that they skipped.
+//!
+//! # Parts
+//!
+//! 1. **ingest**: `CAREBOT_BENCH_N` mentions (default 200,000; the mix of `benches/ingest.rs`:
+//!    new and repeat customers, duplicates, echoes) through [`carebot::cli::ingest_jsonl`],
+//!    on a SQLite file opened as the app opens it (WAL) and on PostgreSQL, each beside a **raw
+//!    baseline that is the physical limit**: the same mention rows into a plain table with the
+//!    columns of `mentions` (its primary key, no other index), `IMPORT_BATCH` rows at a time:
+//!    one prepared multi-row `INSERT` per batch in a transaction of its own (SQLite), one
+//!    `COPY ... FROM STDIN (FORMAT csv)` per batch (PostgreSQL). Goal: carebot >= 0.5x.
+//! 2. **storage** (SQLite): `CAREBOT_BENCH_STORAGE_N` mentions (default 1,000,000) imported,
+//!    their outbox delivered (every row marked as the dispatcher marks it), then bytes per
+//!    mention of the database file and its WAL after `PRAGMA wal_checkpoint(TRUNCATE)`: as is,
+//!    and after `prune_outbox` (as if `keep_delivered_hours` had passed) and `VACUUM`; each
+//!    with the biggest tables and indexes from the `dbstat` table. Goal: under 1 KB.
+//! 3. **drain** (PostgreSQL and the fake Discord of `tests/support`): an outbox backlog of
+//!    `CAREBOT_BENCH_OUTBOX` rows (default 20,000; imported mentions whose threads open in the
+//!    cases channel: a card and a suggestions message per new case, a thread line and a card
+//!    edit per repeat mention), then the time one `carebot::discord::start` takes to deliver
+//!    it all, and on a fresh identical database the time two take (shards "0/2" and "1/2").
+//!    Duplicates (a nonce posted twice, a thread or card edit more than the backlog asks for)
+//!    and lost rows (undelivered at the end, or a nonce never posted) must both be 0.
+//!    `CAREBOT_BENCH_DRAIN_TIMEOUT` (seconds, default 900) bounds each drain.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use carebot::app::outbox::Outgoing;
+use carebot::app::{Engine, IngestStats};
+use carebot::cli::{ingest_jsonl, ImportLine, IMPORT_BATCH};
+use carebot::config::{Config, DiscordConfig, FeedChannelConfig, Secret};
+use carebot::domain::feed::Mention;
+use carebot::store::Store;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, PgConnection, SqlitePool};
+use support::fake_discord::FakeDiscord;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let mut modes: Vec<String> = match std::env::var("CAREBOT_BENCH") {
+        Ok(m) if !m.is_empty() => m.split(',').map(str::to_string).collect(),
+        _ => args,
+    };
+    if modes.is_empty() {
+        modes = vec!["ingest".into(), "storage".into(), "drain".into()];
+    }
+    if let Some(bad) = modes
+        .iter()
+        .find(|m| !["ingest", "storage", "drain"].contains(&m.as_str()))
+    {
+        eprintln!("unknown mode `{bad}`: use ingest, storage and/or drain (default: all)");
+        std::process::exit(2);
+    }
+    carebot::telemetry::init("warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    for mode in &modes {
+        let started = Instant::now();
+        match mode.as_str() {
+            "ingest" => runtime.block_on(ingest_part()),
+            "storage" => runtime.block_on(storage_part()),
+            _ => runtime.block_on(drain_part()),
+        }
+        println!("({mode} took {:.0} s)\n", started.elapsed().as_secs_f64());
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")
+        .expect("fixed time")
+        .with_timezone(&Utc)
+}
+
+fn rate(n: usize, d: StdDuration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// A folder under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("carebot-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: a fresh database per part
+// ---------------------------------------------------------------------------------------------
+
+/// The admin URL of the PostgreSQL server to bench on, when given.
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("CAREBOT_BENCH_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+fn skipped(part: &str) {
+    println!("  PostgreSQL {part}: SKIPPED (set CAREBOT_BENCH_POSTGRES to an admin URL, e.g. postgres://USER:PASSWORD@127.0.0.1:5432/postgres)");
+}
+
+/// Runs one statement on the server's admin database, from a thread of its own (so the drop
+/// guard works inside and outside the runtime).
+fn on_admin_database(admin: &str, sql: String) -> Result<(), String> {
+    let admin = admin.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut conn = PgConnection::connect(&admin).await.map_err(|e| e.to_string())?;
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.close().await.map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "the admin thread panicked".to_string())?
+}
+
+/// A database created for one part, dropped (`WITH (FORCE)`) when this is dropped.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create(admin: &str, tag: &str) -> PgDatabase {
+        let name = format!("carebot_bench_{tag}_{}", std::process::id());
+        on_admin_database(admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("old bench database dropped");
+        on_admin_database(admin, format!("CREATE DATABASE {name}")).expect("bench database created");
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        PgDatabase {
+            admin: admin.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = on_admin_database(
+            &self.admin,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("cannot drop bench database {}: {e}", self.name);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload (the generator of benches/ingest.rs: same seed, same mix)
+// ---------------------------------------------------------------------------------------------
+
+/// splitmix64: a small deterministic generator, so every run sees the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 1000 < percent * 10
+    }
+}
+
+/// Texts on the shipped playbooks' topics (`{n}` becomes an order or booking number).
+const TEXTS: &[&str] = &[
+    "got a flat tyre in my rental car on the way to a meeting, roadside assistance just told me the tools are in the trunk",
+    "rental car broke down on the highway, waiting for a tow truck for two hours now",
+    "I was charged twice for order {n}, please refund the second charge",
+    "why was I billed for damage on booking {n}? the car was fine when I returned it",
+    "checkout broken on black friday, payment failed three times with error 500",
+    "site is down again, can't check out my cart",
+    "promo code SAVE20 doesn't work at checkout, says invalid",
+    "flash sale sold out in 2 seconds, bait and switch?",
+    "my loyalty points expired without any warning, 12,000 points gone",
+    "lost my points after the app update, rewards gone",
+    "my order {n} is late, where is it? tracking hasn't moved in 5 days",
+    "where is my order?? still waiting since last week, order {n}",
+    "the staff at the downtown store were so rude, hung up on me twice",
+    "worst service ever, the agent was condescending and unhelpful",
+    "thank you for the amazing service today, the new car arrived in 30 minutes!",
+    "shout out to Maria at the airport desk, you rock",
+    "do you ship to Canada?",
+    "what are your opening hours on sunday?",
+];
+
+const NETWORKS: &[(&str, &str)] = &[
+    ("twitter", "https://twitter.com/{h}/status/{id}"),
+    ("twitter", "https://twitter.com/{h}/status/{id}"),
+    ("twitter", "https://twitter.com/{h}/status/{id}"),
+    ("facebook", "https://facebook.com/{h}/posts/{id}"),
+    ("instagram", "https://instagram.com/p/{id}"),
+];
+
+/// One generated mention, before it is written as a JSON line.
+#[derive(Clone)]
+struct Item {
+    id: u64,
+    network: usize,
+    handle: String,
+    name: Option<String>,
+    text: String,
+    followers: u64,
+    posted_at: DateTime<Utc>,
+}
+
+impl Item {
+    fn json_line(&self) -> String {
+        let url = NETWORKS[self.network]
+            .1
+            .replace("{h}", &self.handle)
+            .replace("{id}", &self.id.to_string());
+        serde_json::json!({
+            "id": self.id.to_string(),
+            "network": NETWORKS[self.network].0,
+            "handle": self.handle,
+            "name": self.name,
+            "text": self.text,
+            "url": url,
+            "posted_at": self.posted_at,
+            "followers": self.followers,
+        })
+        .to_string()
+    }
+}
+
+/// Generates the mix: ~60% new customers, ~40% repeat customers, ~3% duplicates, ~1% echoes.
+struct Workload {
+    rng: Rng,
+    /// Customers seen so far: (network, handle).
+    customers: Vec<(usize, String)>,
+    emitted: Vec<Item>,
+    next_id: u64,
+    /// Keep every emitted item (to re-send duplicates) only up to this many.
+    keep: usize,
+}
+
+impl Workload {
+    fn new(seed: u64, first_id: u64) -> Workload {
+        Workload {
+            rng: Rng(seed),
+            customers: Vec::new(),
+            emitted: Vec::new(),
+            next_id: first_id,
+            keep: 50_000,
+        }
+    }
+
+    fn next(&mut self, i: usize) -> Item {
+        if !self.emitted.is_empty() && self.rng.chance(3) {
+            let k = self.rng.below(self.emitted.len());
+            return self.emitted[k].clone();
+        }
+        let (network, handle, name) = if !self.customers.is_empty() && self.rng.chance(40) {
+            let k = self.rng.below(self.customers.len());
+            let (n, h) = self.customers[k].clone();
+            (n, h, None)
+        } else {
+            let network = self.rng.below(NETWORKS.len());
+            let handle = format!("user{}", self.customers.len() + 1);
+            self.customers.push((network, handle.clone()));
+            let name = self
+                .rng
+                .chance(50)
+                .then(|| format!("Customer {}", self.customers.len()));
+            (network, handle, name)
+        };
+        self.next_id += 1;
+        let text = if self.rng.chance(1) {
+            format!("RT @someone: {}", TEXTS[self.rng.below(TEXTS.len())])
+        } else {
+            TEXTS[self.rng.below(TEXTS.len())]
+                .replace("{n}", &format!("A{}", 100_000 + self.rng.below(900_000)))
+        };
+        let followers = match self.rng.below(100) {
+            0 => 50_000 + self.rng.below(500_000) as u64,
+            1..=10 => 2_000 + self.rng.below(20_000) as u64,
+            _ => self.rng.below(2_000) as u64,
+        };
+        let item = Item {
+            id: self.next_id,
+            network,
+            handle,
+            name,
+            text,
+            followers,
+            posted_at: t0() + Duration::seconds(i as i64),
+        };
+        if self.emitted.len() < self.keep {
+            self.emitted.push(item.clone());
+        } else {
+            let k = self.rng.below(self.keep);
+            self.emitted[k] = item.clone();
+        }
+        item
+    }
+}
+
+/// The engine's config for the database at `url`: shipped playbooks, AcmeShop as the brand.
+fn config_for(url: &str) -> Config {
+    let mut config = Config::default();
+    config.database.url = url.to_string();
+    config.playbooks_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    config.feed.brand_handles = vec!["AcmeShop".into()];
+    config
+}
+
+fn stats_line(s: &IngestStats) -> String {
+    format!(
+        "opened {} merged {} reopened {} duplicate {} ignored {} errors {}",
+        s.opened, s.merged, s.reopened, s.duplicate, s.ignored, s.errors
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: ingest
+// ---------------------------------------------------------------------------------------------
+
+/// The columns of `mentions` the import writes (all but its id, which the baselines give).
+const MENTION_COLUMNS: &str = "case_id, customer_id, source_id, external_id, network, handle, display_name, text, url, followers, unparsed, feed_channel_id, feed_message_id, posted_at, received_at";
+
+/// carebot's import of `jsonl` on `url`: (time, stats).
+async fn carebot_import(url: &str, jsonl: &str, now: DateTime<Utc>) -> (StdDuration, IngestStats) {
+    let engine = Engine::start(&config_for(url)).await.expect("engine starts");
+    let start = Instant::now();
+    let stats = ingest_jsonl(&engine, jsonl.as_bytes(), now, &mut std::io::stderr())
+        .await
+        .expect("import");
+    let elapsed = start.elapsed();
+    engine.store().close().await;
+    (elapsed, stats)
+}
+
+/// A SQLite file with the app's journal settings (WAL, `synchronous=NORMAL`).
+async fn sqlite_pool(db: &Path) -> SqlitePool {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .expect("url")
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("sqlite file")
+}
+
+/// The SQLite baseline: one prepared multi-row INSERT per batch, a transaction per batch.
+async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) -> StdDuration {
+    let pool = sqlite_pool(db).await;
+    sqlx::query(
+        "CREATE TABLE mentions (
+            id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,
+            source_id TEXT NOT NULL, external_id TEXT, network TEXT NOT NULL, handle TEXT NOT NULL,
+            display_name TEXT, text TEXT NOT NULL, url TEXT, followers INTEGER,
+            unparsed INTEGER NOT NULL DEFAULT 0, feed_channel_id TEXT, feed_message_id TEXT,
+            posted_at TEXT NOT NULL, received_at TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("baseline table");
+    // One statement text per batch size (the last batch may be shorter): prepared once each,
+    // then taken from sqlx's statement cache.
+    let mut statements: BTreeMap<usize, String> = BTreeMap::new();
+    let start = Instant::now();
+    for (b, chunk) in mentions.chunks(IMPORT_BATCH).enumerate() {
+        let sql = statements.entry(chunk.len()).or_insert_with(|| {
+            let row = format!("({})", vec!["?"; 16].join(", "));
+            format!(
+                "INSERT INTO mentions (id, {MENTION_COLUMNS}) VALUES {}",
+                vec![row; chunk.len()].join(", ")
+            )
+        });
+        let mut query = sqlx::query::<sqlx::Sqlite>(sql.as_str());
+        for (k, m) in chunk.iter().enumerate() {
+            let i = (b * IMPORT_BATCH + k) as i64;
+            query = query
+                .bind(i + 1)
+                .bind(i)
+                .bind(i)
+                .bind(&m.source_id)
+                .bind(m.external_id.as_deref())
+                .bind(m.network.as_str())
+                .bind(m.handle.as_str())
+                .bind(m.display_name.as_deref())
+                .bind(&m.text)
+                .bind(m.url.as_deref())
+                .bind(m.followers.map(|f| f as i64))
+                .bind(m.unparsed)
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(m.posted_at)
+                .bind(now);
+        }
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+        query.execute(&mut *tx).await.expect("baseline insert");
+        tx.commit().await.expect("commit");
+    }
+    let elapsed = start.elapsed();
+    pool.close().await;
+    elapsed
+}
+
+/// A CSV field for COPY: always quoted (so an empty text is not NULL), quotes doubled.
+fn csv_text(out: &mut String, s: &str) {
+    out.push('"');
+    out.push_str(&s.replace('"', "\"\""));
+    out.push('"');
+}
+
+fn csv_opt(out: &mut String, s: Option<&str>) {
+    if let Some(s) = s {
+        csv_text(out, s);
+    }
+}
+
+/// The PostgreSQL baseline: one `COPY ... FROM STDIN (FORMAT csv)` per batch.
+async fn postgres_baseline(url: &str, mentions: &[Mention], now: DateTime<Utc>) -> StdDuration {
+    let mut conn = PgConnection::connect(url).await.expect("baseline database");
+    sqlx::query(
+        "CREATE TABLE mentions (
+            id BIGINT PRIMARY KEY, case_id BIGINT NOT NULL, customer_id BIGINT NOT NULL,
+            source_id TEXT NOT NULL, external_id TEXT, network TEXT NOT NULL, handle TEXT NOT NULL,
+            display_name TEXT, text TEXT NOT NULL, url TEXT, followers BIGINT,
+            unparsed BOOLEAN NOT NULL DEFAULT FALSE, feed_channel_id TEXT, feed_message_id TEXT,
+            posted_at TIMESTAMPTZ NOT NULL, received_at TIMESTAMPTZ NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("baseline table");
+    let copy = format!("COPY mentions (id, {MENTION_COLUMNS}) FROM STDIN (FORMAT csv)");
+    let received = now.to_rfc3339();
+    let start = Instant::now();
+    let mut buf = String::new();
+    for (b, chunk) in mentions.chunks(IMPORT_BATCH).enumerate() {
+        buf.clear();
+        for (k, m) in chunk.iter().enumerate() {
+            let i = b * IMPORT_BATCH + k;
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{},{i},{i},", i + 1);
+            csv_text(&mut buf, &m.source_id);
+            buf.push(',');
+            csv_opt(&mut buf, m.external_id.as_deref());
+            buf.push(',');
+            csv_text(&mut buf, m.network.as_str());
+            buf.push(',');
+            csv_text(&mut buf, m.handle.as_str());
+            buf.push(',');
+            csv_opt(&mut buf, m.display_name.as_deref());
+            buf.push(',');
+            csv_text(&mut buf, &m.text);
+            buf.push(',');
+            csv_opt(&mut buf, m.url.as_deref());
+            buf.push(',');
+            if let Some(f) = m.followers {
+                let _ = write!(buf, "{f}");
+            }
+            let _ = writeln!(buf, ",{},,,{},{received}", m.unparsed, m.posted_at.to_rfc3339());
+        }
+        let mut sink = conn.copy_in_raw(&copy).await.expect("COPY starts");
+        sink.send(buf.as_bytes()).await.expect("COPY data");
+        let rows = sink.finish().await.expect("COPY ends");
+        assert_eq!(rows as usize, chunk.len(), "COPY wrote every row");
+    }
+    let elapsed = start.elapsed();
+    conn.close().await.expect("close");
+    elapsed
+}
+
+fn print_pair(backend: &str, n: usize, carebot: (StdDuration, IngestStats), base: StdDuration, how: &str) {
+    let (engine, stats) = carebot;
+    println!(
+        "  {backend:<10} carebot  {:>8.0} mentions/s  ({n} in {:.2} s; {})",
+        rate(n, engine),
+        engine.as_secs_f64(),
+        stats_line(&stats)
+    );
+    println!(
+        "  {backend:<10} baseline {:>8.0} rows/s      ({n} in {:.2} s; {how})",
+        rate(n, base),
+        base.as_secs_f64()
+    );
+    let ratio = rate(n, engine) / rate(n, base);
+    println!(
+        "  {backend:<10} carebot/baseline {ratio:.2}x  (goal >= 0.5x: {})",
+        if ratio >= 0.5 { "met" } else { "MISSED" }
+    );
+}
+
+async fn ingest_part() {
+    let n = env_usize("CAREBOT_BENCH_N", 200_000);
+    let now = t0() + Duration::hours(1);
+    let mut work = Workload::new(42, 1_000_000);
+    let jsonl: String = (0..n).map(|i| work.next(i).json_line() + "\n").collect();
+    let mentions: Vec<Mention> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<ImportLine>(l)
+                .expect("valid line")
+                .into_mention(now)
+                .expect("valid mention")
+        })
+        .collect();
+    println!(
+        "ingest: {n} mentions ({} customers), batch {IMPORT_BATCH}",
+        work.customers.len()
+    );
+
+    let dir = TempDir::new("ingest");
+    let carebot = carebot_import(
+        &format!("sqlite://{}", dir.0.join("carebot.db").display()),
+        &jsonl,
+        now,
+    )
+    .await;
+    let base = sqlite_baseline(&dir.0.join("baseline.db"), &mentions, now).await;
+    print_pair(
+        "SQLite",
+        n,
+        carebot,
+        base,
+        "one prepared multi-row INSERT per batch, a transaction each, WAL",
+    );
+    drop(dir);
+
+    let Some(admin) = postgres_admin_url() else {
+        skipped("ingest");
+        return;
+    };
+    let db = PgDatabase::create(&admin, "ingest");
+    let carebot = carebot_import(&db.url, &jsonl, now).await;
+    drop(db);
+    let db = PgDatabase::create(&admin, "copy");
+    let base = postgres_baseline(&db.url, &mentions, now).await;
+    drop(db);
+    print_pair(
+        "PostgreSQL",
+        n,
+        carebot,
+        base,
+        "one COPY FROM STDIN (FORMAT csv) per batch",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: storage
+// ---------------------------------------------------------------------------------------------
+
+/// The database file and its WAL, in bytes.
+fn on_disk(db: &Path) -> (u64, u64) {
+    let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    (size(db.to_path_buf()), size(wal))
+}
+
+/// Checkpoints the WAL into the file, then prints bytes per mention and the biggest tables
+/// and indexes.
+async fn report_size(pool: &SqlitePool, db: &Path, label: &str, n: usize, stored: i64) {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await
+        .expect("checkpoint");
+    let (file, wal) = on_disk(db);
+    let total = file + wal;
+    println!(
+        "  {label}: {:.1} MB ({:.1} MB file + {:.1} MB WAL) = {:.0} bytes per imported mention, {:.0} per stored mention (goal < 1 KB: {})",
+        mb(total),
+        mb(file),
+        mb(wal),
+        total as f64 / n as f64,
+        total as f64 / stored.max(1) as f64,
+        if (total as f64 / n as f64) < 1000.0 { "met" } else { "MISSED" }
+    );
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 12",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("dbstat");
+    for (name, bytes, payload) in rows {
+        println!(
+            "      {name:<36} {:>8.1} MB  {:>5.0} B/mention  (payload {:.1} MB)",
+            mb(bytes as u64),
+            bytes as f64 / n as f64,
+            mb(payload as u64)
+        );
+    }
+}
+
+async fn count(pool: &SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect("count")
+}
+
+async fn storage_part() {
+    let n = env_usize("CAREBOT_BENCH_STORAGE_N", 1_000_000);
+    let now = t0() + Duration::hours(1);
+    let dir = TempDir::new("storage");
+    let file = dir.0.join("mentions.jsonl");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("jsonl file"));
+        let mut work = Workload::new(42, 1_000_000);
+        for i in 0..n {
+            writeln!(out, "{}", work.next(i).json_line()).expect("write jsonl");
+        }
+        out.flush().expect("flush jsonl");
+    }
+    let db = dir.0.join("carebot.db");
+    let url = format!("sqlite://{}", db.display());
+    println!("storage (SQLite): {n} mentions imported into {}", db.display());
+    let engine = Engine::start(&config_for(&url)).await.expect("engine starts");
+    let start = Instant::now();
+    let reader = std::io::BufReader::new(std::fs::File::open(&file).expect("jsonl"));
+    let stats = ingest_jsonl(&engine, reader, now, &mut std::io::stderr())
+        .await
+        .expect("import");
+    println!(
+        "  imported in {:.1} s ({:.0} mentions/s; {})",
+        start.elapsed().as_secs_f64(),
+        rate(n, start.elapsed()),
+        stats_line(&stats)
+    );
+    engine.store().close().await;
+    drop(engine);
+    let _ = std::fs::remove_file(&file);
+
+    // Delivered as the dispatcher marks a row (`Store::mark_delivered`: delivered_at, one
+    // more attempt), all rows in one statement rather than two million round trips.
+    let pool = sqlite_pool(&db).await;
+    let delivered_at = now + Duration::minutes(1);
+    let start = Instant::now();
+    let done =
+        sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE delivered_at IS NULL")
+            .bind(delivered_at)
+            .execute(&pool)
+            .await
+            .expect("outbox delivered");
+    let stored = count(&pool, "SELECT count(*) FROM mentions").await;
+    println!(
+        "  {} outbox rows marked delivered in {:.1} s; {stored} mentions, {} cases, {} customers, {} events, {} timers stored",
+        done.rows_affected(),
+        start.elapsed().as_secs_f64(),
+        count(&pool, "SELECT count(*) FROM cases").await,
+        count(&pool, "SELECT count(*) FROM customers").await,
+        count(&pool, "SELECT count(*) FROM case_events").await,
+        count(&pool, "SELECT count(*) FROM timers").await,
+    );
+    report_size(&pool, &db, "(a) as is, outbox delivered", n, stored).await;
+    pool.close().await;
+
+    // As if `keep_delivered_hours` had passed: the dispatcher's prune, then VACUUM.
+    let store = Store::connect(&url).await.expect("store");
+    let start = Instant::now();
+    let pruned = store
+        .prune_outbox(delivered_at + Duration::days(1))
+        .await
+        .expect("prune");
+    let prune_time = start.elapsed();
+    store.close().await;
+    let pool = sqlite_pool(&db).await;
+    let start = Instant::now();
+    sqlx::query("VACUUM").execute(&pool).await.expect("vacuum");
+    println!(
+        "  prune_outbox removed {pruned} rows in {:.1} s; VACUUM {:.1} s",
+        prune_time.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report_size(&pool, &db, "(b) after prune_outbox + VACUUM", n, stored).await;
+    pool.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: drain
+// ---------------------------------------------------------------------------------------------
+
+/// What one drain run found.
+struct Drain {
+    rows: usize,
+    elapsed: Option<StdDuration>,
+    requests: usize,
+    duplicates: usize,
+    extra_threads: usize,
+    extra_edits: usize,
+    lost: usize,
+    missing_nonces: usize,
+    added: i64,
+}
+
+/// The discord config of one bot process against `fake`.
+fn drain_config(fake: &FakeDiscord, url: &str, feed: u64, cases: u64, shards: Option<&str>) -> Config {
+    let mut config = config_for(url);
+    // Every imported mention its case's own thread and card; surge grouping would put most of
+    // them (all on a handful of topics) under a few incidents instead.
+    config.surge.min_mentions = u32::MAX;
+    config.discord = DiscordConfig {
+        api_base: fake.api_base(),
+        guild_id: Some(fake.guild_id()),
+        feeds: vec![FeedChannelConfig {
+            channel_id: feed,
+            profiles: vec![],
+        }],
+        cases_channel: Some(cases),
+        shards: shards.map(str::to_string),
+        token: Secret::new("bench-token"),
+        ..DiscordConfig::default()
+    };
+    config
+}
+
+/// One bot (`instances` 1) or two on shards "0/2" and "1/2", on a fresh database.
+async fn drain_run(admin: &str, instances: usize, target: usize, timeout: StdDuration) -> Drain {
+    assert!((1..=2).contains(&instances), "one or two instances");
+    let db = PgDatabase::create(admin, &format!("drain{instances}"));
+    let fake = FakeDiscord::start().await;
+    let feed = fake.add_channel("social-feed");
+    let cases = fake.add_channel("cases");
+    let shard = |i: usize| (instances > 1).then(|| format!("{i}/{instances}"));
+    let configs: Vec<Config> = (0..instances)
+        .map(|i| drain_config(&fake, &db.url, feed, cases, shard(i).as_deref()))
+        .collect();
+    let engine = Arc::new(Engine::start(&configs[0]).await.expect("engine starts"));
+
+    // The backlog: imported mentions, a batch at a time, until it has `target` rows. The
+    // import clock is the wall clock, so SLA timers are not due during the drain.
+    let now = Utc::now();
+    let mut work = Workload::new(42, 1_000_000);
+    let mut i = 0;
+    let start = Instant::now();
+    while (engine.store().last_outbox_id().await.expect("outbox id") as usize) < target {
+        let batch: String = (0..IMPORT_BATCH)
+            .map(|_| {
+                i += 1;
+                work.next(i).json_line() + "\n"
+            })
+            .collect();
+        ingest_jsonl(&engine, batch.as_bytes(), now, &mut std::io::stderr())
+            .await
+            .expect("import");
+    }
+    let backlog = engine
+        .store()
+        .undelivered_outbox(i64::MAX)
+        .await
+        .expect("backlog");
+    let (mut threads, mut edits, mut nonces) = (0usize, 0usize, HashSet::new());
+    for row in &backlog {
+        match serde_json::from_str::<Outgoing>(&row.payload).expect("outbox payload") {
+            Outgoing::OpenCase { .. } => {
+                threads += 1;
+                nonces.insert(format!("carebot-{}", row.id));
+            }
+            Outgoing::UpdateCard { .. } => edits += 1,
+            Outgoing::CaseMessage { .. } => {
+                nonces.insert(format!("carebot-{}", row.id));
+            }
+            _ => {}
+        }
+    }
+    println!(
+        "  {instances} instance(s): backlog of {} rows from {i} imported mentions in {:.1} s ({threads} new threads with cards, {} thread messages, {edits} card edits); draining ...",
+        backlog.len(),
+        start.elapsed().as_secs_f64(),
+        nonces.len() - threads
+    );
+
+    let mut engines = vec![engine.clone()];
+    for config in &configs[1..] {
+        engines.push(Arc::new(Engine::start(config).await.expect("engine starts")));
+    }
+    let start = Instant::now();
+    let bots = if instances == 1 {
+        vec![carebot::discord::start(engines[0].clone(), &configs[0].discord).await]
+    } else {
+        let (a, b) = tokio::join!(
+            carebot::discord::start(engines[0].clone(), &configs[0].discord),
+            carebot::discord::start(engines[1].clone(), &configs[1].discord)
+        );
+        vec![a, b]
+    };
+    let bots: Vec<_> = bots.into_iter().map(|b| b.expect("bot starts")).collect();
+    let mut elapsed = None;
+    while start.elapsed() < timeout {
+        if engine
+            .store()
+            .undelivered_outbox(1)
+            .await
+            .expect("outbox")
+            .is_empty()
+        {
+            elapsed = Some(start.elapsed());
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    for bot in bots {
+        bot.stop().await;
+    }
+    let lost = engine
+        .store()
+        .undelivered_outbox(i64::MAX)
+        .await
+        .expect("outbox")
+        .len();
+    let added =
+        engine.store().last_outbox_id().await.expect("outbox id") - backlog.last().map_or(0, |r| r.id);
+
+    let requests = fake.requests();
+    let mut sent: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .filter_map(|r| r.body["nonce"].as_str())
+        .collect();
+    let posted = sent.len();
+    sent.sort_unstable();
+    sent.dedup();
+    let missing_nonces = nonces
+        .iter()
+        .filter(|n| sent.binary_search(&n.as_str()).is_err())
+        .count();
+    let thread_path = format!("/channels/{cases}/threads");
+    let made_threads = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == thread_path && r.status < 300)
+        .count();
+    let made_edits = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/messages/") && r.status < 300)
+        .count();
+    for e in &engines {
+        e.store().close().await;
+    }
+    drop(engines);
+    drop(engine);
+    drop(db);
+    Drain {
+        rows: backlog.len(),
+        elapsed,
+        requests: requests.len(),
+        duplicates: posted - sent.len(),
+        extra_threads: made_threads.saturating_sub(threads),
+        extra_edits: made_edits.saturating_sub(edits),
+        lost,
+        missing_nonces,
+        added,
+    }
+}
+
+fn print_drain(d: &Drain, instances: usize) {
+    let time = match d.elapsed {
+        Some(t) => format!("{:.1} s ({:.0} rows/s)", t.as_secs_f64(), rate(d.rows, t)),
+        None => "NOT drained within the timeout".into(),
+    };
+    println!(
+        "  {instances} instance(s): {} rows drained in {time}; {} REST requests; duplicates {} (nonces posted twice {}, extra threads {}, extra card edits {}); lost {} (undelivered {}, nonces never posted {}); rows written meanwhile {}",
+        d.rows,
+        d.requests,
+        d.duplicates + d.extra_threads + d.extra_edits,
+        d.duplicates,
+        d.extra_threads,
+        d.extra_edits,
+        d.lost + d.missing_nonces,
+        d.lost,
+        d.missing_nonces,
+        d.added
+    );
+}
+
+async fn drain_part() {
+    let target = env_usize("CAREBOT_BENCH_OUTBOX", 20_000);
+    let timeout = StdDuration::from_secs(env_usize("CAREBOT_BENCH_DRAIN_TIMEOUT", 900) as u64);
+    println!("drain (PostgreSQL + fake Discord): an outbox backlog of about {target} rows, one bot then two");
+    let Some(admin) = postgres_admin_url() else {
+        skipped("drain");
+        return;
+    };
+    let one = drain_run(&admin, 1, target, timeout).await;
+    print_drain(&one, 1);
+    let two = drain_run(&admin, 2, target, timeout).await;
+    print_drain(&two, 2);
+    if let (Some(a), Some(b)) = (one.elapsed, two.elapsed) {
+        println!(
+            "  two instances / one: {:.2}x the time ({:.2}x the rate)",
+            b.as_secs_f64() / a.as_secs_f64(),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    let clean = [&one, &two].iter().all(|d| {
+        d.elapsed.is_some() && d.duplicates + d.extra_threads + d.extra_edits + d.lost + d.missing_nonces == 0
+    });
+    println!(
+        "  0 duplicates and 0 lost in both runs: {}",
+        if clean { "met" } else { "MISSED" }
+    );
+}
