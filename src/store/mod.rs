@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use sqlite::digest::{DigestCase, IncidentRow, NotableRow, PendingDigest, SlaRow, TimedCase, VolumeRow};
-pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED};
+pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED, TEXT_PURGED};
 pub use sqlite::{CaseWithOpening, CustomerKey, CustomersAndCases, KnownPosts, Store, Tx};
 
 use crate::domain::case::CaseStatus;
