@@ -107,6 +107,11 @@ pub enum CliCommand {
         #[command(subcommand)]
         command: CustomersCommand,
     },
+    /// Remove the mention texts [retention] says are too old now (`carebot run` does it daily).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Escalations, and the friction report that says which limits to raise.
     Escalations {
         #[command(subcommand)]
@@ -158,6 +163,12 @@ pub enum EscalationsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Purge now.
+    Purge,
 }
 
 #[derive(Debug, Subcommand)]
@@ -449,6 +460,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
             }
+            Ok(0)
+        }
+        CliCommand::Retention {
+            command: RetentionCommand::Purge,
+        } => {
+            let retention = config
+                .retention
+                .as_ref()
+                .context("no [retention] in the config: add `[retention]` with `mention_text_days = 365`")?;
+            let retention = crate::app::retention::Retention::from_config(retention)?;
+            let engine = Engine::start_without_playbooks(&config).await?;
+            let purged = engine.purge_texts(retention, Utc::now()).await?;
+            writeln!(stdout.lock(), "retention: {purged} mention text(s) removed")?;
             Ok(0)
         }
         CliCommand::Customers {

@@ -82,9 +82,20 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// `[metrics] listen = "127.0.0.1:9464"`: serve `/metrics` and `/healthz` while running.
     pub metrics: Option<MetricsConfig>,
+    /// `[retention] mention_text_days = 365`: purge the texts of closed cases after that long.
+    pub retention: Option<RetentionConfig>,
     /// The file this config was read from (none: defaults and environment only).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// How long customer texts are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// The mention texts (and links) of cases that are resolved or closed and unchanged for
+    /// this many days are removed (at least 1).
+    pub mention_text_days: u32,
 }
 
 /// Where `carebot run` serves `/metrics` and `/healthz`.
@@ -373,6 +384,7 @@ impl Default for Config {
             digest: None,
             discord: DiscordConfig::default(),
             metrics: None,
+            retention: None,
             file: None,
         }
     }

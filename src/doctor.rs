@@ -103,10 +103,16 @@ async fn settings(config: &Config) -> Check {
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
+    let result = result.and_then(|()| match &config.retention {
+        Some(r) => crate::app::retention::Retention::from_config(r)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => Check::ok(
             "settings",
-            "feed profiles, triage rules, budgets, SLA, escalations, digest and surge settings are valid",
+            "feed profiles, triage rules, budgets, SLA, escalations, digest, surge and retention settings are valid",
         ),
         Err(e) => Check::fail(
             "settings",

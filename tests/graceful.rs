@@ -65,8 +65,13 @@ impl Bot {
         })
         .await
         .unwrap();
-        // Give the reader thread the last lines (it ends with the pipe).
         let lines = status.1.lock().unwrap().clone();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(signal) = status.0.signal() {
+                eprintln!("killed by signal {signal}:\n{}", lines.join("\n"));
+            }
+        }
         (status.0.code(), lines)
     }
 
@@ -160,8 +165,17 @@ async fn sigterm_during_a_feed_burst_stops_cleanly_and_loses_nothing() {
         let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
         json["fields"]["addr"].as_str().unwrap().to_string()
     };
-    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
-    assert_eq!(health.status().as_u16(), 200);
+    // 200 once the gateway is connected (503 before).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+        if health.status().as_u16() == 200 {
+            break;
+        }
+        assert_eq!(health.status().as_u16(), 503);
+        assert!(std::time::Instant::now() < deadline, "healthz never became 200");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     burst(&fake, feed, 0, 20).await;
     bot.signal();
@@ -185,6 +199,10 @@ async fn sigterm_during_a_feed_burst_stops_cleanly_and_loses_nothing() {
     }
 
     let again = start_bot(&dir);
+    eventually("the restarted bot is connected", || {
+        again.logged("connected to Discord")
+    })
+    .await;
     let deadline = std::time::Instant::now() + WAIT;
     while !all_handled(&fake, 40) {
         if std::time::Instant::now() > deadline {
@@ -224,10 +242,34 @@ async fn a_second_signal_exits_at_once_and_still_loses_nothing() {
     assert!(log.iter().any(|l| l.contains("SIGTERM again: exiting now")));
 
     let again = start_bot(&dir);
-    eventually("every post has its case thread and card, once", || {
-        all_handled(&fake, 30)
+    eventually("the restarted bot is connected", || {
+        again.logged("connected to Discord")
     })
     .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !all_handled(&fake, 30) {
+        if std::time::Instant::now() > deadline {
+            again.signal();
+            let (_, log) = again.exit_code().await;
+            let threads: Vec<String> = fake
+                .threads()
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} msgs={}",
+                        t["name"],
+                        fake.messages(t["id"].as_str().unwrap().parse().unwrap()).len()
+                    )
+                })
+                .collect();
+            let interesting: Vec<&String> = log
+                .iter()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("backfill"))
+                .collect();
+            panic!("threads {}: {threads:#?}\n{interesting:#?}", threads.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     again.signal();
     assert_eq!(again.exit_code().await.0, Some(0));
     let _ = std::fs::remove_dir_all(&dir);

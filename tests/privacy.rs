@@ -150,3 +150,86 @@ async fn a_forgotten_customer_leaves_no_trace_in_the_file_and_the_counts_stay() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn retention_removes_the_texts_of_old_closed_cases_only_once_they_are_old_enough() {
+    use carebot::app::retention::Retention;
+    use carebot::app::{Actor, Command, Engine};
+    use carebot::cli::ImportLine;
+    use carebot::config::{Config, RetentionConfig};
+    use carebot::domain::{CaseId, Role};
+
+    let dir = std::env::temp_dir().join(format!("carebot-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("r.db").display());
+    config.playbooks_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    let engine = Engine::start(&config).await.unwrap();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-10T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let line = |id: &str, handle: &str, text: &str| {
+        serde_json::from_str::<ImportLine>(&format!(
+            r#"{{"id":"{id}","network":"twitter","handle":"{handle}","text":"{text}","url":"https://x.com/{handle}/{id}"}}"#
+        ))
+        .unwrap()
+        .into_mention(t0)
+        .unwrap()
+    };
+    engine
+        .receive_mentions(
+            &[
+                line("1", "dana", "my rental broke down again"),
+                line("2", "leo", "still no refund"),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
+    let ana = Actor::new("ana", "ana", vec![Role::Agent]);
+    engine
+        .execute(
+            &ana,
+            Command::Resolve {
+                case: CaseId(1),
+                note: None,
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+
+    let retention = Retention::from_config(&RetentionConfig {
+        mention_text_days: 365,
+    })
+    .unwrap();
+    assert!(Retention::from_config(&RetentionConfig { mention_text_days: 0 }).is_err());
+    let day = chrono::Duration::days(1);
+    assert_eq!(
+        engine.purge_texts(retention, t0 + day * 364).await.unwrap(),
+        0,
+        "not old enough"
+    );
+    assert_eq!(engine.purge_texts(retention, t0 + day * 366).await.unwrap(), 1);
+    assert_eq!(
+        engine.purge_texts(retention, t0 + day * 367).await.unwrap(),
+        0,
+        "once"
+    );
+
+    let resolved = engine.case_detail(CaseId(1), t0).await.unwrap();
+    assert!(resolved.mentions[0].text.is_empty() && resolved.mentions[0].url.is_none());
+    assert_eq!(resolved.case.title, carebot::store::TEXT_PURGED);
+    assert_eq!(
+        resolved.customer.handle.as_str(),
+        "dana",
+        "the customer is not forgotten"
+    );
+    let open = engine.case_detail(CaseId(2), t0).await.unwrap();
+    assert_eq!(
+        open.mentions[0].text, "still no refund",
+        "an open case keeps its text"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@ pub mod outbox;
 mod packet;
 pub mod playbook_source;
 mod privacy;
+pub mod retention;
 pub mod sla;
 pub mod suggestions;
 pub mod text;

@@ -30,6 +30,35 @@ fn snowflake_at(at: DateTime<Utc>) -> u64 {
     ((at.timestamp_millis() - DISCORD_EPOCH_MS).max(0) as u64) << 22
 }
 
+/// How far before the stored cursor a start reads history again. Live posts are handled
+/// concurrently, so a post can be stored (moving the cursor) while an earlier one is still in
+/// flight; if carebot then dies at once (a second signal, a crash), that earlier one would lie
+/// behind the cursor. Reading a little history twice costs nothing: posts are deduplicated.
+const RESTART_REWIND_MS: u64 = 2 * 60 * 1000;
+
+/// The cursor a start backfills from: [`RESTART_REWIND_MS`] before the stored one.
+pub(super) fn rewound(cursor: u64) -> u64 {
+    let ms = cursor >> 22;
+    ms.saturating_sub(RESTART_REWIND_MS) << 22
+}
+
+/// Records that carebot watches `channel` from now on (unless it already has a cursor) and
+/// returns that point; `None` when it could not be stored (logged).
+pub(super) async fn start_watching(engine: &Engine, channel: u64) -> Option<u64> {
+    let since = snowflake_at(Utc::now() - chrono::Duration::seconds(LIVE_MARGIN_SECS));
+    match engine
+        .store()
+        .start_feed_cursor(&channel.to_string(), &since.to_string())
+        .await
+    {
+        Ok(()) => Some(since),
+        Err(e) => {
+            tracing::warn!(channel, error = %e, "cannot record where this feed channel starts");
+            None
+        }
+    }
+}
+
 /// How many messages one history page holds (Discord's maximum).
 const HISTORY_PAGE: usize = 100;
 
@@ -244,18 +273,10 @@ impl Handler {
             resume.get(&channel).and_then(Resume::start)
         };
         let Some(mut after) = start else {
-            // Earlier history is not imported; but from now on nothing may be lost, also when
-            // the bot stops before it has read a post here: remember this moment as the cursor.
-            let since = snowflake_at(Utc::now() - chrono::Duration::seconds(LIVE_MARGIN_SECS));
-            if let Err(e) = self
-                .engine
-                .store()
-                .start_feed_cursor(&channel.to_string(), &since.to_string())
-                .await
-            {
-                tracing::warn!(channel, error = %e, "cannot record where this feed channel starts");
+            // Recording the start failed at start-up: try again, from now.
+            if let Some(since) = start_watching(&self.engine, channel).await {
+                self.backfilled_to(channel, since);
             }
-            self.backfilled_to(channel, since);
             tracing::info!(channel, "no posts processed yet in this channel; starting live");
             return Ok(0);
         };

@@ -330,12 +330,21 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
     let notify = Arc::new(Notify::new());
     let sweep = Arc::new(Notify::new());
     // Backfill starts where the store was before connecting: live posts may move the cursor on.
-    let cursors = handler::feed_cursors(&engine, config.feeds.iter().map(|f| f.channel_id)).await;
+    let mut cursors = handler::feed_cursors(&engine, config.feeds.iter().map(|f| f.channel_id)).await;
+    // A channel watched for the first time: its history before now is not imported, but from
+    // here on nothing may be lost, even if carebot stops before it reads a post there.
+    for feed in &config.feeds {
+        if let std::collections::hash_map::Entry::Vacant(entry) = cursors.entry(feed.channel_id) {
+            if let Some(since) = handler::start_watching(&engine, feed.channel_id).await {
+                entry.insert(since);
+            }
+        }
+    }
     let resume = cursors
         .into_iter()
         .map(|(channel, after)| {
             let point = handler::Resume {
-                after: Some(after),
+                after: Some(handler::rewound(after)),
                 failed: None,
             };
             (channel, point)
@@ -407,15 +416,32 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
 /// `/healthz` when `[metrics]` is set) until SIGTERM or Ctrl-C, then a graceful stop within
 /// [`GRACE`]; a second signal exits at once.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    // First of all, so a signal while starting is not lost (nor kills the process outright):
+    // one set of streams for both signals, so a second one right after the first is not missed.
+    let mut signals = Signals::new()?;
+    let retention = config
+        .retention
+        .as_ref()
+        .map(crate::app::retention::Retention::from_config)
+        .transpose()?;
     let engine = Arc::new(Engine::start(config).await?);
-    let running = start(engine, &config.discord).await?;
+    let running = start(engine.clone(), &config.discord).await?;
+    // Idempotent, and one short transaction: a plain loop is enough (a missed day is caught
+    // up at the next start).
+    let purge = retention.map(|retention| {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.purge_texts(retention, Utc::now()).await {
+                    tracing::error!(error = ?e, "retention purge failed; trying again tomorrow");
+                }
+                tokio::time::sleep(crate::app::retention::PURGE_EVERY).await;
+            }
+        })
+    });
     let metrics = match &config.metrics {
         Some(m) => Some(crate::metrics::serve(&m.listen, running.health()).await?.1),
         None => None,
     };
-    // One set of signal streams for both signals, so a second one sent right after the first
-    // is not missed.
-    let mut signals = Signals::new()?;
     let stop = async move {
         let signal = signals.next().await;
         tracing::info!("stopping on {signal}: finishing what is in flight (again to exit at once)");
@@ -434,6 +460,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     };
     if let Some(metrics) = metrics {
         metrics.abort();
+    }
+    if let Some(purge) = purge {
+        purge.abort();
     }
     result
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use port::{Store, Tx};
-pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED};
+pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED, TEXT_PURGED};
 
 use crate::domain::case::{Case, CaseStatus, Customer};
 use crate::domain::escalation::{EscalationId, EscalationStatus};

@@ -226,6 +226,9 @@ macro_rules! store_methods {
 }
 
 store_methods! {
+    /// Retention: removes the text and link of every mention (and the title derived from it)
+    /// of the cases no longer active and unchanged since `before`; how many mentions.
+    fn purge_mention_texts(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// One round trip to the database (`/healthz`).
     fn ping(&self) -> Result<(), StoreError>;
     /// The numbers `/metrics` shows from the database.

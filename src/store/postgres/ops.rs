@@ -222,3 +222,35 @@ impl Tx {
         })
     }
 }
+
+impl Store {
+    /// Retention, as SQLite's: the text and link of every mention (and the title derived from
+    /// it) of the cases no longer active and unchanged since `before`.
+    pub async fn purge_mention_texts(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        use crate::domain::case::CaseStatus;
+        let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
+        let old = "SELECT id FROM cases WHERE NOT (status = ANY($1)) AND updated_at < $2";
+        let mut tx = self.begin().await?;
+        let purged = sqlx::query(&format!(
+            "UPDATE mentions SET text = '', url = NULL WHERE (text != '' OR url IS NOT NULL) AND case_id IN ({old})"
+        ))
+        .bind(&active)
+        .bind(before)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        sqlx::query(&format!(
+            "UPDATE cases SET title = $3 WHERE title != $3 AND id IN ({old})"
+        ))
+        .bind(&active)
+        .bind(before)
+        .bind(crate::store::TEXT_PURGED)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+}

@@ -311,3 +311,37 @@ impl Tx {
         })
     }
 }
+
+impl Store {
+    /// Retention: removes the text and link of every mention (and the title derived from it)
+    /// of the cases that are no longer active and have not changed since `before`. Returns how
+    /// many mentions lost their text. Customers, counts and timelines stay.
+    pub async fn purge_mention_texts(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        use crate::domain::case::CaseStatus;
+        let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
+        let placeholders = vec!["?"; active.len()].join(", ");
+        let old = format!("SELECT id FROM cases WHERE status NOT IN ({placeholders}) AND updated_at < ?");
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
+        let sql = format!("UPDATE mentions SET text = '', url = NULL WHERE (text != '' OR url IS NOT NULL) AND case_id IN ({old})");
+        let mut query = sqlx::query(&sql);
+        for status in &active {
+            query = query.bind(*status);
+        }
+        let purged = query.bind(before).execute(&mut *tx).await?.rows_affected();
+        let sql = format!("UPDATE cases SET title = ? WHERE title != ? AND id IN ({old})");
+        let mut query = sqlx::query(&sql).bind(TEXT_PURGED).bind(TEXT_PURGED);
+        for status in &active {
+            query = query.bind(*status);
+        }
+        query.bind(before).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+}
+
+/// A case title after retention removed its mention texts.
+pub const TEXT_PURGED: &str = "(text removed after the retention period)";
