@@ -51,6 +51,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     }
 }
 
+/// SQLITE_BUSY, or one of its extended codes.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
 /// The database handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -251,14 +258,27 @@ impl Store {
         }
         // Kept open for good: its page cache stays warm, and only its own commits change the
         // pages under it.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await
-            .map_err(StoreError::Open)?;
+        // Another process creating the same fresh file holds its lock while it switches it to
+        // WAL: opening then fails with "database is locked" at once (no busy wait for that),
+        // so it is tried again a few times.
+        let mut attempt = 0;
+        let writer = loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Ok(pool) => break pool,
+                Err(sqlx::Error::Database(e)) if is_busy(e.as_ref()) && attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Open(e)),
+            }
+        };
         migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
