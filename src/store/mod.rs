@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use port::{Store, Tx};
-pub use sqlite::ops::{DbProbe, Erased, OpsSnapshot, REMOVED, TEXT_PURGED};
 
 use crate::domain::case::{Case, CaseStatus, Customer};
 use crate::domain::escalation::{EscalationId, EscalationStatus};
@@ -310,3 +309,54 @@ pub struct PendingDigest {
     pub timer_id: i64,
     pub due_at: DateTime<Utc>,
 }
+
+/// What `carebot doctor` found out about a database without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbProbe {
+    /// The SQLite file does not exist yet: the first command that writes creates it.
+    Missing,
+    /// Reachable; `applied` of carebot's `known` migrations are in, `pending` are still to do
+    /// (carebot applies them when it starts), `unknown` were applied by a newer carebot, and
+    /// `failed` did not finish.
+    Reachable {
+        applied: usize,
+        known: usize,
+        pending: Vec<String>,
+        unknown: Vec<i64>,
+        failed: Vec<i64>,
+    },
+}
+
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsSnapshot {
+    /// Active cases (new, open, waiting, escalated) per priority (`P1`..`P4`).
+    pub open_cases: Vec<(String, i64)>,
+    /// Outbox rows Discord has not accepted yet.
+    pub outbox_backlog: i64,
+    /// When the oldest of them was written.
+    pub outbox_oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// Timers due by `now` and not fired yet.
+    pub timers_due: i64,
+    pub escalations_open: i64,
+    /// SLA warnings and breaches ever recorded (timeline events).
+    pub sla_warnings: i64,
+    pub sla_breaches: i64,
+}
+
+/// What [`Tx::erase_customer`] changed (counts only: no personal data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    /// The customer's cases (kept, with their numbers, status and times).
+    pub cases: Vec<crate::domain::CaseId>,
+    /// Mentions whose text, link and names were removed.
+    pub mentions: i64,
+    /// Undelivered outbox rows of those cases that were dropped.
+    pub undelivered_dropped: i64,
+}
+
+/// What an erased text or payload becomes.
+pub const REMOVED: &str = "(content removed at the customer's request)";
+
+/// A case title after retention removed its mention texts.
+pub const TEXT_PURGED: &str = "(text removed after the retention period)";

@@ -8,24 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
 use super::{Store, Tx, MIGRATOR};
-use crate::store::StoreError;
-
-/// What `carebot doctor` found out about a database without changing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbProbe {
-    /// The SQLite file does not exist yet: the first command that writes creates it.
-    Missing,
-    /// Reachable; `applied` of carebot's `known` migrations are in, `pending` are still to do
-    /// (carebot applies them when it starts), `unknown` were applied by a newer carebot, and
-    /// `failed` did not finish.
-    Reachable {
-        applied: usize,
-        known: usize,
-        pending: Vec<String>,
-        unknown: Vec<i64>,
-        failed: Vec<i64>,
-    },
-}
+use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REMOVED, TEXT_PURGED};
 
 impl Store {
     /// Opens the database read-only (never creating it), reads which migrations are applied
@@ -88,23 +71,6 @@ impl Store {
             .await?;
         Ok(())
     }
-}
-
-/// What `/metrics` reads from the database at each scrape.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OpsSnapshot {
-    /// Active cases (new, open, waiting, escalated) per priority (`P1`..`P4`).
-    pub open_cases: Vec<(String, i64)>,
-    /// Outbox rows Discord has not accepted yet.
-    pub outbox_backlog: i64,
-    /// When the oldest of them was written.
-    pub outbox_oldest: Option<chrono::DateTime<chrono::Utc>>,
-    /// Timers due by `now` and not fired yet.
-    pub timers_due: i64,
-    pub escalations_open: i64,
-    /// SLA warnings and breaches ever recorded (timeline events).
-    pub sla_warnings: i64,
-    pub sla_breaches: i64,
 }
 
 impl Store {
@@ -170,23 +136,9 @@ impl Store {
     }
 }
 
-/// What [`Tx::erase_customer`] changed (counts only: no personal data).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Erased {
-    /// The customer's cases (kept, with their numbers, status and times).
-    pub cases: Vec<crate::domain::CaseId>,
-    /// Mentions whose text, link and names were removed.
-    pub mentions: i64,
-    /// Undelivered outbox rows of those cases that were dropped.
-    pub undelivered_dropped: i64,
-}
-
 /// Timeline detail fields that can carry what a customer wrote or who they are.
 const EVENT_TEXT_FIELDS: &str =
     "'$.text', '$.note', '$.question', '$.answer', '$.reason', '$.handle', '$.name', '$.display_name', '$.url', '$.title', '$.source_id'";
-
-/// What an erased text or payload becomes.
-pub const REMOVED: &str = "(content removed at the customer's request)";
 
 impl Tx {
     /// Erases a customer's personal data in this transaction: their handle becomes
@@ -342,6 +294,3 @@ impl Store {
         Ok(purged)
     }
 }
-
-/// A case title after retention removed its mention texts.
-pub const TEXT_PURGED: &str = "(text removed after the retention period)";
