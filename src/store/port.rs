@@ -183,6 +183,17 @@ impl Tx {
         self.pending().cancel_escalation_timers(escalation, now);
     }
 
+    /// Gives new clocks (id 0) their ids and stages all of them for the commit.
+    pub async fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError> {
+        for c in clocks.iter_mut() {
+            if c.id == 0 {
+                c.id = self.take_clock_id().await?;
+            }
+            self.pending().clocks.push(c.clone());
+        }
+        Ok(())
+    }
+
     /// Cancels the pending timers of these clocks (they changed or stopped): timers not written
     /// yet are dropped, stored ones are marked cancelled at the commit, before new ones are
     /// written. Buffered, so ingest can call it between staging a case and writing it.
@@ -349,8 +360,8 @@ tx_methods! {
     /// Claims up to `limit` timers due at `now`, earliest first, by marking them fired in this
     /// transaction: a concurrent sweep cannot claim them too, and a rollback releases them.
     fn claim_due_timers(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError>;
-    /// Gives new clocks (id 0) their ids and stages all of them for the commit.
-    fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError>;
+    /// The id the next new SLA clock gets (taken: the next call gives the one after).
+    fn take_clock_id(&mut self) -> Result<i64, StoreError>;
     /// The clocks of these cases, oldest first per case.
     fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError>;
     fn clocks_by_id(&mut self, ids: &[i64]) -> Result<Vec<Clock>, StoreError>;

@@ -75,25 +75,20 @@ pub(super) async fn write_clocks(conn: &mut PgConnection, clocks: Vec<Clock>) ->
 }
 
 impl Tx {
-    /// Gives new clocks (id 0) their ids and stages all of them for the commit. Ids follow
-    /// the highest stored one: the write lock keeps anybody else from taking one meanwhile.
-    pub async fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError> {
-        if clocks.iter().any(|c| c.id == 0) && self.next_clock_id.is_none() {
-            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM sla_clocks")
-                .fetch_one(&mut *self.tx)
-                .await?;
-            let staged = self.pending.clocks.iter().map(|c| c.id).max().unwrap_or(0);
-            self.next_clock_id = Some(max.max(staged) + 1);
-        }
-        for c in clocks.iter_mut() {
-            if c.id == 0 {
-                let next = self.next_clock_id.get_or_insert(1);
-                c.id = *next;
-                *next += 1;
+    /// As SQLite's: after the highest stored id, read once per transaction; the write lock
+    /// keeps anybody else from taking one meanwhile.
+    pub async fn take_clock_id(&mut self) -> Result<i64, StoreError> {
+        let next = match self.next_clock_id {
+            Some(next) => next,
+            None => {
+                let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM sla_clocks")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                max + 1
             }
-            self.pending.clocks.push(c.clone());
-        }
-        Ok(())
+        };
+        self.next_clock_id = Some(next + 1);
+        Ok(next)
     }
 
     pub async fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError> {

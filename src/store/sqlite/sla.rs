@@ -103,25 +103,21 @@ fn id_list(ids: impl Iterator<Item = i64>) -> String {
 }
 
 impl Tx {
-    /// Gives new clocks (id 0) their ids and stages all of them for the commit. Ids follow
-    /// the highest stored one: the write transaction holds SQLite's write lock, so nobody else
-    /// can take one meanwhile.
-    pub async fn stage_clocks(&mut self, clocks: &mut [Clock]) -> Result<(), StoreError> {
-        if clocks.iter().any(|c| c.id == 0) && self.next_clock_id.is_none() {
-            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sla_clocks")
-                .fetch_one(&mut *self.tx)
-                .await?;
-            self.next_clock_id = Some(max + 1);
-        }
-        for c in clocks.iter_mut() {
-            if c.id == 0 {
-                let next = self.next_clock_id.get_or_insert(1);
-                c.id = *next;
-                *next += 1;
+    /// The id for the next new SLA clock: after the highest stored one (read once per
+    /// transaction). The write transaction holds SQLite's write lock, so nobody else can take
+    /// one meanwhile.
+    pub async fn take_clock_id(&mut self) -> Result<i64, StoreError> {
+        let next = match self.next_clock_id {
+            Some(next) => next,
+            None => {
+                let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sla_clocks")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                max + 1
             }
-            self.pending.clocks.push(c.clone());
-        }
-        Ok(())
+        };
+        self.next_clock_id = Some(next + 1);
+        Ok(next)
     }
 
     /// The clocks of these cases, oldest first per case.
