@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::commands::Reply;
+use super::offers::CaseAtHand;
 use super::outbox::{self, Field, Message, Outgoing, Ping};
 use super::packet;
 use super::text::{event_detail, one_line};
@@ -429,8 +430,11 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         let reason = case::agent_text("escalation reason", reason)?;
         let mut tx = self.store.begin().await?;
-        let mut case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
-        let customer = self.customer_of(&mut tx, &case).await?;
+        let CaseAtHand {
+            mut case,
+            customer,
+            card,
+        } = self.case_at_hand(&mut tx, id).await?;
         let e = self
             .open_escalation(
                 &mut tx,
@@ -448,7 +452,8 @@ impl Engine {
             )
             .await?;
         case.updated_at = now;
-        self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+        self.enqueue_card_at_hand(&mut tx, &case, &customer, &card, now)
+            .await?;
         tx.stage_case(case);
         tx.commit().await?;
         Ok(Reply::Done {

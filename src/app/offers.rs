@@ -8,10 +8,12 @@ use super::commands::Reply;
 use super::escalations::NewEscalation;
 use super::outbox;
 use super::{Actor, CommandError, Engine};
-use crate::domain::case;
+use crate::domain::case::{self, Case, Customer};
 use crate::domain::escalation::{EscalationId, Request};
 use crate::domain::offer::{check_offer, find_remedy, parse_amount, Grant, OfferCheck, Verdict};
+use crate::domain::sla::Clock;
 use crate::domain::{CaseId, Money, Role};
+use crate::store::{StoreError, Tx};
 
 /// The timeline detail of an `offer` event.
 #[derive(Serialize)]
@@ -31,7 +33,65 @@ struct OfferDetail<'a> {
     note: Option<&'a str>,
 }
 
+/// A case read with its customer and what its card shows besides (first post, clocks), in
+/// one round trip: for commands that change the case but not its clocks or first post, so
+/// the card can be refreshed without reading again.
+pub(super) struct CaseAtHand {
+    pub case: Case,
+    pub customer: Customer,
+    pub card: CardParts,
+}
+
+/// The parts of a case card that are not the case and its customer.
+pub(super) struct CardParts {
+    /// The text and link of the case's first post.
+    opening: (String, Option<String>),
+    clocks: Vec<Clock>,
+}
+
 impl Engine {
+    pub(super) async fn case_at_hand(&self, tx: &mut Tx, id: CaseId) -> Result<CaseAtHand, CommandError> {
+        let read = tx.case_cards(&[id]).await?;
+        let case = read
+            .cases
+            .into_iter()
+            .next()
+            .ok_or(CommandError::UnknownCase(id))?;
+        let customer = read
+            .customers
+            .into_iter()
+            .next()
+            .ok_or_else(|| CommandError::UnknownCustomer(format!("of case {id}")))?;
+        let opening = read
+            .openings
+            .into_iter()
+            .next()
+            .map(|(_, text, url)| (text, url))
+            .unwrap_or_default();
+        Ok(CaseAtHand {
+            case,
+            customer,
+            card: CardParts {
+                opening,
+                clocks: read.clocks,
+            },
+        })
+    }
+
+    /// Queues the card edit of a case read with [`Engine::case_at_hand`].
+    pub(super) async fn enqueue_card_at_hand(
+        &self,
+        tx: &mut Tx,
+        case: &Case,
+        customer: &Customer,
+        card: &CardParts,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (text, url) = &card.opening;
+        self.enqueue_card(tx, case, customer, (text, url.as_deref()), &card.clocks, now)
+            .await
+    }
+
     /// Offers `amount` of the case playbook's remedy `kind` on behalf of `actor`.
     #[tracing::instrument(skip_all, fields(case_id = %id, remedy = kind))]
     pub(super) async fn offer(
@@ -48,7 +108,11 @@ impl Engine {
             .map(|n| case::agent_text("offer note", &n))
             .transpose()?;
         let mut tx = self.store.begin().await?;
-        let mut case = tx.case(id).await?.ok_or(CommandError::UnknownCase(id))?;
+        let CaseAtHand {
+            mut case,
+            customer,
+            card,
+        } = self.case_at_hand(&mut tx, id).await?;
         case.require_active()?;
         let set = self.playbooks();
         let playbook = set
@@ -56,7 +120,6 @@ impl Engine {
             .ok_or_else(|| CommandError::UnknownPlaybook(case.category.clone()))?;
         let remedy = find_remedy(playbook, kind)?;
         let amount = parse_amount(amount, &remedy.unit)?;
-        let customer = self.customer_of(&mut tx, &case).await?;
         let role = actor.top_role().unwrap_or(Role::Agent);
         let (day_start, day_end) = self.settings.budgets.day(now);
         let (granted_on_case, spent_today) = tx
@@ -159,7 +222,8 @@ impl Engine {
             }
         };
         case.updated_at = now;
-        self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+        self.enqueue_card_at_hand(&mut tx, &case, &customer, &card, now)
+            .await?;
         tx.stage_case(case);
         tx.commit().await?;
         Ok(Reply::Done {
