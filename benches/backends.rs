@@ -17,9 +17,11 @@
 //!    `COPY ... FROM STDIN (FORMAT csv)` per batch (PostgreSQL). Goal: carebot >= 0.5x.
 //! 2. **storage** (SQLite): `CAREBOT_BENCH_STORAGE_N` mentions (default 1,000,000) imported,
 //!    their outbox delivered (every row marked as the dispatcher marks it), then bytes per
-//!    mention of the database file and its WAL after `PRAGMA wal_checkpoint(TRUNCATE)`: as is,
-//!    and after `prune_outbox` (as if `keep_delivered_hours` had passed) and `VACUUM`; each
-//!    with the biggest tables and indexes from the `dbstat` table. Goal: under 1 KB.
+//!    mention of the database file and its WAL after `PRAGMA wal_checkpoint(TRUNCATE)`: (a) as
+//!    is; (b) after what `carebot run`'s housekeeping does once `keep_delivered_hours` has
+//!    passed (`prune_outbox`, `prune_timers`, `reclaim_space`: no `VACUUM`), the steady state;
+//!    (c) after a `VACUUM` by hand too; each with the biggest tables and indexes from the
+//!    `dbstat` table. Goal: under 1 KB.
 //! 3. **drain** (PostgreSQL and the fake Discord of `tests/support`): an outbox backlog of
 //!    `CAREBOT_BENCH_OUTBOX` rows (default 20,000; imported mentions whose threads open in the
 //!    cases channel: a card and a suggestions message per new case, a thread line and a card
@@ -468,7 +470,7 @@ async fn report_size(pool: &SqlitePool, db: &Path, label: &str, n: usize, stored
         if (total as f64 / n as f64) < 1000.0 { "met" } else { "MISSED" }
     );
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 12",
+        "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 30",
     )
     .fetch_all(pool)
     .await
@@ -540,27 +542,45 @@ async fn storage_part() {
         count(&pool, "SELECT count(*) FROM case_events").await,
         count(&pool, "SELECT count(*) FROM timers").await,
     );
+    println!(
+        "  {} SLA clocks ({} running; a clock is its own timer)",
+        count(&pool, "SELECT count(*) FROM sla_clocks").await,
+        count(
+            &pool,
+            "SELECT count(*) FROM sla_clocks WHERE running_since IS NOT NULL"
+        )
+        .await,
+    );
     report_size(&pool, &db, "(a) as is, outbox delivered", n, stored).await;
     pool.close().await;
 
-    // As if `keep_delivered_hours` had passed: the dispatcher's prune, then VACUUM.
+    // As if `keep_delivered_hours` had passed: what `carebot run`'s housekeeping does (prune
+    // the delivered outbox rows and the fired or cancelled timers, give the freed pages back),
+    // then, for the floor, a VACUUM by hand.
     let store = Store::connect(&url).await.expect("store");
     let start = Instant::now();
-    let pruned = store
-        .prune_outbox(delivered_at + Duration::days(1))
-        .await
-        .expect("prune");
-    let prune_time = start.elapsed();
-    store.close().await;
-    let pool = sqlite_pool(&db).await;
-    let start = Instant::now();
-    sqlx::query("VACUUM").execute(&pool).await.expect("vacuum");
+    let cut = delivered_at + Duration::days(1);
+    let pruned = store.prune_outbox(cut).await.expect("prune outbox");
+    let timers = store.prune_timers(cut).await.expect("prune timers");
+    store.reclaim_space().await.expect("incremental vacuum");
     println!(
-        "  prune_outbox removed {pruned} rows in {:.1} s; VACUUM {:.1} s",
-        prune_time.as_secs_f64(),
+        "  housekeeping: prune_outbox removed {pruned} rows, prune_timers {timers}, then incremental_vacuum, in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    report_size(&pool, &db, "(b) after prune_outbox + VACUUM", n, stored).await;
+    store.close().await;
+    let pool = sqlite_pool(&db).await;
+    report_size(
+        &pool,
+        &db,
+        "(b) after carebot's housekeeping, no VACUUM",
+        n,
+        stored,
+    )
+    .await;
+    let start = Instant::now();
+    sqlx::query("VACUUM").execute(&pool).await.expect("vacuum");
+    println!("  VACUUM {:.1} s", start.elapsed().as_secs_f64());
+    report_size(&pool, &db, "(c) and VACUUM by hand", n, stored).await;
     pool.close().await;
 }
 
