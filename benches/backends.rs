@@ -17,9 +17,11 @@
 //!    `COPY ... FROM STDIN (FORMAT csv)` per batch (PostgreSQL). Goal: carebot >= 0.5x.
 //! 2. **storage** (SQLite): `CAREBOT_BENCH_STORAGE_N` mentions (default 1,000,000) imported,
 //!    their outbox delivered (every row marked as the dispatcher marks it), then bytes per
-//!    mention of the database file and its WAL after `PRAGMA wal_checkpoint(TRUNCATE)`: as is,
-//!    and after `prune_outbox` (as if `keep_delivered_hours` had passed) and `VACUUM`; each
-//!    with the biggest tables and indexes from the `dbstat` table. Goal: under 1 KB.
+//!    mention of the database file and its WAL after `PRAGMA wal_checkpoint(TRUNCATE)`: (a) as
+//!    is; (b) after what `carebot run`'s housekeeping does once `keep_delivered_hours` has
+//!    passed (`prune_outbox`, `prune_timers`, `reclaim_space`: no `VACUUM`), the steady state;
+//!    (c) after a `VACUUM` by hand too; each with the biggest tables and indexes from the
+//!    `dbstat` table. Goal: under 1 KB.
 //! 3. **drain** (PostgreSQL and the fake Discord of `tests/support`): an outbox backlog of
 //!    `CAREBOT_BENCH_OUTBOX` rows (default 20,000; imported mentions whose threads open in the
 //!    cases channel: a card and a suggestions message per new case, a thread line and a card
@@ -49,6 +51,10 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, SqlitePool};
 use support::fake_discord::FakeDiscord;
+use workload::{t0, Workload};
+
+#[path = "support/workload.rs"]
+mod workload;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -90,12 +96,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(default)
-}
-
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")
-        .expect("fixed time")
-        .with_timezone(&Utc)
 }
 
 fn rate(n: usize, d: StdDuration) -> f64 {
@@ -191,164 +191,6 @@ impl Drop for PgDatabase {
         ) {
             eprintln!("cannot drop bench database {}: {e}", self.name);
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Workload (the generator of benches/ingest.rs: same seed, same mix)
-// ---------------------------------------------------------------------------------------------
-
-/// splitmix64: a small deterministic generator, so every run sees the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 1000 < percent * 10
-    }
-}
-
-/// Texts on the shipped playbooks' topics (`{n}` becomes an order or booking number).
-const TEXTS: &[&str] = &[
-    "got a flat tyre in my rental car on the way to a meeting, roadside assistance just told me the tools are in the trunk",
-    "rental car broke down on the highway, waiting for a tow truck for two hours now",
-    "I was charged twice for order {n}, please refund the second charge",
-    "why was I billed for damage on booking {n}? the car was fine when I returned it",
-    "checkout broken on black friday, payment failed three times with error 500",
-    "site is down again, can't check out my cart",
-    "promo code SAVE20 doesn't work at checkout, says invalid",
-    "flash sale sold out in 2 seconds, bait and switch?",
-    "my loyalty points expired without any warning, 12,000 points gone",
-    "lost my points after the app update, rewards gone",
-    "my order {n} is late, where is it? tracking hasn't moved in 5 days",
-    "where is my order?? still waiting since last week, order {n}",
-    "the staff at the downtown store were so rude, hung up on me twice",
-    "worst service ever, the agent was condescending and unhelpful",
-    "thank you for the amazing service today, the new car arrived in 30 minutes!",
-    "shout out to Maria at the airport desk, you rock",
-    "do you ship to Canada?",
-    "what are your opening hours on sunday?",
-];
-
-const NETWORKS: &[(&str, &str)] = &[
-    ("twitter", "https://twitter.com/{h}/status/{id}"),
-    ("twitter", "https://twitter.com/{h}/status/{id}"),
-    ("twitter", "https://twitter.com/{h}/status/{id}"),
-    ("facebook", "https://facebook.com/{h}/posts/{id}"),
-    ("instagram", "https://instagram.com/p/{id}"),
-];
-
-/// One generated mention, before it is written as a JSON line.
-#[derive(Clone)]
-struct Item {
-    id: u64,
-    network: usize,
-    handle: String,
-    name: Option<String>,
-    text: String,
-    followers: u64,
-    posted_at: DateTime<Utc>,
-}
-
-impl Item {
-    fn json_line(&self) -> String {
-        let url = NETWORKS[self.network]
-            .1
-            .replace("{h}", &self.handle)
-            .replace("{id}", &self.id.to_string());
-        serde_json::json!({
-            "id": self.id.to_string(),
-            "network": NETWORKS[self.network].0,
-            "handle": self.handle,
-            "name": self.name,
-            "text": self.text,
-            "url": url,
-            "posted_at": self.posted_at,
-            "followers": self.followers,
-        })
-        .to_string()
-    }
-}
-
-/// Generates the mix: ~60% new customers, ~40% repeat customers, ~3% duplicates, ~1% echoes.
-struct Workload {
-    rng: Rng,
-    /// Customers seen so far: (network, handle).
-    customers: Vec<(usize, String)>,
-    emitted: Vec<Item>,
-    next_id: u64,
-    /// Keep every emitted item (to re-send duplicates) only up to this many.
-    keep: usize,
-}
-
-impl Workload {
-    fn new(seed: u64, first_id: u64) -> Workload {
-        Workload {
-            rng: Rng(seed),
-            customers: Vec::new(),
-            emitted: Vec::new(),
-            next_id: first_id,
-            keep: 50_000,
-        }
-    }
-
-    fn next(&mut self, i: usize) -> Item {
-        if !self.emitted.is_empty() && self.rng.chance(3) {
-            let k = self.rng.below(self.emitted.len());
-            return self.emitted[k].clone();
-        }
-        let (network, handle, name) = if !self.customers.is_empty() && self.rng.chance(40) {
-            let k = self.rng.below(self.customers.len());
-            let (n, h) = self.customers[k].clone();
-            (n, h, None)
-        } else {
-            let network = self.rng.below(NETWORKS.len());
-            let handle = format!("user{}", self.customers.len() + 1);
-            self.customers.push((network, handle.clone()));
-            let name = self
-                .rng
-                .chance(50)
-                .then(|| format!("Customer {}", self.customers.len()));
-            (network, handle, name)
-        };
-        self.next_id += 1;
-        let text = if self.rng.chance(1) {
-            format!("RT @someone: {}", TEXTS[self.rng.below(TEXTS.len())])
-        } else {
-            TEXTS[self.rng.below(TEXTS.len())]
-                .replace("{n}", &format!("A{}", 100_000 + self.rng.below(900_000)))
-        };
-        let followers = match self.rng.below(100) {
-            0 => 50_000 + self.rng.below(500_000) as u64,
-            1..=10 => 2_000 + self.rng.below(20_000) as u64,
-            _ => self.rng.below(2_000) as u64,
-        };
-        let item = Item {
-            id: self.next_id,
-            network,
-            handle,
-            name,
-            text,
-            followers,
-            posted_at: t0() + Duration::seconds(i as i64),
-        };
-        if self.emitted.len() < self.keep {
-            self.emitted.push(item.clone());
-        } else {
-            let k = self.rng.below(self.keep);
-            self.emitted[k] = item.clone();
-        }
-        item
     }
 }
 
@@ -628,7 +470,7 @@ async fn report_size(pool: &SqlitePool, db: &Path, label: &str, n: usize, stored
         if (total as f64 / n as f64) < 1000.0 { "met" } else { "MISSED" }
     );
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 12",
+        "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 30",
     )
     .fetch_all(pool)
     .await
@@ -700,27 +542,45 @@ async fn storage_part() {
         count(&pool, "SELECT count(*) FROM case_events").await,
         count(&pool, "SELECT count(*) FROM timers").await,
     );
+    println!(
+        "  {} SLA clocks ({} running; a clock is its own timer)",
+        count(&pool, "SELECT count(*) FROM sla_clocks").await,
+        count(
+            &pool,
+            "SELECT count(*) FROM sla_clocks WHERE running_since IS NOT NULL"
+        )
+        .await,
+    );
     report_size(&pool, &db, "(a) as is, outbox delivered", n, stored).await;
     pool.close().await;
 
-    // As if `keep_delivered_hours` had passed: the dispatcher's prune, then VACUUM.
+    // As if `keep_delivered_hours` had passed: what `carebot run`'s housekeeping does (prune
+    // the delivered outbox rows and the fired or cancelled timers, give the freed pages back),
+    // then, for the floor, a VACUUM by hand.
     let store = Store::connect(&url).await.expect("store");
     let start = Instant::now();
-    let pruned = store
-        .prune_outbox(delivered_at + Duration::days(1))
-        .await
-        .expect("prune");
-    let prune_time = start.elapsed();
-    store.close().await;
-    let pool = sqlite_pool(&db).await;
-    let start = Instant::now();
-    sqlx::query("VACUUM").execute(&pool).await.expect("vacuum");
+    let cut = delivered_at + Duration::days(1);
+    let pruned = store.prune_outbox(cut).await.expect("prune outbox");
+    let timers = store.prune_timers(cut).await.expect("prune timers");
+    store.reclaim_space().await.expect("incremental vacuum");
     println!(
-        "  prune_outbox removed {pruned} rows in {:.1} s; VACUUM {:.1} s",
-        prune_time.as_secs_f64(),
+        "  housekeeping: prune_outbox removed {pruned} rows, prune_timers {timers}, then incremental_vacuum, in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    report_size(&pool, &db, "(b) after prune_outbox + VACUUM", n, stored).await;
+    store.close().await;
+    let pool = sqlite_pool(&db).await;
+    report_size(
+        &pool,
+        &db,
+        "(b) after carebot's housekeeping, no VACUUM",
+        n,
+        stored,
+    )
+    .await;
+    let start = Instant::now();
+    sqlx::query("VACUUM").execute(&pool).await.expect("vacuum");
+    println!("  VACUUM {:.1} s", start.elapsed().as_secs_f64());
+    report_size(&pool, &db, "(c) and VACUUM by hand", n, stored).await;
     pool.close().await;
 }
 

@@ -318,6 +318,9 @@ pub struct TriageConfig {
 pub struct CasesConfig {
     /// A mention this many hours after a case was resolved reopens it; later ones open a new case.
     pub reopen_window_hours: i64,
+    /// An imported post (`carebot ingest`) posted more than this many hours before it is
+    /// imported is history: it moves no SLA clock (its case opens without any).
+    pub import_history_hours: i64,
     /// How many suggestions a new case card shows.
     pub suggestions_on_card: usize,
     /// How similar (0..1) a post must be to a playbook's examples, keywords or title for
@@ -402,6 +405,7 @@ impl Default for CasesConfig {
     fn default() -> Self {
         CasesConfig {
             reopen_window_hours: 72,
+            import_history_hours: 24,
             suggestions_on_card: 3,
             min_similarity: crate::domain::playbook::DEFAULT_MIN_SIMILARITY,
         }

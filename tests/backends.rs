@@ -245,3 +245,49 @@ async fn a_postgresql_not_reachable_at_start_is_waited_for_with_a_clear_message(
         .expect("connected once the server answers");
     assert_eq!(store.backend(), "postgres");
 }
+
+#[tokio::test]
+async fn a_new_sqlite_file_gives_the_pages_of_pruned_rows_back_without_a_vacuum() {
+    use sqlx::Connection;
+    let (mut config, _dir) = test_config();
+    if postgres_admin_url().is_some() {
+        // This story is SQLite's (PostgreSQL's autovacuum reuses the space by itself): a file
+        // in the test's folder instead of the test database.
+        config.database.url = format!("sqlite://{}", _dir.0.join("vacuum.db").display());
+    }
+    config.surge.min_mentions = 1000;
+    let mut app = TestApp {
+        engine: Engine::start(&config).await.expect("engine starts"),
+        config,
+        dir: _dir,
+        posts: 0,
+    };
+    let text = "x".repeat(2000);
+    for i in 0..200 {
+        app.feed(
+            &format!("[Twitter] @buyer{i}: {text} https://twitter.com/buyer{i}/status/{i}"),
+            t0(),
+        )
+        .await;
+    }
+    let store = app.engine.store();
+    for row in store.undelivered_outbox(10_000).await.unwrap() {
+        store.mark_delivered(row.id, t0()).await.unwrap();
+    }
+    let url = app.config.database.url.clone();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, 2, "auto_vacuum = INCREMENTAL");
+    let pages = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    let before = pages("PRAGMA page_count").fetch_one(&mut conn).await.unwrap();
+    assert!(store.prune_outbox(t0() + Duration::hours(1)).await.unwrap() > 300);
+    store.reclaim_space().await.unwrap();
+    let after = pages("PRAGMA page_count").fetch_one(&mut conn).await.unwrap();
+    let free = pages("PRAGMA freelist_count").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(free, 0, "no free page left in the file");
+    assert!(after < before, "the file shrank: {before} -> {after} pages");
+    conn.close().await.unwrap();
+}

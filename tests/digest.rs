@@ -680,3 +680,51 @@ async fn the_csv_lists_the_cases_opened_in_the_period() {
     );
     assert!(lines[5].starts_with("7,2026-11-28T20:00:00Z,"), "{}", lines[5]);
 }
+
+#[tokio::test]
+async fn a_fired_timer_is_pruned_once_past_the_cut_and_never_fires_again_while_pending_ones_stay() {
+    let app = spawn_app_with(weekly("Europe/Berlin")).await;
+    let store = app.engine.store();
+    app.engine
+        .schedule_digest(at("2026-11-25T12:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prune_timers(at("2030-01-01T00:00:00Z")).await.unwrap(),
+        0,
+        "a timer not fired yet is never pruned, however old"
+    );
+    assert_eq!(store.pending_timers().await.unwrap(), 1);
+    let fired_at = at("2026-11-30T08:00:05Z");
+    assert_eq!(app.engine.fire_due_timers(fired_at).await.unwrap().fired, 1);
+    assert_eq!(
+        store.prune_timers(fired_at).await.unwrap(),
+        0,
+        "not older than the cut"
+    );
+    assert_eq!(
+        store.prune_timers(at("2026-12-01T00:00:00Z")).await.unwrap(),
+        1,
+        "the fired one; next week's stays"
+    );
+    store.reclaim_space().await.unwrap();
+    assert_eq!(store.pending_timers().await.unwrap(), 1);
+    assert_eq!(
+        app.engine
+            .fire_due_timers(at("2026-12-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .fired,
+        0,
+        "a pruned timer never fires again"
+    );
+    assert_eq!(
+        app.engine
+            .fire_due_timers(at("2026-12-07T08:00:05Z"))
+            .await
+            .unwrap()
+            .fired,
+        1
+    );
+    assert_eq!(digest_posts(&app).await.len(), 2, "each week once");
+}

@@ -397,3 +397,79 @@ async fn a_breach_can_escalate_to_the_supervisors() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_clock_is_its_own_timer_no_timer_row_and_each_point_fires_once_in_order() {
+    let mut app = spawn(|_| {}).await;
+    app.feed(QUESTION, t0()).await;
+    let store = app.engine.store();
+    assert_eq!(
+        store.pending_timers().await.unwrap(),
+        0,
+        "warnings and breaches are read from the clock rows"
+    );
+    assert_eq!(
+        app.engine.next_timer_due().await.unwrap(),
+        Some(secs(12 * 60)),
+        "the first-response warning is the next point"
+    );
+    // Both first-response points are due at once (the bot was down): warning, then breach,
+    // in one sweep, both late; the resolution clock's warning is next.
+    let report = app.engine.fire_due_timers(secs(20 * 60)).await.unwrap();
+    assert_eq!((report.fired, report.late), (2, 2));
+    assert_eq!(app.engine.next_timer_due().await.unwrap(), Some(secs(192 * 60)));
+    app.restart().await;
+    assert_eq!(app.engine.fire_due_timers(secs(30 * 60)).await.unwrap().fired, 0);
+    assert_eq!(
+        thread_titles(&app.outbox().await),
+        [
+            "SLA at risk: first response on case #1",
+            "SLA breached: first response on case #1"
+        ]
+    );
+}
+
+fn imported(n: u32, handle: &str, posted_at: DateTime<Utc>) -> carebot::domain::feed::Mention {
+    carebot::domain::feed::Mention {
+        source_id: format!("import:{n}"),
+        external_id: None,
+        network: carebot::domain::Network::parse("twitter").unwrap(),
+        handle: carebot::domain::Handle::parse(handle).unwrap(),
+        display_name: None,
+        text: "where can I see my invoice?".into(),
+        url: None,
+        posted_at,
+        followers: None,
+        unparsed: false,
+    }
+}
+
+#[tokio::test]
+async fn an_imported_post_from_long_ago_is_history_and_starts_no_clock() {
+    let app = spawn(|_| {}).await;
+    let now = secs(0);
+    let old = imported(1, "olga", now - Duration::days(90));
+    let recent = imported(2, "rita", now - Duration::hours(2));
+    let outcomes = app.engine.receive_mentions(&[old, recent], now).await.unwrap();
+    let ids: Vec<CaseId> = outcomes.iter().filter_map(|o| o.case()).collect();
+    assert_eq!(ids.len(), 2, "both open a case: {outcomes:?}");
+    let history = app.engine.case_detail(ids[0], now).await.unwrap();
+    assert!(
+        history.sla.is_empty(),
+        "no target could have been met: {:?}",
+        history.sla
+    );
+    let live = app.engine.case_detail(ids[1], now).await.unwrap();
+    assert_eq!(
+        live.sla.len(),
+        2,
+        "a recent import runs its clocks from the import"
+    );
+    // Only the recent case's points ever fire; the digest counts no SLA for the history case.
+    assert_eq!(app.engine.fire_due_timers(secs(20 * 60)).await.unwrap().fired, 2);
+    let more = imported(3, "olga", now - Duration::days(60));
+    app.engine.receive_mentions(&[more], secs(30 * 60)).await.unwrap();
+    let history = app.engine.case_detail(ids[0], now).await.unwrap();
+    assert!(history.sla.is_empty(), "a later history post starts none either");
+    assert_eq!(history.case.mention_count, 2);
+}

@@ -14,7 +14,7 @@ use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
 use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookSet, TemplateVars};
 use crate::domain::sla::{self, Clock};
-use crate::domain::{CaseId, Handle, Network, Priority, Role};
+use crate::domain::{CaseId, Priority, Role};
 use crate::store::{CaseWithOpening, CustomerKey};
 use crate::store::{StoreError, Tx};
 
@@ -149,17 +149,14 @@ struct Touched<'a> {
     changed: bool,
 }
 
-/// The timeline detail of a mention event. Fields in alphabetical order: the same JSON as the
-/// `serde_json::json!` map it replaces, without building the map.
+/// The timeline detail of a mention event: the triage at that moment. The post itself (its
+/// author, network, source id, whether it was parsed) is the mention's row, and the customer
+/// the case's: repeating them here would store them twice, in every case's timeline.
 #[derive(Serialize)]
 struct MentionDetail<'a> {
     category: &'a str,
-    handle: &'a Handle,
-    network: &'a Network,
     priority: Priority,
     reasons: &'a [String],
-    source_id: &'a str,
-    unparsed: bool,
 }
 
 impl Engine {
@@ -370,6 +367,9 @@ impl Engine {
                 customers[j].display_name = m.display_name.clone();
             }
             let customer = &customers[j];
+            // An imported post from long ago is history: no target could have been met for
+            // it, so it starts no clock and moves none (see README, "SLA clocks").
+            let history = feed.channel_id.is_none() && now - m.posted_at > self.settings.import_history;
             let slot = match current.get(&customer.id) {
                 Some(&k) => Some(k),
                 None => latest.remove(&customer.id).map(|l| {
@@ -427,6 +427,9 @@ impl Engine {
                         events.push(sla::CaseEvent::Retarget);
                     }
                     events.push(sla::CaseEvent::CustomerWrote { replied_before });
+                    if history {
+                        events.clear();
+                    }
                     for event in events {
                         self.clock_event(tx, &mut t.clocks, &t.case, customer.segment, event, now)
                             .await?;
@@ -473,15 +476,17 @@ impl Engine {
                     });
                     let k = touched.len() - 1;
                     let t = &mut touched[k];
-                    self.clock_event(
-                        tx,
-                        &mut t.clocks,
-                        &t.case,
-                        customer.segment,
-                        sla::CaseEvent::Opened,
-                        now,
-                    )
-                    .await?;
+                    if !history {
+                        self.clock_event(
+                            tx,
+                            &mut t.clocks,
+                            &t.case,
+                            customer.segment,
+                            sla::CaseEvent::Opened,
+                            now,
+                        )
+                        .await?;
+                    }
                     current.insert(customer.id, k);
                     (k, IngestOutcome::Opened(id))
                 }
@@ -549,12 +554,8 @@ impl Engine {
         let case = &t.case;
         let detail = MentionDetail {
             category: &case.category,
-            handle: &m.handle,
-            network: &m.network,
             priority: case.priority,
             reasons,
-            source_id: &m.source_id,
-            unparsed: m.unparsed,
         };
         match outcome {
             IngestOutcome::Opened(_) if grouping != Grouping::Alone => {

@@ -155,6 +155,8 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub reopen_window: Duration,
+    /// Imported posts older than this at import move no SLA clock.
+    pub import_history: Duration,
     pub suggestions_on_card: usize,
     /// Where the playbooks come from (and are reloaded from).
     pub playbooks: PlaybookSource,
@@ -304,6 +306,7 @@ impl Engine {
             digest,
             settings: Settings {
                 reopen_window: Duration::hours(config.cases.reopen_window_hours.max(0)),
+                import_history: Duration::hours(config.cases.import_history_hours.clamp(0, 1_000_000)),
                 suggestions_on_card: config.cases.suggestions_on_card,
                 playbooks: PlaybookSource::from_config(&config.playbooks_dir),
                 min_similarity,

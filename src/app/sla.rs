@@ -1,5 +1,7 @@
 //! SLA clocks as use cases: every change to a case moves its clocks (in the same transaction),
-//! their warning and breach are timer rows, and the sweep posts them once each.
+//! and the sweep posts their warning and breach once each. A clock is its own timer: the
+//! sweep reads the running clocks whose next point is due from their rows, so a clock that
+//! changes has nothing to cancel or reschedule.
 
 use chrono::{DateTime, Utc};
 
@@ -9,7 +11,7 @@ use super::{Actor, Engine, BOT_ACTOR};
 use crate::domain::case::Case;
 use crate::domain::sla::{human, CaseEvent, Clock, Outcome};
 use crate::domain::{Role, Segment};
-use crate::store::{NewTimer, StoreError, Timer, TimerKind, Tx};
+use crate::store::{StoreError, Tx};
 
 /// What a case's card shows of its clocks: each target still counting, with its due time.
 pub fn card_lines(clocks: &[Clock]) -> Vec<String> {
@@ -33,9 +35,9 @@ pub fn card_lines(clocks: &[Clock]) -> Vec<String> {
 }
 
 impl Engine {
-    /// Applies `event` to a case's clocks (new ones are pushed): stages what changed, cancels
-    /// the timers of the clocks that changed, and schedules the warning and the breach of
-    /// those still running. Writes nothing before the commit, so ingest can call it mid-batch.
+    /// Applies `event` to a case's clocks (new ones are pushed) and stages what changed. A
+    /// clock is its own timer (its warning and breach are read from its row by the sweep), so
+    /// nothing else is written; and nothing before the commit, so ingest can call it mid-batch.
     pub(super) async fn clock_event(
         &self,
         tx: &mut Tx,
@@ -51,38 +53,12 @@ impl Engine {
         if changed.is_empty() {
             return Ok(());
         }
-        let stale: Vec<i64> = changed
-            .iter()
-            .map(|&i| clocks[i].id)
-            .filter(|id| *id != 0)
-            .collect();
-        tx.cancel_clock_timers(&stale, now);
         let mut touched: Vec<Clock> = changed.iter().map(|&i| clocks[i].clone()).collect();
         tx.stage_clocks(&mut touched).await?;
         for (&slot, clock) in changed.iter().zip(touched) {
-            self.schedule_clock_timers(tx, &clock, now);
             clocks[slot] = clock;
         }
         Ok(())
-    }
-
-    /// The warning (if not given yet) and the breach notice of a running clock.
-    fn schedule_clock_timers(&self, tx: &mut Tx, clock: &Clock, now: DateTime<Utc>) {
-        let timer = |kind, due_at| NewTimer {
-            kind,
-            case_id: Some(clock.case_id),
-            escalation: None,
-            tier: None,
-            clock: Some(clock.id),
-            detail: serde_json::json!({ "target": clock.target.as_str() }),
-            due_at,
-        };
-        if let Some(warn) = clock.warn_due_at.filter(|_| !clock.warned) {
-            tx.schedule_timer(timer(TimerKind::SlaWarning, warn), now);
-        }
-        if let Some(due) = clock.due_at.filter(|_| !clock.breach_noticed) {
-            tx.schedule_timer(timer(TimerKind::SlaBreach, due), now);
-        }
     }
 
     /// Loads a case's clocks and applies one event to them.
@@ -98,51 +74,40 @@ impl Engine {
         self.clock_event(tx, &mut clocks, case, segment, event, now).await
     }
 
-    /// Fires SLA warnings and breaches: once each, to the case thread and the queue channel,
-    /// with an escalation when the policy asks for one.
-    pub(super) async fn fire_sla_timers(
+    /// Fires the due points of these clocks (read by [`Tx::due_clocks`]): the warning, then
+    /// the breach when it is due too, once each, to the case thread and the queue channel,
+    /// with an escalation when the policy asks for one. Returns how many points fired and how
+    /// many of them late.
+    pub(super) async fn fire_clock_points(
         &self,
         tx: &mut Tx,
-        timers: &[&Timer],
+        clocks: Vec<Clock>,
         late_after: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), StoreError> {
-        let ids: Vec<i64> = timers.iter().filter_map(|t| t.spec.clock).collect();
-        let mut clocks: std::collections::HashMap<i64, Clock> = tx
-            .clocks_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let (mut stale, mut late) = (0, 0);
-        for t in timers {
-            let Some(clock) = t.spec.clock.and_then(|id| clocks.get_mut(&id)) else {
-                stale += 1;
-                continue;
-            };
-            let breach = t.spec.kind == TimerKind::SlaBreach;
-            let live = clock.is_running()
-                && if breach {
-                    !clock.breach_noticed && clock.due_at == Some(t.spec.due_at)
-                } else {
-                    !clock.warned && clock.warn_due_at == Some(t.spec.due_at)
-                };
-            if !live {
-                stale += 1;
+        let (mut fired, mut late) = (0, 0);
+        for mut clock in clocks {
+            if !clock.is_running() {
                 continue;
             }
-            let late_by = (now - t.spec.due_at > late_after).then_some(t.spec.due_at);
-            late += usize::from(late_by.is_some());
-            if breach {
-                clock.breach_noticed = true;
-            } else {
+            let late_by = |due: DateTime<Utc>| (now - due > late_after).then_some(due);
+            if let Some(due) = clock.warn_due_at.filter(|d| !clock.warned && *d <= now) {
                 clock.warned = true;
                 clock.warn_due_at = None;
+                tx.stage_clocks(std::slice::from_mut(&mut clock)).await?;
+                self.notice(tx, &clock, false, late_by(due), now).await?;
+                fired += 1;
+                late += usize::from(late_by(due).is_some());
             }
-            tx.stage_clocks(std::slice::from_mut(clock)).await?;
-            self.notice(tx, clock, breach, late_by, now).await?;
+            if let Some(due) = clock.due_at.filter(|d| !clock.breach_noticed && *d <= now) {
+                clock.breach_noticed = true;
+                tx.stage_clocks(std::slice::from_mut(&mut clock)).await?;
+                self.notice(tx, &clock, true, late_by(due), now).await?;
+                fired += 1;
+                late += usize::from(late_by(due).is_some());
+            }
         }
-        Ok((stale, late))
+        Ok((fired, late))
     }
 
     async fn notice(

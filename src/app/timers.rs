@@ -1,6 +1,7 @@
-//! The timer sweep: reminders and deadlines are rows with a due time, claimed and acted on in
-//! one transaction, so each fires exactly once, also after a restart (late ones say so) and
-//! with several processes on one database.
+//! The timer sweep: reminders, deadlines, incident checks and digests are rows with a due
+//! time, and SLA warnings and breaches are the next points of the running clocks' own rows;
+//! each is claimed and acted on in one transaction, so it fires exactly once, also after a
+//! restart (late ones say so) and with several processes on one database.
 
 use std::collections::HashMap;
 
@@ -24,7 +25,7 @@ const LATE_AFTER: Duration = Duration::seconds(60);
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
-    /// Timers claimed (each exactly once).
+    /// Timers claimed and SLA clock points fired (each exactly once).
     pub fired: usize,
     /// Of those, the ones that were late.
     pub late: usize,
@@ -50,9 +51,11 @@ impl Engine {
         loop {
             let mut tx = self.store.begin().await?;
             let timers = tx.claim_due_timers(now, SWEEP_BATCH).await?;
-            if timers.is_empty() {
+            let clocks = tx.due_clocks(now, SWEEP_BATCH).await?;
+            if timers.is_empty() && clocks.is_empty() {
                 return Ok(report);
             }
+            let full = timers.len() as i64 >= SWEEP_BATCH || clocks.len() as i64 >= SWEEP_BATCH;
             // Counted apart until the commit: a batch rolled back is claimed again.
             let mut batch = SweepReport::default();
             let (checks, rest): (Vec<&Timer>, Vec<&Timer>) = timers
@@ -60,8 +63,10 @@ impl Engine {
                 .partition(|t| t.spec.kind == TimerKind::IncidentCheck);
             let (digests, rest): (Vec<&Timer>, Vec<&Timer>) =
                 rest.into_iter().partition(|t| t.spec.kind == TimerKind::Digest);
+            // Timers of SLA clocks from before clocks were their own timers are stale.
             let (of_escalations, of_clocks): (Vec<&Timer>, Vec<&Timer>) =
                 rest.into_iter().partition(|t| t.spec.escalation.is_some());
+            batch.stale += of_clocks.len();
             for t in checks {
                 if !self.check_incident(&mut tx, &t.spec.detail, now).await? {
                     batch.stale += 1;
@@ -75,8 +80,8 @@ impl Engine {
                 // back (dropping `tx`) and claim again; its timers are stale then.
                 continue;
             }
-            let (stale, late) = self.fire_sla_timers(&mut tx, &of_clocks, LATE_AFTER, now).await?;
-            batch.stale += stale;
+            let (points, late) = self.fire_clock_points(&mut tx, clocks, LATE_AFTER, now).await?;
+            batch.fired += points;
             batch.late += late;
             let (stale, late) = self
                 .fire_digest_timers(&mut tx, &digests, LATE_AFTER, now)
@@ -84,7 +89,7 @@ impl Engine {
             batch.stale += stale;
             batch.late += late;
             tx.commit().await?;
-            report.fired += timers.len();
+            report.fired += timers.len() + batch.fired;
             report.stale += batch.stale;
             report.late += batch.late;
             if report.late > 0 {
@@ -93,7 +98,7 @@ impl Engine {
                     "timers fired late (carebot was not running when they were due)"
                 );
             }
-            if (timers.len() as i64) < SWEEP_BATCH {
+            if !full {
                 return Ok(report);
             }
         }

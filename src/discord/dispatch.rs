@@ -37,7 +37,8 @@ const PASS_ROWS_MAX: i64 = 12_800;
 /// How long the loop sleeps when nothing is waiting for a known moment and nothing wakes it.
 const IDLE: Duration = Duration::from_millis(500);
 
-/// How often delivered rows older than `discord.keep_delivered_hours` are deleted.
+/// How often delivered rows (and fired or cancelled timers) older than
+/// `discord.keep_delivered_hours` are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
@@ -183,16 +184,34 @@ impl Dispatcher {
         }
     }
 
-    /// Deletes delivered rows past `keep_delivered`; a failure is only logged (the next
-    /// round tries again).
+    /// Deletes delivered rows and fired or cancelled timers past `keep_delivered`, then gives
+    /// the freed pages back; a failure is only logged (the next round tries again).
     async fn prune(&self) {
         let Some(keep) = self.keep_delivered else {
             return;
         };
-        match self.store.prune_outbox(Utc::now() - keep).await {
+        let before = Utc::now() - keep;
+        let mut freed = false;
+        match self.store.prune_outbox(before).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "pruned delivered outbox rows"),
+            Ok(n) => {
+                freed = true;
+                tracing::info!(rows = n, "pruned delivered outbox rows");
+            }
             Err(e) => tracing::warn!(error = %e, "cannot prune delivered outbox rows"),
+        }
+        match self.store.prune_timers(before).await {
+            Ok(0) => {}
+            Ok(n) => {
+                freed = true;
+                tracing::info!(rows = n, "pruned fired and cancelled timers");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot prune fired timers"),
+        }
+        if freed {
+            if let Err(e) = self.store.reclaim_space().await {
+                tracing::warn!(error = %e, "cannot give freed database pages back");
+            }
         }
     }
 

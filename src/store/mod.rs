@@ -336,7 +336,7 @@ pub struct OpsSnapshot {
     pub outbox_backlog: i64,
     /// When the oldest of them was written.
     pub outbox_oldest: Option<chrono::DateTime<chrono::Utc>>,
-    /// Timers due by `now` and not fired yet.
+    /// Timers due by `now` and not fired yet (timer rows and the points of running SLA clocks).
     pub timers_due: i64,
     pub escalations_open: i64,
     /// SLA warnings and breaches ever recorded (timeline events).

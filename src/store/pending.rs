@@ -22,8 +22,6 @@ pub(crate) struct Pending {
     pub(crate) outbox: Vec<PendingOutbox>,
     pub(crate) cursors: Vec<(String, String)>,
     pub(crate) clocks: Vec<Clock>,
-    /// Clocks whose stored pending timers are to be cancelled, and when.
-    pub(crate) cancelled_clocks: Vec<(i64, DateTime<Utc>)>,
     /// Escalations whose stored pending timers are to be cancelled, and when.
     pub(crate) cancelled_escalations: Vec<(i64, DateTime<Utc>)>,
     pub(crate) grants: Vec<Grant>,
@@ -69,7 +67,6 @@ impl Pending {
             + self.outbox.len()
             + self.cursors.len()
             + self.clocks.len()
-            + self.cancelled_clocks.len()
             + self.cancelled_escalations.len()
             + self.grants.len()
             + self.timers.len()
@@ -132,14 +129,5 @@ impl Pending {
     pub(crate) fn cancel_escalation_timers(&mut self, escalation: EscalationId, now: DateTime<Utc>) {
         self.timers.retain(|(t, _)| t.escalation != Some(escalation));
         self.cancelled_escalations.push((escalation.0, now));
-    }
-
-    pub(crate) fn cancel_clock_timers(&mut self, ids: &[i64], now: DateTime<Utc>) {
-        if ids.is_empty() {
-            return;
-        }
-        self.timers
-            .retain(|(t, _)| t.clock.is_none_or(|c| !ids.contains(&c)));
-        self.cancelled_clocks.extend(ids.iter().map(|id| (*id, now)));
     }
 }

@@ -83,6 +83,16 @@ impl Store {
         Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
     }
 
+    /// When the next pending timer is due, if any: a timer row or the next point of a
+    /// running SLA clock.
+    pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (timer, clock) = match self {
+            Store::Sqlite(s) => (s.next_timer_due().await?, s.next_clock_point().await?),
+            Store::Postgres(s) => (s.next_timer_due().await?, s.next_clock_point().await?),
+        };
+        Ok(timer.into_iter().chain(clock).min())
+    }
+
     /// Which database this is, for logs and `doctor`: `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -193,13 +203,6 @@ impl Tx {
         }
         Ok(())
     }
-
-    /// Cancels the pending timers of these clocks (they changed or stopped): timers not written
-    /// yet are dropped, stored ones are marked cancelled at the commit, before new ones are
-    /// written. Buffered, so ingest can call it between staging a case and writing it.
-    pub fn cancel_clock_timers(&mut self, ids: &[i64], now: DateTime<Utc>) {
-        self.pending().cancel_clock_timers(ids, now);
-    }
 }
 
 /// `impl Tx` methods that go to the adapter's transaction.
@@ -259,6 +262,12 @@ store_methods! {
     /// Deletes the rows delivered before `before` (the newest row of all stays, so ids, and
     /// the nonces made from them, never repeat); how many.
     fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes the timers fired or cancelled before `before` (the newest row of all stays, so
+    /// ids never repeat); how many.
+    fn prune_timers(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Returns the space that deletes freed to the file system where the backend needs
+    /// telling (SQLite's `incremental_vacuum`); PostgreSQL's autovacuum does it by itself.
+    fn reclaim_space(&self) -> Result<(), StoreError>;
     /// Outbox rows after `id`, delivered or not, oldest first (what the console shows).
     fn outbox_after(&self, id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
     /// The newest outbox row id (0 when empty).
@@ -272,8 +281,9 @@ store_methods! {
     /// The case whose thread is `thread_ref`.
     fn case_by_thread(&self, thread_ref: &str) -> Result<Option<CaseId>, StoreError>;
     fn feed_cursor(&self, channel_id: &str) -> Result<Option<String>, StoreError>;
-    /// When the next pending timer is due, if any.
-    fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// When the next point of a running SLA clock (its warning, else its breach) is due, if
+    /// any: clocks are their own timers.
+    fn next_clock_point(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// How many timers are pending.
     fn pending_timers(&self) -> Result<i64, StoreError>;
     /// The chat adapter's message of an escalation's packet.
@@ -360,6 +370,11 @@ tx_methods! {
     /// Claims up to `limit` timers due at `now`, earliest first, by marking them fired in this
     /// transaction: a concurrent sweep cannot claim them too, and a rollback releases them.
     fn claim_due_timers(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError>;
+    /// Running SLA clocks whose next point (the warning while it is due, else the breach) is
+    /// due at `now`, soonest first: clocks are their own timers. Read in a write transaction,
+    /// which holds the write lock until it commits what it noticed (`warned`,
+    /// `breach_noticed`), so another sweep finds them noticed: each point fires once.
+    fn due_clocks(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError>;
     /// The id the next new SLA clock gets (taken: the next call gives the one after).
     fn take_clock_id(&mut self) -> Result<i64, StoreError>;
     /// The clocks of these cases, oldest first per case.

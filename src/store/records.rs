@@ -169,6 +169,19 @@ impl SummaryRecord {
     }
 }
 
+/// How a mention's link is stored: a link that is also its network id (the usual case: the
+/// post's URL is what dedupes it) is stored once, in `external_id`, with `url` the empty
+/// string; any other link as it is.
+pub(super) fn stored_url(m: &crate::domain::feed::Mention) -> Option<&str> {
+    match m.url.as_deref() {
+        Some(url) if m.external_id.as_deref() == Some(url) => Some(""),
+        url => url,
+    }
+}
+
+/// A mention's link, read from the `mentions` row `m` (see [`stored_url`]).
+pub(super) const MENTION_URL: &str = "CASE m.url WHEN '' THEN m.external_id ELSE m.url END";
+
 #[derive(FromRow)]
 pub(super) struct MentionRecord {
     id: i64,
@@ -178,6 +191,7 @@ pub(super) struct MentionRecord {
     display_name: Option<String>,
     text: String,
     url: Option<String>,
+    external_id: Option<String>,
     followers: Option<i64>,
     unparsed: bool,
     posted_at: DateTime<Utc>,
@@ -192,7 +206,10 @@ impl MentionRecord {
             handle: parse_col(&self.handle, Handle::parse)?,
             display_name: self.display_name,
             text: self.text,
-            url: self.url,
+            url: match self.url.as_deref() {
+                Some("") => self.external_id,
+                _ => self.url,
+            },
             followers: self.followers,
             unparsed: self.unparsed,
             posted_at: self.posted_at,

@@ -24,8 +24,8 @@ use sqlx::{PgPool, Postgres, Row};
 
 use super::pending::Pending;
 use super::records::{
-    decode, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
-    CASE_SUMMARY_COLUMNS,
+    decode, stored_url, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
+    CASE_SUMMARY_COLUMNS, MENTION_URL,
 };
 use super::{
     CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
@@ -326,8 +326,9 @@ fn last_of_each<T, K: std::hash::Hash + Eq>(items: Vec<T>, key: impl Fn(&T) -> K
 /// with the text and link of their first post.
 fn case_with_opening_sql(cases: &str) -> String {
     format!(
-        "SELECT c.*, m.text AS opening_text, m.url AS opening_url FROM cases c
-         LEFT JOIN LATERAL (SELECT text, url FROM mentions WHERE case_id = c.id ORDER BY id LIMIT 1) m ON TRUE
+        "SELECT c.*, m.text AS opening_text, {MENTION_URL} AS opening_url FROM cases c
+         LEFT JOIN LATERAL (SELECT text, url, external_id FROM mentions WHERE case_id = c.id ORDER BY id LIMIT 1) m
+             ON TRUE
          WHERE c.id IN ({cases})"
     )
 }
@@ -424,7 +425,7 @@ impl Tx {
             .bind(mentions.iter().map(|p| p.mention.handle.as_str()).collect::<Vec<_>>())
             .bind(mentions.iter().map(|p| p.mention.display_name.as_deref()).collect::<Vec<_>>())
             .bind(mentions.iter().map(|p| p.mention.text.as_str()).collect::<Vec<_>>())
-            .bind(mentions.iter().map(|p| p.mention.url.as_deref()).collect::<Vec<_>>())
+            .bind(mentions.iter().map(|p| stored_url(&p.mention)).collect::<Vec<_>>())
             .bind(
                 mentions
                     .iter()
@@ -480,7 +481,6 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         }
-        sla::write_cancellations(conn, &pending.cancelled_clocks).await?;
         escalations::write_cancellations(conn, &pending.cancelled_escalations).await?;
         escalations::write_timers(conn, &pending.timers).await?;
         Ok(())

@@ -73,7 +73,11 @@ impl Store {
             .fetch_one(&mut *conn)
             .await?;
         let timers_due: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= $1")
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= $1)
+                      + (SELECT COUNT(*) FROM sla_clocks
+                         WHERE NOT breach_noticed AND due_at IS NOT NULL AND COALESCE(warn_due_at, due_at) <= $1)",
+            )
                 .bind(now)
                 .fetch_one(&mut *conn)
                 .await?;
@@ -252,5 +256,22 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(purged)
+    }
+}
+
+impl Store {
+    /// As SQLite's: the timers fired or cancelled before `before` go, the newest row stays.
+    pub async fn prune_timers(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM timers WHERE fired_at < $1 AND id < (SELECT MAX(id) FROM timers)")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Nothing to do: PostgreSQL's autovacuum makes the space of deleted rows reusable.
+    pub async fn reclaim_space(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

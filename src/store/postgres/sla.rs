@@ -13,23 +13,6 @@ pub(super) fn clock_from_row(r: &PgRow) -> Result<Clock, StoreError> {
     decode(r, ClockRow::into_clock)
 }
 
-/// Marks the stored pending timers of these clocks cancelled.
-pub(super) async fn write_cancellations(
-    conn: &mut PgConnection,
-    cancelled: &[(i64, DateTime<Utc>)],
-) -> Result<(), StoreError> {
-    let Some((_, at)) = cancelled.last() else {
-        return Ok(());
-    };
-    let ids: Vec<i64> = cancelled.iter().map(|(id, _)| *id).collect();
-    sqlx::query("UPDATE timers SET fired_at = $1, outcome = 'cancelled' WHERE clock_id = ANY($2) AND fired_at IS NULL")
-        .bind(*at)
-        .bind(ids)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Writes staged clocks (new and changed; each id once) in one statement.
 pub(super) async fn write_clocks(conn: &mut PgConnection, clocks: Vec<Clock>) -> Result<(), StoreError> {
     if clocks.is_empty() {
@@ -74,7 +57,40 @@ pub(super) async fn write_clocks(conn: &mut PgConnection, clocks: Vec<Clock>) ->
     Ok(())
 }
 
+/// The running clocks whose breach is not noticed yet: each has a next point, the time
+/// [`NEXT_POINT`] names (the `sla_clocks_next_point` index).
+const WITH_NEXT_POINT: &str = "NOT breach_noticed AND due_at IS NOT NULL";
+
+/// A running clock's next point: its warning while that is due, else its breach.
+const NEXT_POINT: &str = "COALESCE(warn_due_at, due_at)";
+
+impl super::Store {
+    /// When the next point of a running clock is due, if any.
+    pub async fn next_clock_point(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT {NEXT_POINT} FROM sla_clocks WHERE {WITH_NEXT_POINT} ORDER BY {NEXT_POINT} LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
 impl Tx {
+    /// Running clocks whose next point is due at `now`, soonest first (see the port). The
+    /// transaction holds the write lock, so no other sweep reads them until it commits.
+    pub async fn due_clocks(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
+        self.flush().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM sla_clocks WHERE {WITH_NEXT_POINT} AND {NEXT_POINT} <= $1
+             ORDER BY {NEXT_POINT}, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
     /// As SQLite's: after the highest stored id, read once per transaction; the write lock
     /// keeps anybody else from taking one meanwhile.
     pub async fn take_clock_id(&mut self) -> Result<i64, StoreError> {

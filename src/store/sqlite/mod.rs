@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Arguments, Row, Sqlite, SqlitePool};
 
 use super::pending::Pending;
 use super::records::{
-    decode, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
-    CASE_SUMMARY_COLUMNS,
+    decode, stored_url, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
+    CASE_SUMMARY_COLUMNS, MENTION_URL,
 };
 use super::{
     CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
@@ -179,7 +179,7 @@ impl<'q> Writer<'q> {
 /// one `?`, bound twice). `+status`: by case, not through the index of all open escalations.
 fn case_cards_sql(cases: &str) -> String {
     format!(
-        "SELECT c.*, m.text AS opening_text, m.url AS opening_url,
+        "SELECT c.*, m.text AS opening_text, {MENTION_URL} AS opening_url,
              (SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
               WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
              (SELECT json_group_array(json_array({}) ORDER BY k.id) FROM sla_clocks k
@@ -228,6 +228,10 @@ impl Store {
                 SqliteJournalMode::Wal
             })
             .synchronous(SqliteSynchronous::Normal)
+            // A file created now can give the pages of pruned rows back (`PRAGMA
+            // incremental_vacuum`, after each prune); set before the first table exists, it is
+            // a no-op on an older file (a one-off `VACUUM` switches one).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // 16 MiB of page cache per connection (SQLite's default is 2 MiB): an import's
@@ -614,7 +618,7 @@ impl Tx {
                 w.bind(m.handle.as_str())?;
                 w.bind(m.display_name.as_deref())?;
                 w.bind(m.text.as_str())?;
-                w.bind(m.url.as_deref())?;
+                w.bind(stored_url(m))?;
                 w.bind(m.followers.map(|f| f.min(i64::MAX as u64) as i64))?;
                 w.bind(m.unparsed)?;
                 w.bind(p.feed_channel_id.as_deref())?;
@@ -672,7 +676,6 @@ impl Tx {
             w.bind(message_id.as_str())?;
             w.end(conn).await?;
         }
-        sla::write_cancellations(&mut w, conn, &pending.cancelled_clocks).await?;
         escalations::write_cancellations(&mut w, conn, &pending.cancelled_escalations).await?;
         let mut rows = pending.timers.as_slice();
         for n in chunk_sizes(rows.len()) {
@@ -756,17 +759,17 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<CustomersAndCases, StoreError> {
         let keys = json_keys(customers);
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT 'name' AS kind, cu.network, cu.handle, cu.display_name FROM json_each(?) j
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              INSERT INTO customers (network, handle, display_name, created_at)
                  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
                  ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
                  RETURNING *;
-             SELECT c.*, m.text AS opening_text, m.url AS opening_url FROM cases c
+             SELECT c.*, m.text AS opening_text, {MENTION_URL} AS opening_url FROM cases c
                  LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
                  WHERE c.id IN (SELECT (SELECT max(id) FROM cases WHERE customer_id = cu.id) FROM json_each(?) j
-                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
+                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)"),
         )
         .bind(json_keys(old_names_for))
         .bind(at)

@@ -97,7 +97,11 @@ impl Store {
             .fetch_one(&mut *conn)
             .await?;
         let timers_due: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= ?")
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= ?1)
+                      + (SELECT COUNT(*) FROM sla_clocks
+                         WHERE breach_noticed = 0 AND due_at IS NOT NULL AND COALESCE(warn_due_at, due_at) <= ?1)",
+            )
                 .bind(now)
                 .fetch_one(&mut *conn)
                 .await?;
@@ -292,5 +296,28 @@ impl Store {
         query.bind(before).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(purged)
+    }
+}
+
+impl Store {
+    /// Deletes the timers fired or cancelled before `before`, keeping the newest row of all
+    /// (ids never go back); how many. Nothing reads them: what a timer did is in the timeline.
+    pub async fn prune_timers(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM timers WHERE fired_at < ? AND id < (SELECT MAX(id) FROM timers)")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives the pages that deletes freed back to the file system: a database created with
+    /// `auto_vacuum = INCREMENTAL` (every file carebot creates) shrinks by them; on an older
+    /// file (`auto_vacuum` NONE until a `VACUUM`) this does nothing and SQLite reuses the free
+    /// pages for new rows instead.
+    pub async fn reclaim_space(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

@@ -27,25 +27,6 @@ pub(super) fn clocks_from_json(text: &str) -> Result<Vec<Clock>, StoreError> {
         .collect()
 }
 
-/// Marks the stored pending timers of these clocks cancelled; called by the flush before it
-/// writes new timers.
-pub(super) async fn write_cancellations(
-    w: &mut Writer<'_>,
-    conn: &mut SqliteConnection,
-    cancelled: &[(i64, DateTime<Utc>)],
-) -> Result<(), StoreError> {
-    let Some((_, at)) = cancelled.last() else {
-        return Ok(());
-    };
-    w.sql.push_str(
-        "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
-         WHERE clock_id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
-    );
-    w.bind(*at)?;
-    w.bind(id_list(cancelled.iter().map(|(id, _)| *id)))?;
-    w.end(conn).await
-}
-
 /// Writes staged clocks (new and changed) many to a statement; called by the flush.
 pub(super) async fn write_clocks(
     w: &mut Writer<'_>,
@@ -102,7 +83,42 @@ fn id_list(ids: impl Iterator<Item = i64>) -> String {
     json_list(&ids)
 }
 
+/// The running clocks whose breach is not noticed yet: each has a next point, the time
+/// [`NEXT_POINT`] names (the `sla_clocks_next_point` index).
+const WITH_NEXT_POINT: &str = "breach_noticed = 0 AND due_at IS NOT NULL";
+
+/// A running clock's next point: its warning while that is due, else its breach.
+const NEXT_POINT: &str = "COALESCE(warn_due_at, due_at)";
+
+impl super::Store {
+    /// When the next point of a running clock is due, if any.
+    pub async fn next_clock_point(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT {NEXT_POINT} FROM sla_clocks WHERE {WITH_NEXT_POINT} ORDER BY {NEXT_POINT} LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
 impl Tx {
+    /// Running clocks whose next point is due at `now`, soonest first (see the port).
+    pub async fn due_clocks(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
+        let rows = self
+            .flush_then(
+                &format!(
+                    "SELECT * FROM sla_clocks WHERE {WITH_NEXT_POINT} AND {NEXT_POINT} <= ?
+                     ORDER BY {NEXT_POINT}, id LIMIT ?"
+                ),
+                |w| {
+                    w.bind(now)?;
+                    w.bind(limit)
+                },
+            )
+            .await?;
+        rows.iter().map(clock_from_row).collect()
+    }
+
     /// The id for the next new SLA clock: after the highest stored one (read once per
     /// transaction). The write transaction holds SQLite's write lock, so nobody else can take
     /// one meanwhile.
