@@ -425,7 +425,7 @@ impl Store {
         sqlx::query("UPDATE escalations SET message_ref = ? WHERE id = ?")
             .bind(message_ref)
             .bind(id.0)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(())
     }

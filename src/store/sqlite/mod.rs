@@ -1,5 +1,6 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+mod conn;
 pub mod digest;
 mod escalations;
 mod incidents;
@@ -15,7 +16,9 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Arguments, Row, Sqlite, SqlitePool};
+use sqlx::{Arguments, ConnectOptions, Row, Sqlite, SqlitePool};
+
+use conn::{TxConn, WriteConn};
 
 use super::pending::Pending;
 use super::records::{
@@ -36,10 +39,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// see migration 1 missing, and SQLite's migrator has no lock: the second to write fails
 /// (`table customers already exists`) once the first has applied it, and then finds it
 /// applied when it runs again. So a failed run is retried a few times before it counts.
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
-        match MIGRATOR.run(pool).await {
+        match MIGRATOR.run_direct(&mut *conn).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt < 5 => {
                 attempt += 1;
@@ -66,9 +69,9 @@ pub struct Store {
     /// The one connection write transactions (and the single writes below) run on: SQLite
     /// takes one writer at a time anyway, and in WAL mode a connection that finds another's
     /// commit in the WAL drops its whole page cache, so writers taking turns on several
-    /// connections would keep reloading theirs. The same pool as `pool` for an in-memory
+    /// connections would keep reloading theirs. `pool`'s one connection for an in-memory
     /// database (one connection in all).
-    writer: SqlitePool,
+    writer: WriteConn,
 }
 
 /// One database transaction; dropped without [`Tx::commit`] it rolls back.
@@ -78,7 +81,7 @@ pub struct Store {
 /// tables and at commit: sqlx sends every statement to SQLite's worker thread and waits for the
 /// answer, so round trips, not rows, are what a transaction costs.
 pub struct Tx {
-    tx: sqlx::Transaction<'static, Sqlite>,
+    tx: TxConn,
     pub(super) pending: Pending,
     /// The id the next new SLA clock gets, once known (see [`Tx::stage_clocks`]).
     next_clock_id: Option<i64>,
@@ -254,28 +257,19 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Open)?;
-            migrate(&pool).await?;
+            migrate(&mut *pool.acquire().await.map_err(StoreError::Open)?).await?;
             return Ok(Store {
-                writer: pool.clone(),
+                writer: WriteConn::Shared(pool.clone()),
                 pool,
             });
         }
-        // Kept open for good: its page cache stays warm, and only its own commits change the
-        // pages under it.
         // Another process creating the same fresh file holds its lock while it switches it to
         // WAL: opening then fails with "database is locked" at once (no busy wait for that),
         // so it is tried again a few times.
         let mut attempt = 0;
-        let writer = loop {
-            let opened = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options.clone())
-                .await;
-            match opened {
-                Ok(pool) => break pool,
+        let mut writer = loop {
+            match options.connect().await {
+                Ok(conn) => break conn,
                 Err(sqlx::Error::Database(e)) if is_busy(e.as_ref()) && attempt < 20 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
@@ -283,7 +277,8 @@ impl Store {
                 Err(e) => return Err(StoreError::Open(e)),
             }
         };
-        migrate(&writer).await?;
+        migrate(&mut writer).await?;
+        let writer = WriteConn::held(writer);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -299,7 +294,7 @@ impl Store {
     /// another process queues instead of failing; writers of this process queue for the
     /// connection).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = TxConn::begin(self.writer.conn().await?, "BEGIN IMMEDIATE").await?;
         Ok(Tx {
             tx,
             pending: Pending::default(),
@@ -348,7 +343,7 @@ impl Store {
         .bind(now)
         .bind(until)
         .bind(limit)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.conn().await?)
         .await?;
         let mut rows = outbox_rows(&rows)?;
         rows.sort_by_key(|r| r.id);
@@ -361,7 +356,7 @@ impl Store {
         let done =
             sqlx::query("DELETE FROM outbox WHERE delivered_at < ? AND id < (SELECT MAX(id) FROM outbox)")
                 .bind(before)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.conn().await?)
                 .await?;
         Ok(done.rows_affected())
     }
@@ -389,7 +384,7 @@ impl Store {
         sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
             .bind(now)
             .bind(outbox_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(())
     }
@@ -406,7 +401,7 @@ impl Store {
         .bind(error)
         .bind(retry_at)
         .bind(outbox_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await?;
         Ok(())
     }
@@ -424,7 +419,7 @@ impl Store {
         .bind(thread_ref)
         .bind(card_ref)
         .bind(case_id.0)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.conn().await?)
         .await?;
         Ok(())
     }
@@ -458,7 +453,11 @@ impl Store {
 
     /// Read-only snapshot queries run on a fresh transaction-less connection.
     pub async fn read(&self) -> Result<Tx, StoreError> {
-        let tx = self.pool.begin().await?;
+        let conn = match &self.writer {
+            WriteConn::Shared(_) => self.writer.conn().await?,
+            WriteConn::Held(_) => conn::Conn::Pooled(self.pool.acquire().await?),
+        };
+        let tx = TxConn::begin(conn, "BEGIN").await?;
         Ok(Tx {
             tx,
             pending: Pending::default(),
@@ -467,8 +466,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
         self.writer.close().await;
+        self.pool.close().await;
     }
 }
 
@@ -503,9 +502,10 @@ fn outbox_rows(rows: &[SqliteRow]) -> Result<Vec<OutboxRow>, StoreError> {
 }
 
 impl Tx {
+    /// Writes the buffered rows and commits, in one round trip when they are few.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        self.flush().await?;
-        self.tx.commit().await?;
+        self.flush_then("COMMIT", |_| Ok(())).await?;
+        self.tx.committed();
         Ok(())
     }
 

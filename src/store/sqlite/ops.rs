@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
+use super::conn::TxConn;
 use super::{Store, Tx, MIGRATOR};
 use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REMOVED, TEXT_PURGED};
 
@@ -134,7 +135,7 @@ impl Store {
         sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES (?, ?) ON CONFLICT (channel_id) DO NOTHING")
             .bind(channel_id)
             .bind(message_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(())
     }
@@ -280,7 +281,7 @@ impl Store {
         let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
         let placeholders = vec!["?"; active.len()].join(", ");
         let old = format!("SELECT id FROM cases WHERE status NOT IN ({placeholders}) AND updated_at < ?");
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = TxConn::begin(self.writer.conn().await?, "BEGIN IMMEDIATE").await?;
         sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
         let sql = format!("UPDATE mentions SET text = '', url = NULL WHERE (text != '' OR url IS NOT NULL) AND case_id IN ({old})");
         let mut query = sqlx::query(&sql);
@@ -305,7 +306,7 @@ impl Store {
     pub async fn prune_timers(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM timers WHERE fired_at < ? AND id < (SELECT MAX(id) FROM timers)")
             .bind(before)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -316,7 +317,7 @@ impl Store {
     /// pages for new rows instead.
     pub async fn reclaim_space(&self) -> Result<(), StoreError> {
         sqlx::query("PRAGMA incremental_vacuum")
-            .execute(&self.writer)
+            .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(())
     }

@@ -1,0 +1,199 @@
+//! The SQLite adapter's connections: the one writer connection, held for the life of the
+//! store, and the transactions carebot opens and ends on a connection itself.
+//!
+//! Why not sqlx's pool and `Transaction` for writes: sqlx hands a pooled connection back
+//! through a task it spawns each time one is dropped, and the next write waits until that task
+//! has run on a runtime worker; every write transaction then paid a woken worker thread and
+//! two more hand-offs on top of its statements. Held behind an async mutex, the writer goes
+//! from one transaction to the next on the caller's own task, and a transaction's `COMMIT`
+//! can go out with its last writes in one round trip (`Tx::commit`).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Sqlite, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The held writer connection (`None` once the store is closed), and whether a transaction
+/// was left open on it by a transaction dropped where no runtime could roll it back.
+pub(super) struct Held {
+    conn: Option<SqliteConnection>,
+    in_tx: bool,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("open", &self.conn.is_some())
+            .field("in_tx", &self.in_tx)
+            .finish()
+    }
+}
+
+/// Where writes run.
+#[derive(Debug, Clone)]
+pub(super) enum WriteConn {
+    /// A database file: one connection of its own, kept open for good (its page cache stays
+    /// warm, and only its own commits change the pages under it).
+    Held(Arc<Mutex<Held>>),
+    /// An in-memory database: its one pooled connection, which the reads share.
+    Shared(SqlitePool),
+}
+
+/// A connection to run statements on: the writer, or one from a pool.
+pub(super) enum Conn {
+    Held(OwnedMutexGuard<Held>),
+    Pooled(PoolConnection<Sqlite>),
+}
+
+impl Deref for Conn {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            // `WriteConn::conn` hands out the held connection only while it is open.
+            Conn::Held(held) => held.conn.as_ref().expect("the writer is open"),
+            Conn::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Conn::Held(held) => held.conn.as_mut().expect("the writer is open"),
+            Conn::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl Conn {
+    fn set_in_tx(&mut self, in_tx: bool) {
+        if let Conn::Held(held) = self {
+            held.in_tx = in_tx;
+        }
+    }
+}
+
+impl WriteConn {
+    /// Holds `conn` as the writer.
+    pub(super) fn held(conn: SqliteConnection) -> WriteConn {
+        WriteConn::Held(Arc::new(Mutex::new(Held {
+            conn: Some(conn),
+            in_tx: false,
+        })))
+    }
+
+    /// The writer, waiting for the transaction that has it; a transaction left open on it is
+    /// rolled back first.
+    pub(super) async fn conn(&self) -> Result<Conn, sqlx::Error> {
+        match self {
+            WriteConn::Held(held) => {
+                let mut held = held.clone().lock_owned().await;
+                let in_tx = held.in_tx;
+                let Some(conn) = held.conn.as_mut() else {
+                    return Err(sqlx::Error::PoolClosed);
+                };
+                if in_tx {
+                    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                    held.in_tx = false;
+                }
+                Ok(Conn::Held(held))
+            }
+            WriteConn::Shared(pool) => Ok(Conn::Pooled(pool.acquire().await?)),
+        }
+    }
+
+    /// Closes the writer once the transaction that has it ends.
+    pub(super) async fn close(&self) {
+        match self {
+            WriteConn::Held(held) => {
+                let conn = held.lock().await.conn.take();
+                if let Some(conn) = conn {
+                    if let Err(e) = conn.close().await {
+                        tracing::warn!(error = %e, "closing the SQLite writer connection failed");
+                    }
+                }
+            }
+            WriteConn::Shared(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A transaction on one connection: begun when made, ended by [`TxConn::commit`] (or by the
+/// caller sending `COMMIT` last and calling [`TxConn::committed`]), rolled back when dropped
+/// before that.
+pub(super) struct TxConn {
+    /// `None` only while being dropped.
+    conn: Option<Conn>,
+    open: bool,
+}
+
+impl TxConn {
+    /// Begins a transaction on `conn` with `begin` (`BEGIN` or `BEGIN IMMEDIATE`).
+    pub(super) async fn begin(mut conn: Conn, begin: &'static str) -> Result<TxConn, sqlx::Error> {
+        sqlx::query(begin).execute(&mut *conn).await?;
+        conn.set_in_tx(true);
+        Ok(TxConn {
+            conn: Some(conn),
+            open: true,
+        })
+    }
+
+    /// Commits.
+    pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("COMMIT").execute(&mut *self).await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// The `COMMIT` the caller sent last went through.
+    pub(super) fn committed(&mut self) {
+        self.open = false;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.set_in_tx(false);
+        }
+    }
+}
+
+impl Deref for TxConn {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_ref()
+            .expect("a transaction has its connection until dropped")
+    }
+}
+
+impl DerefMut for TxConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("a transaction has its connection until dropped")
+    }
+}
+
+impl Drop for TxConn {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        // The rollback runs on a task that keeps the connection until it is done, so the next
+        // transaction finds it clean. Without a runtime, the held writer stays marked and
+        // `WriteConn::conn` rolls it back before handing it out again.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                    Ok(_) => conn.set_in_tx(false),
+                    Err(e) => tracing::warn!(error = %e, "rolling back a dropped transaction failed"),
+                }
+            });
+        }
+    }
+}
