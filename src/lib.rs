@@ -28,3 +28,10 @@ pub mod metrics;
 pub mod progress;
 pub mod store;
 pub mod telemetry;
+
+/// The allocator of every binary built on carebot (the bot, its tests and benchmarks).
+/// carebot allocates many short-lived strings per input (payloads, timeline details, rows);
+/// glibc's allocator spent a tenth of a timer sweep freeing them and giving memory back to
+/// the system in between (`cargo bench --bench escalations`, README "Benchmarks").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -197,3 +197,44 @@ impl Drop for TxConn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+
+    async fn cursors(store: &Store) -> i64 {
+        let mut tx = store.begin().await.expect("begin");
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM feed_cursors")
+            .fetch_one(&mut *tx.tx)
+            .await
+            .expect("count");
+        tx.commit().await.expect("commit");
+        n
+    }
+
+    #[tokio::test]
+    async fn a_dropped_write_transaction_is_rolled_back_and_the_writer_stays_usable() {
+        let path = std::env::temp_dir().join(format!("carebot-conn-{}.db", std::process::id()));
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("store");
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES ('c', '1')")
+            .execute(&mut *tx.tx)
+            .await
+            .expect("insert");
+        drop(tx);
+        assert_eq!(cursors(&store).await, 0, "the dropped insert is gone");
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES ('c', '2')")
+            .execute(&mut *tx.tx)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(cursors(&store).await, 1, "a committed insert stays");
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
