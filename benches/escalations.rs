@@ -158,9 +158,14 @@ async fn raw_pool(db: &Path) -> SqlitePool {
         .expect("raw pool")
 }
 
-/// Copies the closed setup database (and its WAL, if one was left) to `to`.
+/// Copies the closed setup database (and its WAL, if one was left) to `to`, and writes the
+/// copy through to the disk: otherwise the kernel writes its ~90 MB back while the next
+/// measurement runs, which a running bot's sweep does not compete with.
 fn copy_db(from: &Path, to: &Path) {
     std::fs::copy(from, to).expect("copy database");
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .expect("sync the copy");
     for suffix in ["-wal", "-shm"] {
         let side = PathBuf::from(format!("{}{suffix}", from.display()));
         let dest = PathBuf::from(format!("{}{suffix}", to.display()));
