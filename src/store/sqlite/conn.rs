@@ -97,7 +97,7 @@ impl WriteConn {
                     return Err(sqlx::Error::PoolClosed);
                 };
                 if in_tx {
-                    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                    rollback(conn).await;
                     held.in_tx = false;
                 }
                 Ok(Conn::Held(held))
@@ -122,29 +122,53 @@ impl WriteConn {
     }
 }
 
-/// A transaction on one connection: begun when made, ended by [`TxConn::commit`] (or by the
-/// caller sending `COMMIT` last and calling [`TxConn::committed`]), rolled back when dropped
-/// before that.
+/// A transaction on one connection. Its `BEGIN` goes with its first statement: through
+/// [`TxConn::conn`] as a statement of its own, or at the head of the caller's first statement
+/// ([`TxConn::with_begin`]), which saves that round trip. Ended by [`TxConn::commit`] (or by
+/// the caller sending `COMMIT` last and calling [`TxConn::committed`]); rolled back when
+/// dropped before that.
 pub(super) struct TxConn {
     /// `None` only while being dropped.
     conn: Option<Conn>,
+    /// The `BEGIN` not sent yet.
+    begin: Option<&'static str>,
     open: bool,
 }
 
 impl TxConn {
-    /// Begins a transaction on `conn` with `begin` (`BEGIN` or `BEGIN IMMEDIATE`).
-    pub(super) async fn begin(mut conn: Conn, begin: &'static str) -> Result<TxConn, sqlx::Error> {
-        sqlx::query(begin).execute(&mut *conn).await?;
+    /// A transaction on `conn` that `begin` (`BEGIN` or `BEGIN IMMEDIATE`) starts.
+    pub(super) fn new(mut conn: Conn, begin: &'static str) -> TxConn {
         conn.set_in_tx(true);
-        Ok(TxConn {
+        TxConn {
             conn: Some(conn),
+            begin: Some(begin),
             open: true,
-        })
+        }
+    }
+
+    fn raw(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_deref_mut()
+            .expect("a transaction has its connection until dropped")
+    }
+
+    /// The connection, with the transaction begun on it.
+    pub(super) async fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+        if let Some(begin) = self.begin.take() {
+            sqlx::query(begin).execute(self.raw()).await?;
+        }
+        Ok(self.raw())
+    }
+
+    /// The connection and, when the transaction is not begun yet, the `BEGIN` that the
+    /// caller's next statement must start with.
+    pub(super) fn with_begin(&mut self) -> (Option<&'static str>, &mut SqliteConnection) {
+        (self.begin.take(), self.raw())
     }
 
     /// Commits.
     pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("COMMIT").execute(&mut *self).await?;
+        sqlx::query("COMMIT").execute(self.conn().await?).await?;
         self.committed();
         Ok(())
     }
@@ -158,43 +182,33 @@ impl TxConn {
     }
 }
 
-impl Deref for TxConn {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_ref()
-            .expect("a transaction has its connection until dropped")
-    }
-}
-
-impl DerefMut for TxConn {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn
-            .as_mut()
-            .expect("a transaction has its connection until dropped")
-    }
-}
-
 impl Drop for TxConn {
     fn drop(&mut self) {
-        if !self.open {
-            return;
-        }
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if !self.open || self.begin.is_some() {
+            // Committed, or never begun: nothing to undo.
+            conn.set_in_tx(false);
+            return;
+        }
         // The rollback runs on a task that keeps the connection until it is done, so the next
         // transaction finds it clean. Without a runtime, the held writer stays marked and
         // `WriteConn::conn` rolls it back before handing it out again.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                match sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                    Ok(_) => conn.set_in_tx(false),
-                    Err(e) => tracing::warn!(error = %e, "rolling back a dropped transaction failed"),
-                }
+                rollback(&mut conn).await;
+                conn.set_in_tx(false);
             });
         }
+    }
+}
+
+/// Rolls back what a transaction left open. A failure means there was nothing to roll back
+/// (a `BEGIN` that failed) or a connection that will fail its next statement anyway.
+async fn rollback(conn: &mut SqliteConnection) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(conn).await {
+        tracing::debug!(error = %e, "rolling back a dropped transaction failed");
     }
 }
 
@@ -205,7 +219,7 @@ mod tests {
     async fn cursors(store: &Store) -> i64 {
         let mut tx = store.begin().await.expect("begin");
         let n = sqlx::query_scalar("SELECT COUNT(*) FROM feed_cursors")
-            .fetch_one(&mut *tx.tx)
+            .fetch_one(tx.tx.conn().await.expect("begin"))
             .await
             .expect("count");
         tx.commit().await.expect("commit");
@@ -220,18 +234,28 @@ mod tests {
             .expect("store");
         let mut tx = store.begin().await.expect("begin");
         sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES ('c', '1')")
-            .execute(&mut *tx.tx)
+            .execute(tx.tx.conn().await.expect("begin"))
             .await
             .expect("insert");
         drop(tx);
         assert_eq!(cursors(&store).await, 0, "the dropped insert is gone");
         let mut tx = store.begin().await.expect("begin");
         sqlx::query("INSERT INTO feed_cursors (channel_id, last_message_id) VALUES ('c', '2')")
-            .execute(&mut *tx.tx)
+            .execute(tx.tx.conn().await.expect("begin"))
             .await
             .expect("insert");
         tx.commit().await.expect("commit");
         assert_eq!(cursors(&store).await, 1, "a committed insert stays");
+        // Its `BEGIN` at the head of a buffered write and a read: still one transaction.
+        let mut tx = store.begin().await.expect("begin");
+        tx.pending.cursors.push(("d".into(), "1".into()));
+        tx.clocks(&[]).await.expect("flush and read");
+        drop(tx);
+        assert_eq!(
+            cursors(&store).await,
+            1,
+            "the buffered insert is rolled back with it"
+        );
         store.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

@@ -34,7 +34,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, VolumeRecord::into_row)
     }
@@ -51,7 +51,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, VolumeRecord::into_row)
     }
@@ -68,7 +68,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), count(r, 1))).collect())
     }
@@ -87,7 +87,7 @@ impl Tx {
              WHERE c.opened_at >= d.value ->> 0 AND c.opened_at < d.value ->> 1 GROUP BY 1, 2",
         )
         .bind(bounds)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(rows
             .iter()
@@ -103,7 +103,7 @@ impl Tx {
                   - (SELECT COUNT(*) FROM cases INDEXED BY cases_by_resolution WHERE resolved_at < ?1)",
         )
         .bind(at)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(count(&row, 0))
     }
@@ -123,7 +123,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, TimedRecord::into_timed)
     }
@@ -144,7 +144,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, TimedRecord::into_timed)
     }
@@ -164,7 +164,7 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, SlaRecord::into_row)
     }
@@ -181,7 +181,7 @@ impl Tx {
         ))
         .bind(to)
         .bind(from)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, DigestIncidentRecord::into_row)
     }
@@ -217,7 +217,7 @@ impl Tx {
         .bind(from)
         .bind(to)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         let total = match rows.first() {
             Some(r) => decode(r, |n: NotableRecord| Ok(n.total()))?,
@@ -240,7 +240,7 @@ impl Tx {
         ))
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, DigestCaseRecord::into_row)
     }
@@ -265,7 +265,7 @@ impl Tx {
         .bind(timezone)
         .bind(now)
         .bind(late)
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -274,7 +274,7 @@ impl Tx {
     pub async fn digest_posted(&mut self, from: DateTime<Utc>) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM digests WHERE period_start = ?")
             .bind(from)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.tx.conn().await?)
             .await?;
         Ok(found.is_some())
     }
@@ -296,7 +296,7 @@ impl Tx {
         .bind(detail)
         .bind(to)
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -307,7 +307,7 @@ impl Tx {
         let rows = sqlx::query(
             "SELECT id, due_at FROM timers WHERE kind = 'digest' AND fired_at IS NULL ORDER BY due_at, id",
         )
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(rows
             .iter()
@@ -331,7 +331,7 @@ impl Tx {
         )
         .bind(now)
         .bind(json_list(&ids))
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn().await?)
         .await?;
         Ok(())
     }

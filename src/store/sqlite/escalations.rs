@@ -126,7 +126,7 @@ impl Tx {
         .bind(next)
         .bind(questions_json(e)?)
         .bind(packet)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(EscalationId(id))
     }
@@ -156,7 +156,7 @@ impl Tx {
         .bind(d.is_some_and(|d| d.timed_out))
         .bind(questions_json(e)?)
         .bind(e.id.0)
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -198,7 +198,7 @@ impl Tx {
                     .bind(d.is_some_and(|d| d.timed_out))
                     .bind(questions_json(e)?);
             }
-            written += q.execute(&mut *self.tx).await?.rows_affected();
+            written += q.execute(self.tx.conn().await?).await?.rows_affected();
         }
         Ok(written == list.len() as u64)
     }
@@ -208,7 +208,7 @@ impl Tx {
             "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id = ?"
         ))
         .bind(id.0)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.tx.conn().await?)
         .await?;
         row.as_ref().map(escalation_from_row).transpose()
     }
@@ -251,7 +251,7 @@ impl Tx {
              WHERE id IN (SELECT value FROM json_each(?))"
         ))
         .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         json_rows(&rows)?
             .into_iter()
@@ -271,7 +271,7 @@ impl Tx {
              WHERE id IN (SELECT value FROM json_each(?))",
         )
         .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         let packets: Vec<(i64, String)> = json_rows(&rows)?;
         Ok(packets
@@ -286,7 +286,7 @@ impl Tx {
             "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE case_id = ? ORDER BY id"
         ))
         .bind(case.0)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         rows.iter().map(escalation_from_row).collect()
     }
@@ -315,7 +315,7 @@ impl Tx {
         .bind(filter.from)
         .bind(filter.to)
         .bind(filter.limit.unwrap_or(-1))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         rows.iter().map(escalation_from_row).collect()
     }
@@ -343,7 +343,7 @@ impl Tx {
         .bind(unit)
         .bind(from)
         .bind(to)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         Ok((Money(row.get(0)), Money(row.get(1))))
     }
@@ -353,7 +353,7 @@ impl Tx {
         self.flush().await?;
         let rows = sqlx::query("SELECT * FROM grants WHERE case_id = ? ORDER BY id")
             .bind(case.0)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         rows.iter().map(|r| decode(r, GrantRecord::into_grant)).collect()
     }
@@ -378,7 +378,7 @@ impl Tx {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         let rows = rows
             .first()
@@ -452,7 +452,7 @@ mod tests {
              VALUES (1, 1, 'escalated', 'P3', 'roadside-breakdown', 'Flat tyre', ?1, ?1, ?1)",
         )
         .bind(Utc::now())
-        .execute(&mut *tx.tx)
+        .execute(tx.tx.conn().await.expect("begin"))
         .await
         .expect("case");
         tx.commit().await.expect("commit");

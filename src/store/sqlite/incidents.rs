@@ -34,7 +34,7 @@ impl Tx {
         .bind(i64::from(i.case_count))
         .bind(serde_json::to_string(&i.samples).unwrap_or_else(|_| "[]".into()))
         .bind(i.bulk_playbook.as_deref())
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(IncidentId(id))
     }
@@ -52,7 +52,7 @@ impl Tx {
         .bind(i64::from(i.case_count))
         .bind(serde_json::to_string(&i.samples).unwrap_or_else(|_| "[]".into()))
         .bind(i.id.0)
-        .execute(&mut *self.tx)
+        .execute(self.tx.conn().await?)
         .await?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Tx {
     pub async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
             .bind(id.0)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.tx.conn().await?)
             .await?;
         row.as_ref().map(incident_from_row).transpose()
     }
@@ -68,7 +68,7 @@ impl Tx {
     /// Incidents still open (new cases of their category join them).
     pub async fn open_incidents(&mut self) -> Result<Vec<Incident>, StoreError> {
         let rows = sqlx::query("SELECT * FROM incidents WHERE status = 'open' ORDER BY id")
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         rows.iter().map(incident_from_row).collect()
     }
@@ -77,7 +77,7 @@ impl Tx {
     pub async fn recent_incidents(&mut self, limit: i64) -> Result<Vec<Incident>, StoreError> {
         let rows = sqlx::query("SELECT * FROM incidents ORDER BY id DESC LIMIT ?")
             .bind(limit)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         rows.iter().map(incident_from_row).collect()
     }
@@ -99,7 +99,7 @@ impl Tx {
         .bind(category)
         .bind(since)
         .bind(super::json_list(&active))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(ids.into_iter().map(CaseId).collect())
     }
@@ -111,7 +111,7 @@ impl Tx {
             "SELECT id FROM cases WHERE incident_id = ? AND status IN ('new', 'open', 'waiting', 'escalated') ORDER BY id",
         )
         .bind(incident.0)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(ids.into_iter().map(CaseId).collect())
     }
@@ -128,7 +128,7 @@ impl Tx {
         )
         .bind(category)
         .bind(since)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(n.max(0) as u32)
     }
@@ -141,7 +141,7 @@ impl Tx {
         )
         .bind(category)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?)
     }
 }

@@ -294,7 +294,7 @@ impl Store {
     /// another process queues instead of failing; writers of this process queue for the
     /// connection).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let tx = TxConn::begin(self.writer.conn().await?, "BEGIN IMMEDIATE").await?;
+        let tx = TxConn::new(self.writer.conn().await?, "BEGIN IMMEDIATE");
         Ok(Tx {
             tx,
             pending: Pending::default(),
@@ -457,7 +457,7 @@ impl Store {
             WriteConn::Shared(_) => self.writer.conn().await?,
             WriteConn::Held(_) => conn::Conn::Pooled(self.pool.acquire().await?),
         };
-        let tx = TxConn::begin(conn, "BEGIN").await?;
+        let tx = TxConn::new(conn, "BEGIN");
         Ok(Tx {
             tx,
             pending: Pending::default(),
@@ -527,10 +527,11 @@ impl Tx {
         if pending.rows() == 0 && then.is_empty() {
             return Ok(Vec::new());
         }
-        let conn: &mut SqliteConnection = &mut self.tx;
+        let (begin, conn) = self.tx.with_begin();
         let mut w = Writer {
             combine: pending.rows() <= ROWS_PER_COMBINED_FLUSH,
-            sql: String::new(),
+            // The transaction's `BEGIN`, when this is its first statement.
+            sql: begin.map(|b| format!("{b};\n")).unwrap_or_default(),
             args: SqliteArguments::default(),
         };
         let mut rows = pending.cases.as_slice();
@@ -726,7 +727,7 @@ impl Tx {
         )
         .bind(json_list(source_ids))
         .bind(json_list(external_ids))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         let mut known = KnownPosts::default();
         for r in &rows {
@@ -775,7 +776,7 @@ impl Tx {
         .bind(at)
         .bind(&keys)
         .bind(&keys)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         let mut out = CustomersAndCases::default();
         for r in &rows {
@@ -799,7 +800,7 @@ impl Tx {
     pub async fn customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
         let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.tx.conn().await?)
             .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
@@ -812,7 +813,7 @@ impl Tx {
         let row = sqlx::query("SELECT * FROM customers WHERE network = ? AND handle = ?")
             .bind(network.as_str())
             .bind(handle.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.tx.conn().await?)
             .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
@@ -821,7 +822,7 @@ impl Tx {
     pub async fn customers_by_handle(&mut self, handle: &Handle) -> Result<Vec<Customer>, StoreError> {
         let rows = sqlx::query("SELECT * FROM customers WHERE handle = ? ORDER BY id")
             .bind(handle.as_str())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         rows.iter().map(customer_from_row).collect()
     }
@@ -830,7 +831,7 @@ impl Tx {
         sqlx::query("UPDATE customers SET segment = ? WHERE id = ?")
             .bind(segment.as_str())
             .bind(customer_id)
-            .execute(&mut *self.tx)
+            .execute(self.tx.conn().await?)
             .await?;
         Ok(())
     }
@@ -989,7 +990,7 @@ impl Tx {
             q = q.bind(json_list(&ids));
         }
         q = q.bind(filter.limit.unwrap_or(-1));
-        let rows = q.fetch_all(&mut *self.tx).await?;
+        let rows = q.fetch_all(self.tx.conn().await?).await?;
         rows.iter().map(summary_from_row).collect()
     }
 
@@ -1000,7 +1001,7 @@ impl Tx {
             "SELECT COALESCE(json_extract(detail, '$.outcome'), '?'), COUNT(*) FROM case_events
              WHERE kind = 'offer' GROUP BY 1 ORDER BY 1",
         )
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
@@ -1008,7 +1009,7 @@ impl Tx {
     /// How many posts were ignored, by reason.
     pub async fn ignored_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT reason, COUNT(*) FROM ignored_posts GROUP BY reason ORDER BY reason")
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

@@ -155,7 +155,7 @@ impl Tx {
     /// Freed pages are zeroed (`secure_delete`), so a `VACUUM` leaves no trace in the file.
     pub async fn erase_customer(&mut self, customer_id: i64, pseudonym: &str) -> Result<Erased, StoreError> {
         self.flush().await?;
-        let conn = &mut *self.tx;
+        let conn = self.tx.conn().await?;
         sqlx::query("PRAGMA secure_delete = ON")
             .execute(&mut *conn)
             .await?;
@@ -281,20 +281,26 @@ impl Store {
         let active: Vec<&str> = CaseStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
         let placeholders = vec!["?"; active.len()].join(", ");
         let old = format!("SELECT id FROM cases WHERE status NOT IN ({placeholders}) AND updated_at < ?");
-        let mut tx = TxConn::begin(self.writer.conn().await?, "BEGIN IMMEDIATE").await?;
-        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
+        let mut tx = TxConn::new(self.writer.conn().await?, "BEGIN IMMEDIATE");
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(tx.conn().await?)
+            .await?;
         let sql = format!("UPDATE mentions SET text = '', url = NULL WHERE (text != '' OR url IS NOT NULL) AND case_id IN ({old})");
         let mut query = sqlx::query(&sql);
         for status in &active {
             query = query.bind(*status);
         }
-        let purged = query.bind(before).execute(&mut *tx).await?.rows_affected();
+        let purged = query
+            .bind(before)
+            .execute(tx.conn().await?)
+            .await?
+            .rows_affected();
         let sql = format!("UPDATE cases SET title = ? WHERE title != ? AND id IN ({old})");
         let mut query = sqlx::query(&sql).bind(TEXT_PURGED).bind(TEXT_PURGED);
         for status in &active {
             query = query.bind(*status);
         }
-        query.bind(before).execute(&mut *tx).await?;
+        query.bind(before).execute(tx.conn().await?).await?;
         tx.commit().await?;
         Ok(purged)
     }

@@ -127,7 +127,7 @@ impl Tx {
             Some(next) => next,
             None => {
                 let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sla_clocks")
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.tx.conn().await?)
                     .await?;
                 max + 1
             }
@@ -152,7 +152,7 @@ impl Tx {
         self.flush().await?;
         let rows = sqlx::query("SELECT * FROM sla_clocks WHERE id IN (SELECT value FROM json_each(?))")
             .bind(id_list(ids.iter().copied()))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx.conn().await?)
             .await?;
         rows.iter().map(clock_from_row).collect()
     }
@@ -169,7 +169,7 @@ impl Tx {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         rows.iter().map(clock_from_row).collect()
     }

@@ -26,7 +26,7 @@ impl Tx {
         )
         .bind(since)
         .bind(since)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.tx.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
