@@ -20,10 +20,14 @@ use super::hash::FxMap;
 use super::text::{self, words, Tokens, Word};
 use super::Lang;
 
-/// How much more a shared bigram weighs than a shared word.
-pub const BIGRAM_WEIGHT: f32 = 1.5;
+/// How much a shared bigram weighs against a shared word: the pair counts besides its two
+/// words, so it already weighs more than the same words apart.
+pub const BIGRAM_WEIGHT: f32 = 1.0;
 /// A document sharing only one word with a post counts at this fraction of its cosine.
 pub const SINGLE_WORD: f32 = 0.5;
+/// How much more "asks a question" weighs than a word as common (general enquiries are
+/// questions, and what makes them questions are stop words).
+pub const QUESTION_WEIGHT: f32 = 2.0;
 /// A post word no sample has, relative to the weight of a word found in one sample only.
 pub const UNKNOWN_WEIGHT: f32 = 0.6;
 
@@ -47,7 +51,12 @@ pub struct IndexBuilder {
     bigram: Vec<bool>,
     /// Per document: (owner, term counts).
     docs: Vec<Counted>,
+    /// The "asks a question" terms.
+    questions: Vec<u32>,
 }
+
+/// The key of the "asks a question" term.
+const QUESTION: &str = "?";
 
 /// A document being collected: its owner and its term counts.
 type Counted = (u32, Vec<(u32, f32)>);
@@ -95,6 +104,8 @@ pub struct Post {
     tokens: Tokens,
     /// Per content word: its token and its term (`None`: no sample has it).
     words: Vec<(u32, Option<u32>)>,
+    /// The "asks a question" term, if the post asks one and some sample does.
+    question: Option<u32>,
 }
 
 impl Post {
@@ -141,6 +152,10 @@ impl IndexBuilder {
         let mut counts: FxMap<u32, f32> = FxMap::default();
         for segment in segments {
             let ws = words(segment, lang);
+            if text::asks(segment, lang) {
+                let t = self.question(lang);
+                *counts.entry(t).or_default() += 1.0;
+            }
             let mut previous: Option<u32> = None;
             for w in &ws {
                 let t = self.unigram(lang, w);
@@ -156,6 +171,19 @@ impl IndexBuilder {
         terms.sort_unstable_by_key(|&(t, _)| t);
         self.docs.push((owner as u32, terms));
         self.docs.len() - 1
+    }
+
+    /// The term that stands for "asks a question" in `lang` (not a word: `?` is no stem).
+    fn question(&mut self, lang: Lang) -> u32 {
+        match self.vocabularies[lang as usize].stems.get(QUESTION) {
+            Some(&t) => t,
+            None => {
+                let t = self.new_term(true);
+                self.questions.push(t);
+                self.vocabularies[lang as usize].stems.insert(QUESTION.into(), t);
+                t
+            }
+        }
     }
 
     fn new_term(&mut self, bigram: bool) -> u32 {
@@ -204,9 +232,12 @@ impl IndexBuilder {
         let idf: Vec<f32> = df
             .iter()
             .zip(&self.bigram)
-            .map(|(&d, &bigram)| {
+            .enumerate()
+            .map(|(t, (&d, &bigram))| {
                 let idf = (1.0 + n / d.max(1) as f32).ln();
-                if bigram {
+                if self.questions.contains(&(t as u32)) {
+                    idf * QUESTION_WEIGHT
+                } else if bigram {
                     idf * BIGRAM_WEIGHT
                 } else {
                     idf
@@ -329,7 +360,16 @@ impl Index {
             };
             words.push((i as u32, term));
         }
-        Post { lang, tokens, words }
+        let question = match text::asks(text, lang) {
+            true => vocabulary.stems.get(QUESTION).copied(),
+            false => None,
+        };
+        Post {
+            lang,
+            tokens,
+            words,
+            question,
+        }
     }
 
     /// Owners whose documents share terms with `post`, best first (then by owner), each
@@ -382,6 +422,9 @@ impl Index {
                     None => unknown_words += 1,
                 }
                 previous = term;
+            }
+            if let Some(t) = post.question {
+                add(t);
             }
         }
         let mut norm2 = unknown_words as f32 * self.unknown * self.unknown;

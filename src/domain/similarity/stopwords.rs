@@ -124,6 +124,8 @@ const EN: &[&str] = &[
     "with",
     "would",
     "you",
+    "up",
+    "want",
     "your",
     "youre",
     "yours",

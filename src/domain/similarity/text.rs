@@ -40,6 +40,34 @@ pub fn words(text: &str, lang: Lang) -> Vec<Word> {
         .collect()
 }
 
+/// Whether `text` asks something: a question mark, or a first word that opens a question
+/// ("do you ...", "can I ...", "¿...", "est-ce que ...", "habt ihr ..."). General enquiries
+/// are questions far more often than complaints are, while their words are stop words.
+pub fn asks(text: &str, lang: Lang) -> bool {
+    if text.contains(['?', '¿']) {
+        return true;
+    }
+    let mut tokens = Tokens::default();
+    tokens.fill(text.get(..64).unwrap_or(text), lang);
+    let first = if tokens.is_empty() { "" } else { tokens.get(0) };
+    let openers: &[&str] = match lang {
+        Lang::En => &[
+            "do", "does", "can", "could", "is", "are", "how", "what", "whats", "when", "where", "who",
+            "which", "will", "would", "should", "any", "anyone",
+        ],
+        Lang::Es => &[
+            "como", "que", "donde", "cuando", "puedo", "hay", "teneis", "tienen", "se",
+        ],
+        Lang::Fr => &[
+            "est", "comment", "ou", "quand", "quel", "quels", "quelle", "pouvez", "peut", "avez",
+        ],
+        Lang::De => &[
+            "kann", "konnen", "habt", "haben", "gibt", "wie", "wo", "wann", "was", "ist",
+        ],
+    };
+    openers.contains(&first)
+}
+
 /// Whether `token` says something about the topic in `lang`: not a stop word, not a single
 /// letter, not an amount or an order number.
 pub fn is_content(lang: Lang, token: &str) -> bool {
@@ -281,6 +309,16 @@ mod tests {
         let w = words("order 4821345 error 500 x", Lang::En);
         let surfaces: Vec<&str> = w.iter().map(|w| w.surface.as_str()).collect();
         assert_eq!(surfaces, ["order", "error", "500"]);
+    }
+
+    #[test]
+    fn a_question_is_told_by_its_mark_or_its_first_word() {
+        assert!(asks("do you deliver to Canada", Lang::En));
+        assert!(asks("where is my order?", Lang::En));
+        assert!(asks("¿tenéis oficina en el aeropuerto", Lang::Es));
+        assert!(asks("habt ihr eine Filiale in München", Lang::De));
+        assert!(!asks("my parcel never arrived", Lang::En));
+        assert!(!asks("", Lang::En));
     }
 
     #[test]
