@@ -15,7 +15,8 @@
 //!
 //! For each, "first pass" is measured after warming up on 1,000 of the texts (each pattern's
 //! regex still pays its first-use cost per thread during it); "steady state" is 10,000 fresh
-//! texts of the same kind classified after that.
+//! texts of the same kind classified after that; "triggers only" classifies those again with
+//! the explicit triggers alone (`triggers_only`), the part of the cost that is not similarity.
 //!
 //! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
 //! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
