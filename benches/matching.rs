@@ -15,7 +15,8 @@
 //!
 //! For each, "first pass" is measured after warming up on 1,000 of the texts (each pattern's
 //! regex still pays its first-use cost per thread during it); "steady state" is 10,000 fresh
-//! texts of the same kind classified after that.
+//! texts of the same kind classified after that; "triggers only" classifies those again with
+//! the explicit triggers alone (`triggers_only`), the part of the cost that is not similarity.
 //!
 //! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
 //! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
@@ -371,12 +372,15 @@ fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&m
     let (first, matched) = measure(&set, &texts, &network);
     let fresh: Vec<String> = (0..TEXTS).map(|_| make_text(rng)).collect();
     let (steady, _) = measure(&set, &fresh, &network);
+    // The part of the cost that explicit triggers alone take (as carebot matched before).
+    let (triggers, _) = measure(&set.triggers_only(), &fresh, &network);
     let avg_len = texts.iter().map(String::len).sum::<usize>() / texts.len();
     let examples: usize = set.playbooks().iter().map(|p| p.triggers.examples.len()).sum();
     println!("[{name}] playbooks: {PLAYBOOKS} ({} triggers, {examples} examples), texts: {TEXTS} (avg {avg_len} bytes), texts with a match: {matched}", PLAYBOOKS * 5);
     println!("[{name}] build (from_sources: parse, check, render, compile): {build:?}");
     println!("[{name}] classify, first pass:   {first}");
     println!("[{name}] classify, steady state: {steady}");
+    println!("[{name}] triggers only, steady:  {triggers}");
 }
 
 fn measure(set: &PlaybookSet, texts: &[String], network: &Network) -> (String, usize) {

@@ -10,11 +10,12 @@
 //! language, so a German post never "matches" an English example because both say
 //! "hotel"; a post in any other language gets no similarity at all.
 
+mod hash;
 mod index;
 mod stopwords;
 pub mod text;
 
-pub use index::{Index, IndexBuilder, SimilarDoc};
+pub use index::{Index, IndexBuilder, Post, SimilarDoc};
 
 /// A language carebot can stem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,8 +82,9 @@ const DETECT_BYTES: usize = 400;
 /// evidence at all: English, the library's main language (whatlang is unreliable on a few
 /// words, and such a text has few content words anyway).
 pub fn detect(text: &str) -> Detected {
-    let tokens = text::tokens(text::analysed_prefix(text), Lang::Fr);
-    let votes = stopwords::marker_votes(tokens.iter().map(String::as_str));
+    let mut tokens = text::Tokens::default();
+    tokens.fill(text, Lang::Fr);
+    let votes = stopwords::marker_votes(tokens.iter());
     let (best, &top) = votes
         .iter()
         .enumerate()

@@ -12,7 +12,7 @@ use super::examples::Samples;
 use super::load::{Parsed, PlaybookError};
 use super::matcher::TriggerKind;
 use super::{shorten, PlaybookMatch, PlaybookSet};
-use crate::domain::similarity::{self, text::Word, Detected, Index, IndexBuilder, Lang};
+use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post};
 use crate::domain::types::{Network, Segment};
 
 #[cfg(doc)]
@@ -99,11 +99,26 @@ pub(crate) fn build_similar(parsed: &[Parsed]) -> (Similar, Vec<PlaybookError>) 
     )
 }
 
+/// Adds `s` to `best` (at most `max`, best first: similarity, then owner) if it belongs there.
+fn keep_best(best: &mut Vec<similarity::SimilarDoc>, s: similarity::SimilarDoc, max: usize) {
+    let before = |a: &similarity::SimilarDoc, b: &similarity::SimilarDoc| {
+        a.similarity > b.similarity || (a.similarity == b.similarity && a.owner < b.owner)
+    };
+    if best.len() == max && best.last().is_none_or(|last| !before(&s, last)) {
+        return;
+    }
+    let at = best.iter().position(|b| before(&s, b)).unwrap_or(best.len());
+    best.insert(at, s);
+    best.truncate(max);
+}
+
 /// One playbook being ranked for a post.
 struct Candidate {
     playbook: usize,
     trigger_score: u32,
     triggers: Vec<usize>,
+    /// Per trigger: where its pattern matched, when the matcher found it.
+    found: Vec<Option<(usize, usize)>>,
     similar: Option<similarity::SimilarDoc>,
 }
 
@@ -132,6 +147,7 @@ impl PlaybookSet {
                 playbook: h.playbook,
                 trigger_score: h.score,
                 triggers: h.triggers,
+                found: h.found,
                 similar: None,
             })
             .collect();
@@ -141,37 +157,36 @@ impl PlaybookSet {
             false => Detected::Known(Lang::En),
         };
         let mut weak: Vec<similarity::SimilarDoc> = Vec::new();
-        let mut post: Vec<Word> = Vec::new();
-        let mut lang = Lang::En;
-        if let (true, Detected::Known(l)) = (self.use_similarity, detected) {
-            lang = l;
-            post = similarity::text::words(text, lang);
-            let mut added = 0;
+        let mut post: Option<Post> = None;
+        if let (true, Detected::Known(lang)) = (self.use_similarity, detected) {
+            let read = self.similar.index.post(text, lang);
             let floor = self.min_similarity * WEAK_FRACTION;
-            for s in self.similar.index.similar(&post, lang, floor) {
+            // Walking every similar playbook best first would sort them all; only a few are
+            // used, so the best ones are kept as they come (same order: similarity, then id).
+            let mut best: Vec<similarity::SimilarDoc> = Vec::with_capacity(MAX_SIMILAR + 1);
+            for s in self.similar.index.similar_unordered(&read, floor) {
                 if !admits(s.owner) || vetoed.contains(&s.owner) {
                     continue;
                 }
                 if s.similarity < self.min_similarity {
-                    if weak.len() < MAX_WEAK && Some(s.owner) != self.fallback {
-                        weak.push(s);
+                    if Some(s.owner) != self.fallback {
+                        keep_best(&mut weak, s, MAX_WEAK);
                     }
                     continue;
                 }
                 match candidates.iter_mut().find(|c| c.playbook == s.owner) {
                     Some(c) => c.similar = Some(s),
-                    None if added < MAX_SIMILAR => {
-                        added += 1;
-                        candidates.push(Candidate {
-                            playbook: s.owner,
-                            trigger_score: 0,
-                            triggers: Vec::new(),
-                            similar: Some(s),
-                        });
-                    }
-                    None => {}
+                    None => keep_best(&mut best, s, MAX_SIMILAR),
                 }
             }
+            candidates.extend(best.into_iter().map(|s| Candidate {
+                playbook: s.owner,
+                trigger_score: 0,
+                triggers: Vec::new(),
+                found: Vec::new(),
+                similar: Some(s),
+            }));
+            post = Some(read);
         }
 
         let mut out: Vec<PlaybookMatch> = candidates
@@ -184,10 +199,10 @@ impl PlaybookSet {
                     .unwrap_or(0);
                 let mut reasons = Vec::new();
                 if !c.triggers.is_empty() {
-                    reasons.push(self.reason(text, &c.triggers));
+                    reasons.push(self.reason(text, &c.triggers, &c.found));
                 }
-                if let Some(s) = &c.similar {
-                    reasons.push(self.similarity_reason(c.playbook, s, &post, lang));
+                if let (Some(s), Some(post)) = (&c.similar, &post) {
+                    reasons.push(self.similarity_reason(c.playbook, s, post));
                 }
                 PlaybookMatch {
                     id: self.playbooks[c.playbook].id.clone(),
@@ -216,11 +231,9 @@ impl PlaybookSet {
             }
             // After the fallback, the closest playbooks below the minimum, as hints.
             for s in weak {
+                let Some(post) = &post else { break };
                 let similarity = (s.similarity * SIMILARITY_POINTS).round() as u32;
-                let reason = format!(
-                    "{}, below the minimum",
-                    self.similarity_reason(s.owner, &s, &post, lang)
-                );
+                let reason = format!("{}, below the minimum", self.similarity_reason(s.owner, &s, post));
                 out.push(PlaybookMatch {
                     id: self.playbooks[s.owner].id.clone(),
                     score: similarity,
@@ -234,13 +247,16 @@ impl PlaybookSet {
 
     /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
     /// the text they matched.
-    fn reason(&self, text: &str, triggers: &[usize]) -> String {
+    fn reason(&self, text: &str, triggers: &[usize], found: &[Option<(usize, usize)>]) -> String {
         let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
-        for &i in triggers {
+        for (n, &i) in triggers.iter().enumerate() {
             let t = self.matcher.trigger(i);
             let shown = match (t.kind, &t.regex) {
                 (TriggerKind::Pattern, Some(re)) => {
-                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
+                    let found = match found.get(n).copied().flatten() {
+                        Some((start, end)) => &text[start..end],
+                        None => re.find(text).map(|m| m.as_str()).unwrap_or(&t.text),
+                    };
                     format!("{:?}", shorten(found, 40))
                 }
                 _ => format!("{:?}", t.text),
@@ -254,14 +270,8 @@ impl PlaybookSet {
     }
 
     /// `similar to example "battery died in the rental car" (battery, died, rental)`.
-    fn similarity_reason(
-        &self,
-        playbook: usize,
-        s: &similarity::SimilarDoc,
-        post: &[Word],
-        lang: Lang,
-    ) -> String {
-        let shared = self.similar.index.shared_words(post, lang, s.doc);
+    fn similarity_reason(&self, playbook: usize, s: &similarity::SimilarDoc, post: &Post) -> String {
+        let shared = self.similar.index.shared_words(post, s.doc);
         let words = if shared.is_empty() {
             String::new()
         } else {

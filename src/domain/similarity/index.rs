@@ -1,38 +1,65 @@
 //! The inverted index: sample texts as TF-IDF vectors, scored against a post by cosine.
 //!
-//! Terms are a language code with a stem ("en batteri") or two neighbouring stems ("en
-//! batteri die"). A sample's weight for a term is `(1 + ln tf) * idf`, bigrams counted
+//! Terms are a stem in a language ("batteri" in English) or two neighbouring stems
+//! ("batteri die"). A sample's weight for a term is `(1 + ln tf) * idf`, bigrams counted
 //! [`BIGRAM_WEIGHT`] times (a shared pair of words says more than two loose ones), and each
 //! sample's vector has length 1. A post's vector is weighted the same way; its words that
 //! no sample has count in its length at [`UNKNOWN_WEIGHT`] of the rarest term's weight, so
 //! a long post that shares one word with a sample is not "similar" to it; and a sample that
 //! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine.
 //!
+//! Speed: terms are numbers. A post's word finds its term through the words the samples
+//! used (no stemming for those) or its stem; a bigram is looked up by its two term numbers.
 //! Scoring walks the posting lists of the post's terms only, accumulating dot products in
-//! per-thread buffers (generation stamps, nothing cleared between posts).
+//! per-thread buffers: marked per post when the lists are short, plain arrays cleared at
+//! once when the lists cover most documents anyway.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-use super::text::{words, Word};
+use super::hash::FxMap;
+use super::text::{self, words, Tokens, Word};
 use super::Lang;
 
-/// How much more a shared bigram weighs than a shared word.
-pub const BIGRAM_WEIGHT: f32 = 1.5;
+/// How much a shared bigram weighs against a shared word: the pair counts besides its two
+/// words, so it already weighs more than the same words apart.
+pub const BIGRAM_WEIGHT: f32 = 1.0;
 /// A document sharing only one word with a post counts at this fraction of its cosine.
 pub const SINGLE_WORD: f32 = 0.5;
+/// How much more "asks a question" weighs than a word as common (general enquiries are
+/// questions, and what makes them questions are stop words).
+pub const QUESTION_WEIGHT: f32 = 2.0;
 /// A post word no sample has, relative to the weight of a word found in one sample only.
 pub const UNKNOWN_WEIGHT: f32 = 0.6;
+
+/// Term numbers of one language's words and pairs of words.
+#[derive(Debug, Clone, Default)]
+struct Vocabulary {
+    /// Stem -> term.
+    stems: FxMap<Box<str>, u32>,
+    /// A word as samples wrote it (normalised) -> its stem's term: most of a post's words
+    /// are found here without stemming.
+    surfaces: FxMap<Box<str>, u32>,
+}
 
 /// Collects sample texts, then builds the [`Index`].
 #[derive(Debug, Default)]
 pub struct IndexBuilder {
-    terms: HashMap<String, u32>,
+    vocabularies: [Vocabulary; 4],
+    /// (first term, second term) -> term.
+    bigrams: FxMap<u64, u32>,
     /// Term -> whether it is a pair of words.
     bigram: Vec<bool>,
     /// Per document: (owner, term counts).
-    docs: Vec<(u32, Vec<(u32, f32)>)>,
+    docs: Vec<Counted>,
+    /// The "asks a question" terms.
+    questions: Vec<u32>,
 }
+
+/// The key of the "asks a question" term.
+const QUESTION: &str = "?";
+
+/// A document being collected: its owner and its term counts.
+type Counted = (u32, Vec<(u32, f32)>);
 
 /// One sample text in the index.
 #[derive(Debug, Clone)]
@@ -42,20 +69,60 @@ struct Doc {
     terms: Vec<(u32, f32)>,
 }
 
+/// The postings of one term: documents and weights, in document order.
+#[derive(Debug, Clone, Default)]
+struct Postings {
+    docs: Vec<u32>,
+    weights: Vec<f32>,
+}
+
 /// Sample texts of many owners (playbooks), ready to score posts against.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    terms: HashMap<String, u32>,
-    /// Term -> (document, weight).
-    postings: Vec<Vec<(u32, f32)>>,
+    vocabularies: [Vocabulary; 4],
+    bigrams: FxMap<u64, u32>,
+    postings: Vec<Postings>,
     /// Term -> idf, times [`BIGRAM_WEIGHT`] for bigrams.
     idf: Vec<f32>,
     /// Term -> whether it is a pair of words.
     bigram: Vec<bool>,
+    /// Documents grouped by owner (the numbers used inside the index).
     docs: Vec<Doc>,
-    owners: usize,
+    /// Inside number -> owner, for the scoring walk.
+    doc_owner: Vec<u32>,
+    /// Inside number -> the number [`IndexBuilder::add`] returned, and back.
+    external: Vec<u32>,
+    internal: Vec<u32>,
     /// Weight of a term that no document has (see [`UNKNOWN_WEIGHT`]).
     unknown: f32,
+}
+
+/// A post read for an [`Index`]: its content words and the index's terms for them.
+#[derive(Debug, Clone)]
+pub struct Post {
+    lang: Lang,
+    tokens: Tokens,
+    /// Per content word: its token and its term (`None`: no sample has it).
+    words: Vec<(u32, Option<u32>)>,
+    /// The "asks a question" term, if the post asks one and some sample does.
+    question: Option<u32>,
+}
+
+impl Post {
+    /// The language the post was read in.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// Whether the post has no content word at all.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The content words, normalised, in order.
+    pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.words.iter().map(|&(t, _)| self.tokens.get(t as usize))
+    }
 }
 
 /// An owner's best-matching documents for a post.
@@ -74,49 +141,31 @@ pub struct SimilarDoc {
 /// several close examples are stronger evidence than one.
 const TOP_WEIGHTS: [f32; 3] = [0.6, 0.25, 0.15];
 
-fn push_key(key: &mut String, lang: Lang, first: &str, second: Option<&str>) {
-    key.clear();
-    key.push_str(lang.code());
-    key.push(' ');
-    key.push_str(first);
-    if let Some(s) = second {
-        key.push(' ');
-        key.push_str(s);
-    }
-}
-
-/// The (unigram, bigram) keys of `words`, each with whether it is a bigram.
-fn for_each_term(words: &[Word], lang: Lang, mut f: impl FnMut(&str, bool)) {
-    let mut key = String::new();
-    for (i, w) in words.iter().enumerate() {
-        push_key(&mut key, lang, &w.stem, None);
-        f(&key, false);
-        if let Some(next) = words.get(i + 1) {
-            push_key(&mut key, lang, &w.stem, Some(&next.stem));
-            f(&key, true);
-        }
-    }
+fn pair(first: u32, second: u32) -> u64 {
+    (u64::from(first) << 32) | u64::from(second)
 }
 
 impl IndexBuilder {
     /// Adds `text` in `lang` for `owner`; returns the document's number. `segments` lets a
     /// caller add several short phrases as one document without bigrams across them.
     pub fn add(&mut self, owner: usize, lang: Lang, segments: &[&str]) -> usize {
-        let mut counts: HashMap<u32, f32> = HashMap::new();
+        let mut counts: FxMap<u32, f32> = FxMap::default();
         for segment in segments {
             let ws = words(segment, lang);
-            for_each_term(&ws, lang, |key, bigram| {
-                let id = match self.terms.get(key) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.terms.len() as u32;
-                        self.terms.insert(key.to_string(), id);
-                        self.bigram.push(bigram);
-                        id
-                    }
-                };
-                *counts.entry(id).or_default() += 1.0;
-            });
+            if text::asks(segment, lang) {
+                let t = self.question(lang);
+                *counts.entry(t).or_default() += 1.0;
+            }
+            let mut previous: Option<u32> = None;
+            for w in &ws {
+                let t = self.unigram(lang, w);
+                *counts.entry(t).or_default() += 1.0;
+                if let Some(p) = previous {
+                    let b = self.bigram_term(p, t);
+                    *counts.entry(b).or_default() += 1.0;
+                }
+                previous = Some(t);
+            }
         }
         let mut terms: Vec<(u32, f32)> = counts.into_iter().collect();
         terms.sort_unstable_by_key(|&(t, _)| t);
@@ -124,8 +173,55 @@ impl IndexBuilder {
         self.docs.len() - 1
     }
 
+    /// The term that stands for "asks a question" in `lang` (not a word: `?` is no stem).
+    fn question(&mut self, lang: Lang) -> u32 {
+        match self.vocabularies[lang as usize].stems.get(QUESTION) {
+            Some(&t) => t,
+            None => {
+                let t = self.new_term(true);
+                self.questions.push(t);
+                self.vocabularies[lang as usize].stems.insert(QUESTION.into(), t);
+                t
+            }
+        }
+    }
+
+    fn new_term(&mut self, bigram: bool) -> u32 {
+        self.bigram.push(bigram);
+        (self.bigram.len() - 1) as u32
+    }
+
+    fn unigram(&mut self, lang: Lang, w: &Word) -> u32 {
+        let t = match self.vocabularies[lang as usize].stems.get(w.stem.as_str()) {
+            Some(&t) => t,
+            None => {
+                let t = self.new_term(false);
+                self.vocabularies[lang as usize]
+                    .stems
+                    .insert(w.stem.as_str().into(), t);
+                t
+            }
+        };
+        self.vocabularies[lang as usize]
+            .surfaces
+            .entry(w.surface.as_str().into())
+            .or_insert(t);
+        t
+    }
+
+    fn bigram_term(&mut self, first: u32, second: u32) -> u32 {
+        match self.bigrams.get(&pair(first, second)) {
+            Some(&t) => t,
+            None => {
+                let t = self.new_term(true);
+                self.bigrams.insert(pair(first, second), t);
+                t
+            }
+        }
+    }
+
     pub fn build(self) -> Index {
-        let n_terms = self.terms.len();
+        let n_terms = self.bigram.len();
         let mut df = vec![0u32; n_terms];
         for (_, terms) in &self.docs {
             for &(t, _) in terms {
@@ -136,20 +232,32 @@ impl IndexBuilder {
         let idf: Vec<f32> = df
             .iter()
             .zip(&self.bigram)
-            .map(|(&d, &bigram)| {
+            .enumerate()
+            .map(|(t, (&d, &bigram))| {
                 let idf = (1.0 + n / d.max(1) as f32).ln();
-                if bigram {
+                if self.questions.contains(&(t as u32)) {
+                    idf * QUESTION_WEIGHT
+                } else if bigram {
                     idf * BIGRAM_WEIGHT
                 } else {
                     idf
                 }
             })
             .collect();
-        let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
-        let mut docs = Vec::with_capacity(self.docs.len());
-        let mut owners = 0usize;
-        for (d, (owner, counts)) in self.docs.into_iter().enumerate() {
-            owners = owners.max(owner as usize + 1);
+        let mut postings: Vec<Postings> = vec![Postings::default(); n_terms];
+        // Documents grouped by owner, so that scoring finds an owner's documents together.
+        let mut order: Vec<usize> = (0..self.docs.len()).collect();
+        order.sort_by_key(|&d| self.docs[d].0);
+        let mut internal = vec![0u32; order.len()];
+        for (i, &d) in order.iter().enumerate() {
+            internal[d] = i as u32;
+        }
+        let mut by_number: Vec<Option<Counted>> = self.docs.into_iter().map(Some).collect();
+        let mut docs = Vec::with_capacity(order.len());
+        for (i, &d) in order.iter().enumerate() {
+            let Some((owner, counts)) = by_number[d].take() else {
+                continue;
+            };
             let mut terms: Vec<(u32, f32)> = counts
                 .into_iter()
                 .map(|(t, tf)| (t, (1.0 + tf.ln()) * idf[t as usize]))
@@ -158,18 +266,23 @@ impl IndexBuilder {
             if norm > 0.0 {
                 for (t, w) in &mut terms {
                     *w /= norm;
-                    postings[*t as usize].push((d as u32, *w));
+                    let p = &mut postings[*t as usize];
+                    p.docs.push(i as u32);
+                    p.weights.push(*w);
                 }
             }
             docs.push(Doc { owner, terms });
         }
         Index {
-            terms: self.terms,
+            vocabularies: self.vocabularies,
+            bigrams: self.bigrams,
             postings,
             idf,
             bigram: self.bigram,
+            doc_owner: docs.iter().map(|d| d.owner).collect(),
+            external: order.iter().map(|&d| d as u32).collect(),
+            internal,
             docs,
-            owners,
             unknown: (1.0 + n).ln() * UNKNOWN_WEIGHT,
         }
     }
@@ -184,15 +297,36 @@ struct Scratch {
     shared: Vec<u16>,
     doc_seen: Vec<u32>,
     docs: Vec<u32>,
-    owner_seen: Vec<u32>,
-    owners: Vec<u32>,
-    top: Vec<[(f32, u32); 3]>,
-    key: String,
+    /// Per term: the generation it was last seen in the post, and its place in `query`.
+    term_seen: Vec<(u32, u32)>,
+    /// The post's known terms with their counts, then their weights.
     query: Vec<(u32, f32)>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl Scratch {
+    fn begin(&mut self, docs: usize, terms: usize) -> u32 {
+        if self.generation == u32::MAX {
+            self.generation = 0;
+            self.doc_seen.iter_mut().for_each(|g| *g = 0);
+            self.term_seen.iter_mut().for_each(|g| g.0 = 0);
+        }
+        self.generation += 1;
+        if self.doc_seen.len() < docs {
+            self.doc_seen.resize(docs, 0);
+            self.dot.resize(docs, 0.0);
+            self.shared.resize(docs, 0);
+        }
+        if self.term_seen.len() < terms {
+            self.term_seen.resize(terms, (0, 0));
+        }
+        self.docs.clear();
+        self.query.clear();
+        self.generation
+    }
 }
 
 impl Index {
@@ -207,151 +341,220 @@ impl Index {
 
     /// The owner of document `doc`.
     pub fn owner(&self, doc: usize) -> usize {
-        self.docs[doc].owner as usize
+        self.docs[self.internal[doc] as usize].owner as usize
     }
 
-    /// Owners whose documents share terms with `post` (already split into `words` in
-    /// `lang`), best first, each at least `min_similarity`.
-    pub fn similar(&self, post: &[Word], lang: Lang, min_similarity: f32) -> Vec<SimilarDoc> {
+    /// Reads `text` in `lang`: its content words and their terms.
+    pub fn post(&self, text: &str, lang: Lang) -> Post {
+        let mut tokens = Tokens::default();
+        tokens.fill(text, lang);
+        let vocabulary = &self.vocabularies[lang as usize];
+        let mut words = Vec::with_capacity(tokens.len());
+        for (i, token) in tokens.iter().enumerate() {
+            if !text::is_content(lang, token) {
+                continue;
+            }
+            let term = match vocabulary.surfaces.get(token) {
+                Some(&t) => Some(t),
+                None => vocabulary.stems.get(&*text::stem(lang, token)).copied(),
+            };
+            words.push((i as u32, term));
+        }
+        let question = match text::asks(text, lang) {
+            true => vocabulary.stems.get(QUESTION).copied(),
+            false => None,
+        };
+        Post {
+            lang,
+            tokens,
+            words,
+            question,
+        }
+    }
+
+    /// Owners whose documents share terms with `post`, best first (then by owner), each
+    /// at least `min_similarity`.
+    pub fn similar(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
+        let mut out = self.similar_unordered(post, min_similarity);
+        out.sort_unstable_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.owner.cmp(&b.owner)));
+        out
+    }
+
+    /// As [`Index::similar`], in no particular order (for callers that want a few of them).
+    pub fn similar_unordered(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.similar_with(post, lang, min_similarity, &mut s),
-            Err(_) => self.similar_with(post, lang, min_similarity, &mut Scratch::default()),
+            Ok(mut s) => self.similar_with(post, min_similarity, &mut s),
+            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default()),
         })
     }
 
-    fn similar_with(
-        &self,
-        post: &[Word],
-        lang: Lang,
-        min_similarity: f32,
-        s: &mut Scratch,
-    ) -> Vec<SimilarDoc> {
-        if self.docs.is_empty() || post.is_empty() {
+    fn similar_with(&self, post: &Post, min_similarity: f32, s: &mut Scratch) -> Vec<SimilarDoc> {
+        if self.docs.is_empty() || post.words.is_empty() {
             return Vec::new();
         }
-        if s.generation == u32::MAX {
-            s.generation = 0;
-            s.doc_seen.iter_mut().for_each(|g| *g = 0);
-            s.owner_seen.iter_mut().for_each(|g| *g = 0);
-        }
-        s.generation += 1;
-        let generation = s.generation;
-        if s.doc_seen.len() < self.docs.len() {
-            s.doc_seen.resize(self.docs.len(), 0);
-            s.dot.resize(self.docs.len(), 0.0);
-            s.shared.resize(self.docs.len(), 0);
-        }
-        if s.owner_seen.len() < self.owners {
-            s.owner_seen.resize(self.owners, 0);
-            s.top.resize(self.owners, [(0.0, 0); 3]);
-        }
-        s.docs.clear();
-        s.owners.clear();
+        let n_docs = self.docs.len();
+        let generation = s.begin(n_docs, self.idf.len());
 
         // The post's vector: known terms with their counts; unknown words only in the length.
-        let Scratch { key, query, .. } = s;
-        query.clear();
         let mut unknown_words = 0usize;
         {
-            let mut add = |k: &str, bigram: bool| match self.terms.get(k) {
-                Some(&t) => match query.iter_mut().find(|(q, _)| *q == t) {
-                    Some((_, c)) => *c += 1.0,
-                    None => query.push((t, 1.0)),
-                },
-                None if !bigram => unknown_words += 1,
-                None => {}
-            };
-            for (i, w) in post.iter().enumerate() {
-                push_key(key, lang, &w.stem, None);
-                add(key, false);
-                if let Some(next) = post.get(i + 1) {
-                    push_key(key, lang, &w.stem, Some(&next.stem));
-                    add(key, true);
+            let Scratch { term_seen, query, .. } = &mut *s;
+            let mut add = |t: u32| {
+                let seen = &mut term_seen[t as usize];
+                if seen.0 == generation {
+                    query[seen.1 as usize].1 += 1.0;
+                } else {
+                    *seen = (generation, query.len() as u32);
+                    query.push((t, 1.0));
                 }
+            };
+            let mut previous: Option<u32> = None;
+            for &(_, term) in &post.words {
+                match term {
+                    Some(t) => {
+                        add(t);
+                        if let Some(p) = previous {
+                            if let Some(&b) = self.bigrams.get(&pair(p, t)) {
+                                add(b);
+                            }
+                        }
+                    }
+                    None => unknown_words += 1,
+                }
+                previous = term;
+            }
+            if let Some(t) = post.question {
+                add(t);
             }
         }
         let mut norm2 = unknown_words as f32 * self.unknown * self.unknown;
-        for (t, c) in query.iter_mut() {
+        let mut postings = 0usize;
+        for (t, c) in s.query.iter_mut() {
             let w = (1.0 + c.ln()) * self.idf[*t as usize];
             *c = w;
             norm2 += w * w;
+            postings += self.postings[*t as usize].docs.len();
         }
-        if query.is_empty() || norm2 <= 0.0 {
+        if s.query.is_empty() || norm2 <= 0.0 {
             return Vec::new();
         }
-        let qnorm = norm2.sqrt();
+        let inv_qnorm = 1.0 / norm2.sqrt();
 
-        for &(t, qw) in query.iter() {
-            for &(d, dw) in &self.postings[t as usize] {
-                let d = d as usize;
-                if s.doc_seen[d] != generation {
-                    s.doc_seen[d] = generation;
-                    s.dot[d] = 0.0;
-                    s.shared[d] = 0;
-                    s.docs.push(d as u32);
+        // Dot products. When the posting lists reach most documents, plain arrays cleared at
+        // once cost less than marking each document on its first visit.
+        let dense = postings * 2 >= n_docs;
+        let Scratch {
+            dot,
+            shared,
+            doc_seen,
+            docs,
+            query,
+            ..
+        } = &mut *s;
+        if dense {
+            dot[..n_docs].fill(0.0);
+            shared[..n_docs].fill(0);
+            for &(t, qw) in query.iter() {
+                let p = &self.postings[t as usize];
+                let word = u16::from(!self.bigram[t as usize]);
+                for (&d, &dw) in p.docs.iter().zip(&p.weights) {
+                    dot[d as usize] += qw * dw;
+                    shared[d as usize] += word;
                 }
-                s.dot[d] += qw * dw;
-                s.shared[d] += u16::from(!self.bigram[t as usize]);
+            }
+        } else {
+            for &(t, qw) in query.iter() {
+                let p = &self.postings[t as usize];
+                let word = u16::from(!self.bigram[t as usize]);
+                for (&d, &dw) in p.docs.iter().zip(&p.weights) {
+                    let d = d as usize;
+                    if doc_seen[d] != generation {
+                        doc_seen[d] = generation;
+                        dot[d] = 0.0;
+                        shared[d] = 0;
+                        docs.push(d as u32);
+                    }
+                    dot[d] += qw * dw;
+                    shared[d] += word;
+                }
             }
         }
-        for &d in &s.docs {
+
+        let mut touched = std::mem::take(&mut s.docs);
+        let out = if dense {
+            self.closest(0..n_docs, s, inv_qnorm, min_similarity)
+        } else {
+            // In document order, as the dense walk: equally close documents are then told
+            // apart the same way whichever walk found them.
+            touched.sort_unstable();
+            self.closest(touched.iter().map(|&d| d as usize), s, inv_qnorm, min_similarity)
+        };
+        s.docs = touched;
+        out
+    }
+
+    /// Each owner's three closest documents among `walk` (in document order, so an owner's
+    /// documents come together), combined into its similarity. The three largest cosines are
+    /// kept with selects rather than branches: which document beats which is unpredictable.
+    #[inline]
+    fn closest(
+        &self,
+        walk: impl Iterator<Item = usize>,
+        s: &Scratch,
+        inv_qnorm: f32,
+        min_similarity: f32,
+    ) -> Vec<SimilarDoc> {
+        let mut out = Vec::new();
+        let mut current = u32::MAX;
+        let (mut t0, mut t1, mut t2, mut best) = (0.0f32, 0.0f32, 0.0f32, 0u32);
+        let mut flush = |owner: u32, t0: f32, t1: f32, t2: f32, best: u32| {
+            if owner == u32::MAX || t0 <= 0.0 {
+                return;
+            }
+            let similarity = t0 * TOP_WEIGHTS[0] + t1 * TOP_WEIGHTS[1] + t2 * TOP_WEIGHTS[2];
+            if similarity >= min_similarity {
+                out.push(SimilarDoc {
+                    owner: owner as usize,
+                    similarity,
+                    doc: self.external[best as usize] as usize,
+                    doc_similarity: t0,
+                });
+            }
+        };
+        let (dot, shared) = (&s.dot[..self.docs.len()], &s.shared[..self.docs.len()]);
+        for d in walk {
+            let owner = self.doc_owner[d];
+            if owner != current {
+                flush(current, t0, t1, t2, best);
+                current = owner;
+                (t0, t1, t2) = (0.0, 0.0, 0.0);
+            }
             // One shared word is weak evidence ("bank" in "bank holidays" is no billing
             // dispute): such a document counts at a fraction of its cosine.
-            let single = if s.shared[d as usize] < 2 {
-                SINGLE_WORD
-            } else {
-                1.0
-            };
-            let cos = s.dot[d as usize] / qnorm * single;
-            let owner = self.docs[d as usize].owner as usize;
-            if s.owner_seen[owner] != generation {
-                s.owner_seen[owner] = generation;
-                s.top[owner] = [(0.0, u32::MAX); 3];
-                s.owners.push(owner as u32);
-            }
-            let top = &mut s.top[owner];
-            if cos > top[0].0 {
-                top[2] = top[1];
-                top[1] = top[0];
-                top[0] = (cos, d);
-            } else if cos > top[1].0 {
-                top[2] = top[1];
-                top[1] = (cos, d);
-            } else if cos > top[2].0 {
-                top[2] = (cos, d);
-            }
+            let single = if shared[d] < 2 { SINGLE_WORD } else { 1.0 };
+            let cos = dot[d] * inv_qnorm * single;
+            let above0 = cos > t0;
+            best = if above0 { d as u32 } else { best };
+            let down0 = if above0 { t0 } else { cos };
+            t0 = if above0 { cos } else { t0 };
+            let above1 = down0 > t1;
+            let down1 = if above1 { t1 } else { down0 };
+            t1 = if above1 { down0 } else { t1 };
+            t2 = if down1 > t2 { down1 } else { t2 };
         }
-        let mut out: Vec<SimilarDoc> = s
-            .owners
-            .iter()
-            .filter_map(|&o| {
-                let top = &s.top[o as usize];
-                let similarity: f32 = top.iter().zip(TOP_WEIGHTS).map(|((c, _), w)| c * w).sum();
-                (similarity >= min_similarity && top[0].1 != u32::MAX).then_some(SimilarDoc {
-                    owner: o as usize,
-                    similarity,
-                    doc: top[0].1 as usize,
-                    doc_similarity: top[0].0,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.owner.cmp(&b.owner)));
+        flush(current, t0, t1, t2, best);
         out
     }
 
     /// The words of `post` that document `doc` shares with it, in post order, each once.
-    pub fn shared_words<'a>(&self, post: &'a [Word], lang: Lang, doc: usize) -> Vec<&'a str> {
-        let terms = &self.docs[doc].terms;
-        let mut key = String::new();
+    pub fn shared_words<'a>(&self, post: &'a Post, doc: usize) -> Vec<&'a str> {
+        let terms = &self.docs[self.internal[doc] as usize].terms;
         let mut out: Vec<&str> = Vec::new();
-        for w in post {
-            push_key(&mut key, lang, &w.stem, None);
-            let shared = self
-                .terms
-                .get(key.as_str())
-                .is_some_and(|t| terms.binary_search_by_key(t, |&(x, _)| x).is_ok());
-            if shared && !out.contains(&w.surface.as_str()) {
-                out.push(&w.surface);
+        for &(token, term) in &post.words {
+            let shared = term.is_some_and(|t| terms.binary_search_by_key(&t, |&(x, _)| x).is_ok());
+            let surface = post.tokens.get(token as usize);
+            if shared && !out.contains(&surface) {
+                out.push(surface);
             }
         }
         out
@@ -370,10 +573,6 @@ mod tests {
         b.build()
     }
 
-    fn post(text: &str) -> Vec<Word> {
-        words(text, Lang::En)
-    }
-
     #[test]
     fn the_closest_owner_comes_first_and_says_which_sample_and_words() {
         let ix = index(&[
@@ -381,32 +580,32 @@ mod tests {
             (0, "flat tyre on the motorway"),
             (1, "charged twice for my booking"),
         ]);
-        let p = post("my rental's battery is dead, the car won't start");
-        let got = ix.similar(&p, Lang::En, 0.01);
+        let p = ix.post("my rental's battery is dead, the car won't start", Lang::En);
+        let got = ix.similar(&p, 0.01);
         assert_eq!(got[0].owner, 0);
         assert_eq!(got[0].doc, 0);
         assert!(got.iter().all(|s| s.owner != 1), "{got:?}");
-        assert_eq!(ix.shared_words(&p, Lang::En, 0), ["rental", "battery", "car"]);
+        assert_eq!(ix.shared_words(&p, 0), ["rental", "battery", "car"]);
     }
 
     #[test]
     fn a_post_sharing_nothing_or_in_another_language_scores_nothing() {
         let ix = index(&[(0, "battery died in the rental car")]);
-        assert!(ix.similar(&post("hello there"), Lang::En, 0.0).is_empty());
-        assert!(ix
-            .similar(&words("batterie voiture", Lang::Fr), Lang::Fr, 0.0)
-            .is_empty());
-        assert!(ix.similar(&[], Lang::En, 0.0).is_empty());
+        assert!(ix.similar(&ix.post("hello there", Lang::En), 0.0).is_empty());
+        assert!(ix.similar(&ix.post("batterie voiture", Lang::Fr), 0.0).is_empty());
+        assert!(ix.similar(&ix.post("", Lang::En), 0.0).is_empty());
     }
 
     #[test]
     fn identical_text_is_fully_similar_and_extra_unknown_words_dilute_it() {
         let ix = index(&[(0, "battery died in the rental car"), (1, "charged twice")]);
-        let same = ix.similar(&post("battery died in the rental car"), Lang::En, 0.0);
+        let same = ix.similar(&ix.post("battery died in the rental car", Lang::En), 0.0);
         assert!((same[0].doc_similarity - 1.0).abs() < 1e-4, "{same:?}");
         let diluted = ix.similar(
-            &post("battery died in the rental car, also whatever zebra xylophone quantum"),
-            Lang::En,
+            &ix.post(
+                "battery died in the rental car, also whatever zebra xylophone quantum",
+                Lang::En,
+            ),
             0.0,
         );
         assert!(
@@ -422,7 +621,7 @@ mod tests {
             (1, "declined offer for my card"),
             (2, "other words"),
         ]);
-        let got = ix.similar(&post("card declined"), Lang::En, 0.0);
+        let got = ix.similar(&ix.post("card declined", Lang::En), 0.0);
         assert_eq!(got[0].owner, 0);
         assert!(got[0].similarity > got[1].similarity);
     }
@@ -433,10 +632,10 @@ mod tests {
             (0, "battery died in the rental car"),
             (1, "the rental desk was lovely and quick"),
         ]);
-        let p = post("battery died in my rental car");
-        let all = ix.similar(&p, Lang::En, 0.0);
+        let p = ix.post("battery died in my rental car", Lang::En);
+        let all = ix.similar(&p, 0.0);
         assert_eq!(all.len(), 2);
-        let strong = ix.similar(&p, Lang::En, all[1].similarity + 0.001);
+        let strong = ix.similar(&p, all[1].similarity + 0.001);
         assert_eq!(strong.len(), 1);
     }
 }

@@ -5,6 +5,9 @@
 //! Negations ("not", "never", "nunca", "jamais", "nie") are deliberately not stop words:
 //! "never arrived" and "won't start" are what a complaint is about.
 
+use std::sync::OnceLock;
+
+use super::hash::FxMap;
 use super::Lang;
 
 const EN: &[&str] = &[
@@ -121,6 +124,8 @@ const EN: &[&str] = &[
     "with",
     "would",
     "you",
+    "up",
+    "want",
     "your",
     "youre",
     "yours",
@@ -204,24 +209,41 @@ const DE_MARKS: &[&str] = &[
     "wieder", "habe", "seit", "hallo", "bitte", "nie", "wurde",
 ];
 
+/// Per word: the languages it is a stop word in (bit `lang as usize`), and the languages it
+/// is a function word of (bit `4 + lang as usize`). One lookup answers both questions.
+fn table() -> &'static FxMap<&'static str, u8> {
+    static TABLE: OnceLock<FxMap<&'static str, u8>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t: FxMap<&'static str, u8> = FxMap::default();
+        for (i, list) in [EN, ES, FR, DE].into_iter().enumerate() {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << i;
+            }
+        }
+        for (i, list) in [EN_MARKS, ES_MARKS, FR_MARKS, DE_MARKS].into_iter().enumerate() {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << (4 + i);
+            }
+        }
+        t
+    })
+}
+
 /// Whether `word` is a stop word in `lang`.
 pub fn is_stop(lang: Lang, word: &str) -> bool {
-    let list = match lang {
-        Lang::En => EN,
-        Lang::Es => ES,
-        Lang::Fr => FR,
-        Lang::De => DE,
-    };
-    list.contains(&word)
+    table()
+        .get(word)
+        .is_some_and(|bits| bits & (1 << lang as usize) != 0)
 }
 
 /// How many of `words` are function words of each language, in [`Lang::ALL`] order.
 pub fn marker_votes<'a>(words: impl IntoIterator<Item = &'a str>) -> [usize; 4] {
+    let table = table();
     let mut votes = [0usize; 4];
     for w in words {
-        for (i, marks) in [EN_MARKS, ES_MARKS, FR_MARKS, DE_MARKS].iter().enumerate() {
-            if marks.contains(&w) {
-                votes[i] += 1;
+        if let Some(&bits) = table.get(w) {
+            for (i, v) in votes.iter_mut().enumerate() {
+                *v += usize::from(bits & (1 << (4 + i)) != 0);
             }
         }
     }

@@ -28,16 +28,55 @@ pub struct Word {
 
 /// The content words of `text` in `lang`, in order: stop words removed, stems computed.
 pub fn words(text: &str, lang: Lang) -> Vec<Word> {
-    let stemmer = stemmer(lang);
-    let mut out = Vec::new();
-    for token in tokens(text, lang) {
-        if stopwords::is_stop(lang, &token) || !keep_token(&token) {
-            continue;
-        }
-        let stem = stemmer.stem(&token).into_owned();
-        out.push(Word { surface: token, stem });
+    let mut tokens = Tokens::default();
+    tokens.fill(text, lang);
+    tokens
+        .iter()
+        .filter(|t| is_content(lang, t))
+        .map(|token| Word {
+            surface: token.to_string(),
+            stem: stem(lang, token).into_owned(),
+        })
+        .collect()
+}
+
+/// Whether `text` asks something: a question mark, or a first word that opens a question
+/// ("do you ...", "can I ...", "¿...", "est-ce que ...", "habt ihr ..."). General enquiries
+/// are questions far more often than complaints are, while their words are stop words.
+pub fn asks(text: &str, lang: Lang) -> bool {
+    if text.contains(['?', '¿']) {
+        return true;
     }
-    out
+    let mut tokens = Tokens::default();
+    tokens.fill(text.get(..64).unwrap_or(text), lang);
+    let first = if tokens.is_empty() { "" } else { tokens.get(0) };
+    let openers: &[&str] = match lang {
+        Lang::En => &[
+            "do", "does", "can", "could", "is", "are", "how", "what", "whats", "when", "where", "who",
+            "which", "will", "would", "should", "any", "anyone",
+        ],
+        Lang::Es => &[
+            "como", "que", "donde", "cuando", "puedo", "hay", "teneis", "tienen", "se",
+        ],
+        Lang::Fr => &[
+            "est", "comment", "ou", "quand", "quel", "quels", "quelle", "pouvez", "peut", "avez",
+        ],
+        Lang::De => &[
+            "kann", "konnen", "habt", "haben", "gibt", "wie", "wo", "wann", "was", "ist",
+        ],
+    };
+    openers.contains(&first)
+}
+
+/// Whether `token` says something about the topic in `lang`: not a stop word, not a single
+/// letter, not an amount or an order number.
+pub fn is_content(lang: Lang, token: &str) -> bool {
+    !stopwords::is_stop(lang, token) && keep_token(token)
+}
+
+/// The Snowball stem of `token` in `lang`.
+pub fn stem(lang: Lang, token: &str) -> std::borrow::Cow<'_, str> {
+    stemmer(lang).stem(token)
 }
 
 /// The Snowball stemmer for `lang`.
@@ -78,13 +117,36 @@ pub fn analysed_prefix(text: &str) -> &str {
 
 /// The normalised tokens of `text` (see the module doc), stop words still in.
 pub fn tokens(text: &str, lang: Lang) -> Vec<String> {
-    let text = analysed_prefix(text);
-    let mut out = Vec::new();
-    for raw in text.split_whitespace() {
-        if is_link_or_handle(raw) {
-            continue;
+    let mut t = Tokens::default();
+    t.fill(text, lang);
+    t.iter().map(str::to_string).collect()
+}
+
+/// The normalised tokens of a text in one buffer, so that reading a post allocates nothing
+/// per word (and nothing at all when the buffers are reused).
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    buf: String,
+    /// (start, end) of each token in `buf`.
+    spans: Vec<(u32, u32)>,
+}
+
+impl Tokens {
+    /// Replaces the content with the tokens of `text` in `lang` (see the module doc).
+    pub fn fill(&mut self, text: &str, lang: Lang) {
+        self.buf.clear();
+        self.spans.clear();
+        let text = analysed_prefix(text);
+        for raw in text.split_whitespace() {
+            if is_link_or_handle(raw) {
+                continue;
+            }
+            self.word(raw, lang);
         }
-        let mut current = String::new();
+    }
+
+    fn word(&mut self, raw: &str, lang: Lang) {
+        let mut start = self.buf.len();
         let mut last: Option<char> = None;
         let mut run = 0usize;
         let mut chars = raw.chars().peekable();
@@ -101,43 +163,73 @@ pub fn tokens(text: &str, lang: Lang) -> Vec<String> {
                 }
                 // French elision: "l'appli", "j'ai", "qu'il" -> separate words.
                 if lang == Lang::Fr {
-                    flush(&mut current, &mut out);
+                    start = self.flush(start);
                     last = None;
                     run = 0;
                 }
                 continue;
             }
             if !c.is_alphanumeric() {
-                flush(&mut current, &mut out);
+                start = self.flush(start);
                 last = None;
                 run = 0;
                 continue;
             }
-            for lower in c.to_lowercase() {
-                without_accents(lower, |base| {
-                    if Some(base) == last {
-                        run += 1;
-                    } else {
-                        last = Some(base);
-                        run = 1;
-                    }
-                    if run == 3 {
-                        // Third in a row: the word is being stretched; keep one of them.
-                        current.pop();
-                    } else if run < 3 {
-                        current.push(base);
-                    }
-                });
+            let buf = &mut self.buf;
+            let mut push = |base: char| {
+                if Some(base) == last {
+                    run += 1;
+                } else {
+                    last = Some(base);
+                    run = 1;
+                }
+                if run == 3 {
+                    // Third in a row: the word is being stretched; keep one of them.
+                    buf.pop();
+                } else if run < 3 {
+                    buf.push(base);
+                }
+            };
+            if c.is_ascii() {
+                push(c.to_ascii_lowercase());
+            } else {
+                for lower in c.to_lowercase() {
+                    without_accents(lower, &mut push);
+                }
             }
         }
-        flush(&mut current, &mut out);
+        self.flush(start);
     }
-    out
-}
 
-fn flush(current: &mut String, out: &mut Vec<String>) {
-    if !current.is_empty() {
-        out.push(std::mem::take(current));
+    /// Ends the token that started at `start` (if any); returns where the next one starts.
+    fn flush(&mut self, start: usize) -> usize {
+        let end = self.buf.len();
+        if end > start {
+            self.spans.push((start as u32, end as u32));
+        }
+        end
+    }
+
+    /// How many tokens there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Token number `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let (start, end) = self.spans[i];
+        &self.buf[start as usize..end as usize]
+    }
+
+    /// The tokens in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.buf[start as usize..end as usize])
     }
 }
 
@@ -217,6 +309,16 @@ mod tests {
         let w = words("order 4821345 error 500 x", Lang::En);
         let surfaces: Vec<&str> = w.iter().map(|w| w.surface.as_str()).collect();
         assert_eq!(surfaces, ["order", "error", "500"]);
+    }
+
+    #[test]
+    fn a_question_is_told_by_its_mark_or_its_first_word() {
+        assert!(asks("do you deliver to Canada", Lang::En));
+        assert!(asks("where is my order?", Lang::En));
+        assert!(asks("¿tenéis oficina en el aeropuerto", Lang::Es));
+        assert!(asks("habt ihr eine Filiale in München", Lang::De));
+        assert!(!asks("my parcel never arrived", Lang::En));
+        assert!(!asks("", Lang::En));
     }
 
     #[test]
