@@ -104,11 +104,14 @@ async fn metrics_and_healthz_answer_over_http_and_follow_the_bot() {
         vec![],
     )
     .await;
+    // A scrape reads the database before the process's counters, so "opened 2" can come with
+    // a backlog read just before the second case was stored: wait for its deliveries too.
     eventually("both are handled", || async {
         let (_, text) = get(addr, "/metrics").await;
         text.contains("carebot_mentions_total{outcome=\"opened\"} 2")
             && text.contains("carebot_mentions_total{outcome=\"ignored\"} 1")
             && text.contains("carebot_outbox_backlog 0")
+            && value(&text, "carebot_deliveries_total") >= 4.0
     })
     .await;
 
