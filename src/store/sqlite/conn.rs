@@ -5,8 +5,9 @@
 //! through a task it spawns each time one is dropped, and the next write waits until that task
 //! has run on a runtime worker; every write transaction then paid a woken worker thread and
 //! two more hand-offs on top of its statements. Held behind an async mutex, the writer goes
-//! from one transaction to the next on the caller's own task, and a transaction's `COMMIT`
-//! can go out with its last writes in one round trip (`Tx::commit`).
+//! from one transaction to the next on the caller's own task, and a transaction's `BEGIN` and
+//! `COMMIT` can go out with its first and last statements instead of in round trips of their
+//! own (`Tx::flush_then`, `Tx::commit`).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Sqlite, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// The held writer connection (`None` once the store is closed), and whether a transaction
-/// was left open on it by a transaction dropped where no runtime could roll it back.
+/// The held writer connection (`None` once the store is closed), and whether a transaction may
+/// be open on it: set while one runs, and left set by one dropped where no runtime could roll
+/// it back.
 pub(super) struct Held {
     conn: Option<SqliteConnection>,
     in_tx: bool,
