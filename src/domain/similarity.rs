@@ -10,7 +10,6 @@
 //! language, so a German post never "matches" an English example because both say
 //! "hotel"; a post in any other language gets no similarity at all.
 
-mod hash;
 mod index;
 mod stopwords;
 pub mod text;

@@ -16,9 +16,9 @@
 
 use std::cell::RefCell;
 
-use super::hash::FxMap;
 use super::text::{self, words, Tokens, Word};
 use super::Lang;
+use rustc_hash::FxHashMap;
 
 /// How much a shared bigram weighs against a shared word: the pair counts besides its two
 /// words, so it already weighs more than the same words apart.
@@ -35,10 +35,10 @@ pub const UNKNOWN_WEIGHT: f32 = 0.6;
 #[derive(Debug, Clone, Default)]
 struct Vocabulary {
     /// Stem -> term.
-    stems: FxMap<Box<str>, u32>,
+    stems: FxHashMap<Box<str>, u32>,
     /// A word as samples wrote it (normalised) -> its stem's term: most of a post's words
     /// are found here without stemming.
-    surfaces: FxMap<Box<str>, u32>,
+    surfaces: FxHashMap<Box<str>, u32>,
 }
 
 /// Collects sample texts, then builds the [`Index`].
@@ -46,7 +46,7 @@ struct Vocabulary {
 pub struct IndexBuilder {
     vocabularies: [Vocabulary; 4],
     /// (first term, second term) -> term.
-    bigrams: FxMap<u64, u32>,
+    bigrams: FxHashMap<u64, u32>,
     /// Term -> whether it is a pair of words.
     bigram: Vec<bool>,
     /// Per document: (owner, term counts).
@@ -80,7 +80,7 @@ struct Postings {
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     vocabularies: [Vocabulary; 4],
-    bigrams: FxMap<u64, u32>,
+    bigrams: FxHashMap<u64, u32>,
     postings: Vec<Postings>,
     /// Term -> idf, times [`BIGRAM_WEIGHT`] for bigrams.
     idf: Vec<f32>,
@@ -149,7 +149,7 @@ impl IndexBuilder {
     /// Adds `text` in `lang` for `owner`; returns the document's number. `segments` lets a
     /// caller add several short phrases as one document without bigrams across them.
     pub fn add(&mut self, owner: usize, lang: Lang, segments: &[&str]) -> usize {
-        let mut counts: FxMap<u32, f32> = FxMap::default();
+        let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
         for segment in segments {
             let ws = words(segment, lang);
             if text::asks(segment, lang) {

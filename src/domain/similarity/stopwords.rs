@@ -1,5 +1,5 @@
 //! Stop words (words that say nothing about a post's topic) and the function words that
-//! tell the four languages apart. All written as [`tokens`](super::text::tokens) leaves
+//! tell the four languages apart. All written as [`Tokens`](super::text::Tokens) leaves
 //! them: lower case, no accents, English contractions joined ("dont", "im").
 //!
 //! Negations ("not", "never", "nunca", "jamais", "nie") are deliberately not stop words:
@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use super::hash::FxMap;
 use super::Lang;
+use rustc_hash::FxHashMap;
 
 const EN: &[&str] = &[
     "a",
@@ -107,8 +107,10 @@ const EN: &[&str] = &[
     "too",
     "u",
     "ur",
+    "up",
     "us",
     "very",
+    "want",
     "was",
     "we",
     "were",
@@ -124,8 +126,6 @@ const EN: &[&str] = &[
     "with",
     "would",
     "you",
-    "up",
-    "want",
     "your",
     "youre",
     "yours",
@@ -211,10 +211,10 @@ const DE_MARKS: &[&str] = &[
 
 /// Per word: the languages it is a stop word in (bit `lang as usize`), and the languages it
 /// is a function word of (bit `4 + lang as usize`). One lookup answers both questions.
-fn table() -> &'static FxMap<&'static str, u8> {
-    static TABLE: OnceLock<FxMap<&'static str, u8>> = OnceLock::new();
+fn table() -> &'static FxHashMap<&'static str, u8> {
+    static TABLE: OnceLock<FxHashMap<&'static str, u8>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t: FxMap<&'static str, u8> = FxMap::default();
+        let mut t: FxHashMap<&'static str, u8> = FxHashMap::default();
         for (i, list) in [EN, ES, FR, DE].into_iter().enumerate() {
             for w in list {
                 *t.entry(w).or_default() |= 1 << i;

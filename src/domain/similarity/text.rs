@@ -115,13 +115,6 @@ pub fn analysed_prefix(text: &str) -> &str {
     &text[..end]
 }
 
-/// The normalised tokens of `text` (see the module doc), stop words still in.
-pub fn tokens(text: &str, lang: Lang) -> Vec<String> {
-    let mut t = Tokens::default();
-    t.fill(text, lang);
-    t.iter().map(str::to_string).collect()
-}
-
 /// The normalised tokens of a text in one buffer, so that reading a post allocates nothing
 /// per word (and nothing at all when the buffers are reused).
 #[derive(Debug, Clone, Default)]
@@ -261,6 +254,13 @@ fn without_accents(c: char, mut f: impl FnMut(char)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The normalised tokens of `text`, stop words still in.
+    fn tokens(text: &str, lang: Lang) -> Vec<String> {
+        let mut t = Tokens::default();
+        t.fill(text, lang);
+        t.iter().map(str::to_string).collect()
+    }
 
     fn toks(text: &str) -> Vec<String> {
         tokens(text, Lang::En)
