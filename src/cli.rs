@@ -12,7 +12,7 @@ mod playbooks;
 
 pub use playbooks::check_playbooks;
 
-use crate::app::{text, Actor, Engine, IngestStats, PlaybookSource};
+use crate::app::{text, wall_clock, Actor, Engine, IngestStats, PlaybookSource};
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::domain::case::CaseStatus;
@@ -408,7 +408,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let reader = std::io::BufReader::new(opened);
             let mut errors = progress.stderr();
             let stats =
-                ingest_jsonl_with_progress(&engine, reader, Utc::now(), &mut errors, &mut |done, items| {
+                ingest_jsonl_with_progress(&engine, reader, wall_clock(), &mut errors, &mut |done, items| {
                     progress.set(done, items)
                 })
                 .await;
@@ -451,7 +451,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
                 CasesCommand::Show { id, json } => {
-                    let detail = engine.case_detail(CaseId::parse(&id)?, Utc::now()).await?;
+                    let detail = engine.case_detail(CaseId::parse(&id)?, wall_clock()).await?;
                     if json {
                         serde_json::to_writer_pretty(&mut out, &detail)?;
                         writeln!(out)?;
@@ -471,7 +471,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .context("no [retention] in the config: add `[retention]` with `mention_text_days = 365`")?;
             let retention = crate::app::retention::Retention::from_config(retention)?;
             let engine = Engine::start_without_playbooks(&config).await?;
-            let purged = engine.purge_texts(retention, Utc::now()).await?;
+            let purged = engine.purge_texts(retention, wall_clock()).await?;
             writeln!(stdout.lock(), "retention: {purged} mention text(s) removed")?;
             Ok(0)
         }
@@ -489,7 +489,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let engine = Engine::start_without_playbooks(&config).await?;
             let operator = Actor::new("cli", "operator (command line)", vec![Role::Admin]);
-            let done = engine.forget_customer(&operator, &who, Utc::now()).await?;
+            let done = engine.forget_customer(&operator, &who, wall_clock()).await?;
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer_pretty(&mut out, &done)?;
@@ -580,7 +580,7 @@ async fn digest(
 ) -> anyhow::Result<()> {
     use crate::app::{digest, digest_render};
     let settings = digest::DigestSettings::from_config(config)?;
-    let period = crate::domain::digest::requested_period(from, to, &settings.schedule, Utc::now())
+    let period = crate::domain::digest::requested_period(from, to, &settings.schedule, wall_clock())
         .map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
     let engine = Engine::start_without_playbooks(config).await?;
     let guild = config.discord.guild_id;

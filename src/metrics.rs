@@ -247,11 +247,11 @@ async fn answer(mut stream: TcpStream, health: &Health) -> std::io::Result<()> {
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics") => {
             let connected = (health.gateway)().await;
-            match health.store.ops_snapshot(Utc::now()).await {
+            match health.store.ops_snapshot(crate::app::wall_clock()).await {
                 Ok(db) => (
                     "200 OK",
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    render(global(), &db, connected, Utc::now()),
+                    render(global(), &db, connected, crate::app::wall_clock()),
                 ),
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics: the database did not answer");

@@ -356,6 +356,27 @@ async fn the_breaching_queue_lists_cases_at_risk_soonest_first() {
     };
     let ids: Vec<i64> = items.iter().map(|i| i.case.id.0).collect();
     assert_eq!(ids, [1, 2], "case 3 is not at its warning point yet");
+    // Once swept, the warned clocks are listed by their flag, and so are breached ones.
+    assert_eq!(swept_breaching(&app, secs(17 * 60 + 30)).await, [1, 2]);
+    assert_eq!(
+        swept_breaching(&app, secs(60 * 60)).await,
+        [1, 2, 3],
+        "all three breached"
+    );
+}
+
+/// The `/queue breaching` case ids after a sweep at `now`.
+async fn swept_breaching(app: &TestApp, now: DateTime<Utc>) -> Vec<i64> {
+    app.engine.fire_due_timers(now).await.unwrap();
+    let view = QueueView::Breaching;
+    let reply = app
+        .engine
+        .execute(&agent("ana"), Command::Queue { view }, now)
+        .await;
+    let Ok(Reply::AtRisk { items, .. }) = reply else {
+        panic!("at risk: {reply:?}")
+    };
+    items.iter().map(|i| i.case.id.0).collect()
 }
 
 #[tokio::test]

@@ -33,6 +33,14 @@ pub use playbook_source::PlaybookSource;
 pub use privacy::Forgotten;
 pub use timers::SweepReport;
 
+/// The wall clock, to the whole second: what the adapters pass the engine as `now`. No rule of
+/// carebot needs a finer time, and every stored time is shorter for it (on SQLite a time is
+/// text: 25 bytes instead of 35, and a mention stores about fifteen of them with their indexes).
+pub fn wall_clock() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(0)
+}
+
 use crate::config::Config;
 use crate::domain::case::{CaseRuleError, Owner};
 use crate::domain::digest::{DigestConfigError, PeriodError};
@@ -341,5 +349,18 @@ impl Engine {
         *self.playbooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         tracing::info!(playbooks = n, "playbooks reloaded");
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    #[test]
+    fn the_wall_clock_is_read_to_the_whole_second() {
+        let before = chrono::Utc::now().timestamp();
+        let now = super::wall_clock();
+        assert_eq!(now.nanosecond(), 0);
+        assert!((before..=before + 1).contains(&now.timestamp()));
     }
 }

@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 pub use parse::{command as parse_command, SyntaxError, HELP};
 
 use crate::app::outbox::Outgoing;
-use crate::app::{digest_render, text, Actor, Engine, IngestOutcome};
+use crate::app::{digest_render, text, wall_clock, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
 use crate::store::{CaseFilter, EscalationFilter, StoreError};
@@ -95,7 +95,7 @@ impl<'a, W: Write> Console<'a, W> {
 
     pub fn now(&self) -> DateTime<Utc> {
         match self.clock {
-            Clock::Wall => Utc::now(),
+            Clock::Wall => wall_clock(),
             Clock::Script(t) => t,
         }
     }
@@ -133,7 +133,7 @@ impl<'a, W: Write> Console<'a, W> {
                 return Ok(());
             }
         } else if let Clock::Wall = self.clock {
-            self.advance(Utc::now()).await?;
+            self.advance(wall_clock()).await?;
         }
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();

@@ -1,7 +1,6 @@
 //! `/customer forget HANDLE [NETWORK]`: admins only, and only after a confirmation button,
 //! since erasing a customer's personal data cannot be undone.
 
-use chrono::Utc;
 use serenity::all::{
     ButtonStyle, CommandInteraction, ComponentInteraction, CreateActionRow, CreateButton,
     CreateInteractionResponse, CreateInteractionResponseMessage, Http,
@@ -11,7 +10,7 @@ use super::commands::OptionError;
 use super::handler::Handler;
 use super::interactions::{refused, unreadable};
 use super::render;
-use crate::app::{Actor, CustomerRef};
+use crate::app::{wall_clock, Actor, CustomerRef};
 
 /// The confirmation button's custom id prefix: `forget:<customer id>`.
 const PREFIX: &str = "forget:";
@@ -66,7 +65,11 @@ impl Handler {
         customer: i64,
     ) {
         let answer = async {
-            match self.engine.forget_customer_id(actor, customer, Utc::now()).await {
+            match self
+                .engine
+                .forget_customer_id(actor, customer, wall_clock())
+                .await
+            {
                 Ok(done) => {
                     self.notify.notify_one();
                     format!(

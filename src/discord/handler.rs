@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::commands;
 use super::rest::{Rest, RestError};
-use crate::app::{Actor, Engine};
+use crate::app::{wall_clock, Actor, Engine};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
 
@@ -213,7 +213,7 @@ impl Handler {
         };
         let post = feed_post(message);
         let only = (!profiles.is_empty()).then_some(profiles.as_slice());
-        match self.engine.receive_post(&post, only, Utc::now()).await {
+        match self.engine.receive_post(&post, only, wall_clock()).await {
             Ok((outcome, _)) => {
                 tracing::info!(message = %message.id, ?outcome, "feed post");
                 crate::metrics::global().mention(outcome_name(outcome));

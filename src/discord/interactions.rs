@@ -16,7 +16,7 @@ use super::handler::Handler;
 use super::render;
 use crate::app::outbox::truncate_chars;
 use crate::app::text::{self, one_line};
-use crate::app::{Actor, Command, CommandError, Engine, EscalationItem};
+use crate::app::{wall_clock, Actor, Command, CommandError, Engine, EscalationItem};
 use crate::domain::case::CaseStatus;
 use crate::domain::escalation::EscalationStatus;
 use crate::domain::{CaseId, Role};
@@ -103,7 +103,7 @@ impl Handler {
             Ok(command) => command,
             Err(e) => return unreadable(e),
         };
-        match self.engine.execute(actor, command, Utc::now()).await {
+        match self.engine.execute(actor, command, wall_clock()).await {
             Ok(reply) => {
                 self.notify.notify_one();
                 self.sweep.notify_one();
@@ -170,7 +170,7 @@ impl Handler {
         let actor = self.actor(interaction.member.as_deref(), &interaction.user);
         let edit = match commands::command(interaction, None) {
             Err(e) => EditInteractionResponse::new().content(unreadable(e)),
-            Ok(command) => match self.engine.execute(&actor, command, Utc::now()).await {
+            Ok(command) => match self.engine.execute(&actor, command, wall_clock()).await {
                 Ok(crate::app::Reply::Digest(report)) => {
                     let period = report.period();
                     let cases = crate::app::digest::cases(self.engine.store(), period).await;
@@ -306,7 +306,7 @@ impl Handler {
         let Some(case) = commands::autocomplete_case(interaction, thread_case) else {
             return vec![];
         };
-        let Ok(detail) = self.engine.case_detail(case, Utc::now()).await else {
+        let Ok(detail) = self.engine.case_detail(case, wall_clock()).await else {
             return vec![];
         };
         let playbooks = self.engine.playbooks();

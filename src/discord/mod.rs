@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 pub use handler::feed_post;
 pub use rest::{Rest, RestError};
 
-use crate::app::Engine;
+use crate::app::{wall_clock, Engine};
 use crate::config::{Config, DiscordConfig, DISCORD_API};
 use crate::domain::Role;
 
@@ -87,7 +87,7 @@ async fn sweep_timers(
         if *stopping.borrow() {
             return;
         }
-        match engine.fire_due_timers(Utc::now()).await {
+        match engine.fire_due_timers(wall_clock()).await {
             Ok(report) if report.fired > 0 => {
                 crate::metrics::global().timers(report.fired, report.late);
                 tracing::info!(
@@ -207,7 +207,7 @@ impl Running {
                     && self.backfill.is_finished();
                 let backlog = self
                     .store
-                    .ops_snapshot(Utc::now())
+                    .ops_snapshot(wall_clock())
                     .await
                     .map(|s| s.outbox_backlog);
                 if idle && matches!(backlog, Ok(0) | Err(_)) {
@@ -317,7 +317,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
     // The weekly digest's timer, once whichever process starts first; one already due (carebot
     // was down at the time) fires in the first sweep, late, and says so.
     engine
-        .schedule_digest(Utc::now())
+        .schedule_digest(wall_clock())
         .await
         .context("cannot schedule the weekly digest")?;
     let mut http = HttpBuilder::new(config.token.expose());
@@ -431,7 +431,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let purge = retention.map(|retention| {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = engine.purge_texts(retention, Utc::now()).await {
+                if let Err(e) = engine.purge_texts(retention, wall_clock()).await {
                     tracing::error!(error = ?e, "retention purge failed; trying again tomorrow");
                 }
                 tokio::time::sleep(crate::app::retention::PURGE_EVERY).await;

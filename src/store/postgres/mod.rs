@@ -775,7 +775,7 @@ impl Tx {
         self.flush().await?;
         let rows = sqlx::query(
             "SELECT COALESCE(detail::jsonb ->> 'outcome', '?') AS outcome, COUNT(*) FROM case_events
-             WHERE kind = 'offer' GROUP BY 1 ORDER BY 1",
+             WHERE kind = 'offer' AND kind NOT IN ('opened', 'mention') GROUP BY 1 ORDER BY 1",
         )
         .fetch_all(&mut *self.tx)
         .await?;

@@ -128,12 +128,15 @@ impl Tx {
 
     pub async fn clocks_at_risk(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
+        // As SQLite's: the flagged clocks and the ones whose next point passed.
+        let rows = sqlx::query(&format!(
             "SELECT k.* FROM sla_clocks k JOIN cases c ON c.id = k.case_id
-             WHERE k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
-               AND (k.warned OR k.breach_noticed OR COALESCE(k.warn_due_at, k.due_at) <= $1)
-             ORDER BY k.due_at, k.id LIMIT $2",
-        )
+             WHERE k.id IN (SELECT id FROM sla_clocks WHERE running_since IS NOT NULL AND (warned OR breach_noticed)
+                            UNION ALL
+                            SELECT id FROM sla_clocks WHERE {WITH_NEXT_POINT} AND {NEXT_POINT} <= $1)
+               AND k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
+             ORDER BY k.due_at, k.id LIMIT $2"
+        ))
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *self.tx)

@@ -20,7 +20,7 @@ impl Tx {
                     m.text, m.network
              FROM case_events e
              JOIN mentions m ON m.id = (SELECT MIN(id) FROM mentions WHERE case_id = e.case_id)
-             WHERE e.kind IN ('recategorised', 'suggestion_used') AND ($1::timestamptz IS NULL OR e.at >= $1)
+             WHERE e.kind IN ('recategorised', 'suggestion_used') AND e.kind NOT IN ('opened', 'mention') AND ($1::timestamptz IS NULL OR e.at >= $1)
              ORDER BY e.id",
         )
         .bind(since)

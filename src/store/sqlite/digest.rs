@@ -139,7 +139,7 @@ impl Tx {
         let rows = sqlx::query(
             "SELECT c.priority, unixepoch(c.opened_at) AS opened_secs, unixepoch(r.at) - unixepoch(c.opened_at) AS seconds
              FROM (SELECT case_id, MAX(at) AS at FROM case_events
-                   WHERE kind = 'resolved' AND at >= ? AND at < ? GROUP BY case_id) r
+                   WHERE kind = 'resolved' AND kind NOT IN ('opened', 'mention') AND at >= ? AND at < ? GROUP BY case_id) r
              JOIN cases c ON c.id = r.case_id",
         )
         .bind(from)
@@ -202,12 +202,13 @@ impl Tx {
                   WHERE stopped_at >= ?1 AND stopped_at < ?2 AND outcome = 'breached'
                  UNION ALL
                  SELECT case_id, 'breached:' || target FROM sla_clocks
-                  WHERE running_since IS NOT NULL AND breach_noticed AND due_at >= ?1 AND due_at < ?2
+                  WHERE running_since IS NOT NULL AND (warned OR breach_noticed) AND breach_noticed
+                    AND due_at >= ?1 AND due_at < ?2
                  UNION ALL
                  SELECT id, 'p1' FROM cases INDEXED BY cases_by_opening
                   WHERE opened_at >= ?1 AND opened_at < ?2 AND priority = 'P1'
                  UNION ALL
-                 SELECT case_id, 'reopened' FROM case_events WHERE kind = 'reopened' AND at >= ?1 AND at < ?2
+                 SELECT case_id, 'reopened' FROM case_events WHERE kind = 'reopened' AND kind NOT IN ('opened', 'mention') AND at >= ?1 AND at < ?2
              )
              SELECT c.id, c.priority, c.category, c.status, c.title, c.thread_ref,
                     group_concat(DISTINCT n.reason) AS reasons, COUNT(*) OVER () AS total

@@ -111,7 +111,10 @@ impl Store {
                 .fetch_one(&mut *conn)
                 .await?;
         let count_kind = |kind: &'static str| {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM case_events WHERE kind = ?").bind(kind)
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM case_events WHERE kind = ? AND kind NOT IN ('opened', 'mention')",
+            )
+            .bind(kind)
         };
         let sla_warnings = count_kind("sla_warning").fetch_one(&mut *conn).await?;
         let sla_breaches = count_kind("sla_breach").fetch_one(&mut *conn).await?;

@@ -158,15 +158,18 @@ impl Tx {
     }
 
     /// Running clocks of active cases whose warning point has passed at `now` (at risk or
-    /// breached), soonest due first.
+    /// breached), soonest due first: the ones that warned or breached (`sla_clocks_flagged`)
+    /// and the ones whose next point passed without a sweep yet (`sla_clocks_next_point`).
     pub async fn clocks_at_risk(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Clock>, StoreError> {
         self.flush().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT k.* FROM sla_clocks k JOIN cases c ON c.id = k.case_id
-             WHERE k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
-               AND (k.warned OR k.breach_noticed OR COALESCE(k.warn_due_at, k.due_at) <= ?)
-             ORDER BY k.due_at, k.id LIMIT ?",
-        )
+             WHERE k.id IN (SELECT id FROM sla_clocks WHERE running_since IS NOT NULL AND (warned OR breach_noticed)
+                            UNION ALL
+                            SELECT id FROM sla_clocks WHERE {WITH_NEXT_POINT} AND {NEXT_POINT} <= ?)
+               AND k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
+             ORDER BY k.due_at, k.id LIMIT ?"
+        ))
         .bind(now)
         .bind(limit)
         .fetch_all(self.tx.conn().await?)

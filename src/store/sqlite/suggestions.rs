@@ -21,7 +21,7 @@ impl Tx {
                     m.text, m.network
              FROM case_events e
              JOIN mentions m ON m.id = (SELECT MIN(id) FROM mentions WHERE case_id = e.case_id)
-             WHERE e.kind IN ('recategorised', 'suggestion_used') AND (? IS NULL OR e.at >= ?)
+             WHERE e.kind IN ('recategorised', 'suggestion_used') AND e.kind NOT IN ('opened', 'mention') AND (? IS NULL OR e.at >= ?)
              ORDER BY e.id",
         )
         .bind(since)
