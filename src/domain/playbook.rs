@@ -430,9 +430,8 @@ impl PlaybookSet {
         vars: &TemplateVars,
         limit: usize,
     ) -> Vec<Suggestion> {
-        self.classify(text, network, segment)
+        self.classify_top(text, network, segment, limit)
             .into_iter()
-            .take(limit)
             .filter_map(|m| {
                 let pb = self.get(&m.id)?;
                 let mut vars = vars.clone();
