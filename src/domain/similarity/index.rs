@@ -6,7 +6,10 @@
 //! sample's vector has length 1. A post's vector is weighted the same way; its words that
 //! no sample has count in its length at [`UNKNOWN_WEIGHT`] of the rarest term's weight, so
 //! a long post that shares one word with a sample is not "similar" to it; and a sample that
-//! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine.
+//! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine. Two terms are
+//! not words: "asks a question" ([`QUESTION_WEIGHT`]) and "says something kind"
+//! ([`PRAISE_WEIGHT`]), what sets general enquiries and praise apart from complaints that
+//! use the same nouns.
 //!
 //! Speed: terms are numbers. A post's word finds its term through the words the samples
 //! used (no stemming for those) or its stem; a bigram is looked up by its two term numbers.
@@ -28,6 +31,9 @@ pub const SINGLE_WORD: f32 = 0.5;
 /// How much more "asks a question" weighs than a word as common (general enquiries are
 /// questions, and what makes them questions are stop words).
 pub const QUESTION_WEIGHT: f32 = 2.0;
+/// How much more "says something kind" weighs than a word as common (praise shares its
+/// nouns with complaints: "the delivery guy", "money back"; what sets it apart is the tone).
+pub const PRAISE_WEIGHT: f32 = 2.0;
 /// A post word no sample has, relative to the weight of a word found in one sample only.
 pub const UNKNOWN_WEIGHT: f32 = 0.6;
 
@@ -53,10 +59,14 @@ pub struct IndexBuilder {
     docs: Vec<Counted>,
     /// The "asks a question" terms.
     questions: Vec<u32>,
+    /// The "says something kind" terms.
+    praises: Vec<u32>,
 }
 
 /// The key of the "asks a question" term.
 const QUESTION: &str = "?";
+/// The key of the "says something kind" term.
+const PRAISE: &str = "+";
 
 /// A document being collected: its owner and its term counts.
 type Counted = (u32, Vec<(u32, f32)>);
@@ -108,6 +118,8 @@ pub struct Post {
     words: Vec<(u32, Option<u32>)>,
     /// The "asks a question" term, if the post asks one and some sample does.
     question: Option<u32>,
+    /// The "says something kind" term, if the post does and some sample does.
+    praise: Option<u32>,
 }
 
 impl Post {
@@ -182,7 +194,13 @@ impl IndexBuilder {
         for segment in segments {
             let ws = words(segment, lang);
             if text::asks(segment, lang) {
-                let t = self.question(lang);
+                let t = self.signal(lang, QUESTION);
+                *counts.entry(t).or_default() += 1.0;
+            }
+            let mut tokens = Tokens::default();
+            tokens.fill(segment, lang);
+            if text::praises(&tokens, lang) {
+                let t = self.signal(lang, PRAISE);
                 *counts.entry(t).or_default() += 1.0;
             }
             let mut previous: Option<u32> = None;
@@ -202,14 +220,18 @@ impl IndexBuilder {
         self.docs.len() - 1
     }
 
-    /// The term that stands for "asks a question" in `lang` (not a word: `?` is no stem).
-    fn question(&mut self, lang: Lang) -> u32 {
-        match self.vocabularies[lang as usize].stems.get(QUESTION) {
+    /// The term that stands for "asks a question" ([`QUESTION`]) or "says something kind"
+    /// ([`PRAISE`]) in `lang` (not a word: `?` and `+` are no stems).
+    fn signal(&mut self, lang: Lang, key: &str) -> u32 {
+        match self.vocabularies[lang as usize].stems.get(key) {
             Some(&t) => t,
             None => {
                 let t = self.new_term(true);
-                self.questions.push(t);
-                self.vocabularies[lang as usize].stems.insert(QUESTION.into(), t);
+                match key {
+                    QUESTION => self.questions.push(t),
+                    _ => self.praises.push(t),
+                }
+                self.vocabularies[lang as usize].stems.insert(key.into(), t);
                 t
             }
         }
@@ -267,6 +289,8 @@ impl IndexBuilder {
                 let idf = (1.0 + n / d.max(1) as f32).ln();
                 if self.questions.contains(&(t as u32)) {
                     idf * QUESTION_WEIGHT
+                } else if self.praises.contains(&(t as u32)) {
+                    idf * PRAISE_WEIGHT
                 } else if bigram {
                     idf * BIGRAM_WEIGHT
                 } else {
@@ -401,11 +425,16 @@ impl Index {
             true => vocabulary.stems.get(QUESTION).copied(),
             false => None,
         };
+        let praise = match text::praises(&tokens, lang) {
+            true => vocabulary.stems.get(PRAISE).copied(),
+            false => None,
+        };
         Post {
             lang,
             tokens,
             words,
             question,
+            praise,
         }
     }
 
@@ -460,7 +489,7 @@ impl Index {
                 }
                 previous = term;
             }
-            if let Some(t) = post.question {
+            for t in [post.question, post.praise].into_iter().flatten() {
                 add(t);
             }
         }

@@ -196,7 +196,8 @@ const EN_MARKS: &[&str] = &[
 const ES_MARKS: &[&str] = &[
     "el", "los", "las", "y", "mi", "mis", "por", "para", "con", "muy", "pero", "lo", "del", "al", "esta",
     "estoy", "nada", "hace", "cuando", "como", "tengo", "que", "es", "una", "ya", "hola", "porque", "nunca",
-    "todavia", "sigue", "la", "se", "nos", "han", "ha", "habeis", "sin", "dos", "mas",
+    "todavia", "sigue", "la", "se", "nos", "han", "ha", "habeis", "sin", "dos", "mas", "puedo", "vuestra",
+    "vuestro", "vuestros", "vuestras", "nadie", "hay", "tambien", "estan", "esto",
 ];
 const FR_MARKS: &[&str] = &[
     "le", "les", "des", "est", "et", "je", "mon", "ma", "mes", "pas", "pour", "avec", "une", "du", "au",
@@ -208,6 +209,131 @@ const DE_MARKS: &[&str] = &[
     "den", "dem", "zu", "sie", "wir", "noch", "immer", "schon", "kein", "keine", "bei", "von", "nach",
     "wieder", "habe", "seit", "hallo", "bitte", "nie", "wurde",
 ];
+
+/// Words of praise per language, as [`Tokens`](super::text::Tokens) leaves them, and the
+/// words that undo one right before it (see [`praises`](super::text::praises)).
+const PRAISE_EN: &[&str] = &[
+    "amazing",
+    "awesome",
+    "brilliant",
+    "excellent",
+    "fantastic",
+    "wonderful",
+    "superb",
+    "outstanding",
+    "perfect",
+    "perfectly",
+    "lovely",
+    "love",
+    "loved",
+    "loving",
+    "legend",
+    "star",
+    "hero",
+    "kudos",
+    "shoutout",
+    "impressed",
+    "appreciate",
+    "appreciated",
+    "grateful",
+    "helpful",
+    "friendly",
+    "kind",
+    "patient",
+    "polite",
+    "painless",
+    "smooth",
+    "seamless",
+    "recommend",
+    "delighted",
+    "happy",
+    "thrilled",
+    "best",
+    "easy",
+    "obsessed",
+    "stars",
+];
+const UNDO_EN: &[&str] = &[
+    "not", "never", "no", "isnt", "wasnt", "arent", "werent", "dont", "didnt", "hardly", "nothing", "would",
+    "id",
+];
+const PRAISE_ES: &[&str] = &[
+    "genial",
+    "excelente",
+    "encantado",
+    "encantada",
+    "encantados",
+    "amable",
+    "amables",
+    "perfecto",
+    "perfecta",
+    "maravilla",
+    "estupendo",
+    "fantastico",
+    "recomiendo",
+    "felicidades",
+    "enhorabuena",
+    "majos",
+    "simpatico",
+    "simpatica",
+    "atentos",
+    "atento",
+    "diez",
+    "rapidisimo",
+    "facilisima",
+    "facilisimo",
+];
+const UNDO_ES: &[&str] = &["no", "nada", "nunca", "ni"];
+const PRAISE_FR: &[&str] = &[
+    "genial",
+    "excellent",
+    "excellente",
+    "parfait",
+    "parfaite",
+    "top",
+    "bravo",
+    "adorable",
+    "sympa",
+    "gentil",
+    "gentille",
+    "impeccable",
+    "formidable",
+    "recommande",
+    "ravi",
+    "ravie",
+    "chaleureux",
+    "serviable",
+    "pro",
+];
+const UNDO_FR: &[&str] = &["pas", "jamais", "rien", "ni"];
+const PRAISE_DE: &[&str] = &[
+    "toll",
+    "klasse",
+    "perfekt",
+    "freundlich",
+    "hilfsbereit",
+    "lob",
+    "großartig",
+    "spitze",
+    "empfehlen",
+    "prima",
+    "nett",
+    "begeistert",
+    "super",
+    "hervorragend",
+    "wunderbar",
+];
+const UNDO_DE: &[&str] = &["nicht", "kein", "keine", "nie", "nichts"];
+
+/// The words of praise in `lang`, and the words that undo one right before it.
+pub fn praise(lang: Lang) -> (&'static [&'static str], &'static [&'static str]) {
+    match lang {
+        Lang::En => (PRAISE_EN, UNDO_EN),
+        Lang::Es => (PRAISE_ES, UNDO_ES),
+        Lang::Fr => (PRAISE_FR, UNDO_FR),
+        Lang::De => (PRAISE_DE, UNDO_DE),
+    }
+}
 
 /// Per word: the languages it is a stop word in (bit `lang as usize`), and the languages it
 /// is a function word of (bit `4 + lang as usize`). One lookup answers both questions.
