@@ -325,22 +325,13 @@ const PRAISE_DE: &[&str] = &[
 ];
 const UNDO_DE: &[&str] = &["nicht", "kein", "keine", "nie", "nichts"];
 
-/// The words of praise in `lang`, and the words that undo one right before it.
-pub fn praise(lang: Lang) -> (&'static [&'static str], &'static [&'static str]) {
-    match lang {
-        Lang::En => (PRAISE_EN, UNDO_EN),
-        Lang::Es => (PRAISE_ES, UNDO_ES),
-        Lang::Fr => (PRAISE_FR, UNDO_FR),
-        Lang::De => (PRAISE_DE, UNDO_DE),
-    }
-}
-
-/// Per word: the languages it is a stop word in (bit `lang as usize`), and the languages it
-/// is a function word of (bit `4 + lang as usize`). One lookup answers both questions.
-fn table() -> &'static FxHashMap<&'static str, u8> {
-    static TABLE: OnceLock<FxHashMap<&'static str, u8>> = OnceLock::new();
+/// Per word: the languages it is a stop word in (bit `lang as usize`), the languages it is
+/// a function word of (bit `4 + lang`), a word of praise in (bit `8 + lang`) and a word that
+/// undoes praise in (bit `12 + lang`). One lookup answers every question about a word.
+fn table() -> &'static FxHashMap<&'static str, u16> {
+    static TABLE: OnceLock<FxHashMap<&'static str, u16>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t: FxHashMap<&'static str, u8> = FxHashMap::default();
+        let mut t: FxHashMap<&'static str, u16> = FxHashMap::default();
         for (i, list) in [EN, ES, FR, DE].into_iter().enumerate() {
             for w in list {
                 *t.entry(w).or_default() |= 1 << i;
@@ -351,8 +342,31 @@ fn table() -> &'static FxHashMap<&'static str, u8> {
                 *t.entry(w).or_default() |= 1 << (4 + i);
             }
         }
+        for (i, list) in [PRAISE_EN, PRAISE_ES, PRAISE_FR, PRAISE_DE]
+            .into_iter()
+            .enumerate()
+        {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << (8 + i);
+            }
+        }
+        for (i, list) in [UNDO_EN, UNDO_ES, UNDO_FR, UNDO_DE].into_iter().enumerate() {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << (12 + i);
+            }
+        }
         t
     })
+}
+
+/// Whether `word` is a word of praise in `lang`, and whether it undoes one right after it
+/// ("not", "would", "pas", "nicht"; see [`praises`](super::text::praises)).
+pub fn praise_or_undo(lang: Lang, word: &str) -> (bool, bool) {
+    let bits = table().get(word).copied().unwrap_or(0);
+    (
+        bits & (1 << (8 + lang as usize)) != 0,
+        bits & (1 << (12 + lang as usize)) != 0,
+    )
 }
 
 /// Whether `word` is a stop word in `lang`.

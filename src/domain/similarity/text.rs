@@ -75,13 +75,13 @@ pub fn asks(text: &str, lang: Lang) -> bool {
 /// what sets it apart. Politeness ("thanks", "merci", "gracias", "danke") does not count:
 /// complaints say it too.
 pub fn praises(tokens: &Tokens, lang: Lang) -> bool {
-    let (kind, negations) = stopwords::praise(lang);
-    let mut previous = "";
+    let mut undone = false;
     for token in tokens.iter() {
-        if kind.contains(&token) && !negations.contains(&previous) {
+        let (kind, undo) = stopwords::praise_or_undo(lang, token);
+        if kind && !undone {
             return true;
         }
-        previous = token;
+        undone = undo;
     }
     false
 }
