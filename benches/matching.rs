@@ -15,8 +15,10 @@
 //!
 //! For each, "first pass" is measured after warming up on 1,000 of the texts (each pattern's
 //! regex still pays its first-use cost per thread during it); "steady state" is 10,000 fresh
-//! texts of the same kind classified after that; "triggers only" classifies those again with
-//! the explicit triggers alone (`triggers_only`), the part of the cost that is not similarity.
+//! texts of the same kind classified after that; "best 3" ranks those again but writes the
+//! reasons for the best three only (`classify_top(.., 3)`, what a case card and `/suggest`
+//! show); "triggers only" classifies them with the explicit triggers alone (`triggers_only`),
+//! the part of the cost that is not similarity.
 //!
 //! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
 //! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
@@ -369,26 +371,30 @@ fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&m
     for t in texts.iter().take(1000) {
         black_box(set.classify(t, &network, Segment::Standard));
     }
-    let (first, matched) = measure(&set, &texts, &network);
+    let (first, matched) = measure(&set, &texts, &network, usize::MAX);
     let fresh: Vec<String> = (0..TEXTS).map(|_| make_text(rng)).collect();
-    let (steady, _) = measure(&set, &fresh, &network);
+    let (steady, _) = measure(&set, &fresh, &network, usize::MAX);
+    // What a case card needs: the best three, with their reasons.
+    let (top3, _) = measure(&set, &fresh, &network, 3);
     // The part of the cost that explicit triggers alone take (as carebot matched before).
-    let (triggers, _) = measure(&set.triggers_only(), &fresh, &network);
+    let (triggers, _) = measure(&set.triggers_only(), &fresh, &network, usize::MAX);
     let avg_len = texts.iter().map(String::len).sum::<usize>() / texts.len();
     let examples: usize = set.playbooks().iter().map(|p| p.triggers.examples.len()).sum();
     println!("[{name}] playbooks: {PLAYBOOKS} ({} triggers, {examples} examples), texts: {TEXTS} (avg {avg_len} bytes), texts with a match: {matched}", PLAYBOOKS * 5);
     println!("[{name}] build (from_sources: parse, check, render, compile): {build:?}");
     println!("[{name}] classify, first pass:   {first}");
     println!("[{name}] classify, steady state: {steady}");
+    println!("[{name}] best 3, steady state:   {top3}");
     println!("[{name}] triggers only, steady:  {triggers}");
 }
 
-fn measure(set: &PlaybookSet, texts: &[String], network: &Network) -> (String, usize) {
+/// Times `classify_top(.., limit)` per text (`usize::MAX`: the whole ranking, as `classify`).
+fn measure(set: &PlaybookSet, texts: &[String], network: &Network, limit: usize) -> (String, usize) {
     let mut times = Vec::with_capacity(texts.len());
     let mut matched = 0usize;
     for t in texts {
         let start = Instant::now();
-        let result = black_box(set.classify(black_box(t), network, Segment::Standard));
+        let result = black_box(set.classify_top(black_box(t), network, Segment::Standard, limit));
         times.push(start.elapsed());
         matched += usize::from(result.first().is_some_and(|m| m.score > 0));
     }

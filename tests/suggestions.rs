@@ -1,14 +1,14 @@
 //! Suggestions for posts as customers write them, measured on labelled data.
 //!
 //! `tests/data/suggestions.jsonl` is the set the shipped library was tuned on: its first
-//! 180 posts are, but for a few that are noise, examples of the shipped playbooks; the 115
-//! after them were written later and are not examples, so they measure a change of method
-//! on posts the library has not memorised;
+//! 180 posts are, but for a few that are noise, examples of the shipped playbooks; the 196
+//! after them (115, then 81 more) were written later and are not examples, so they measure
+//! a change of method on posts the library has not memorised;
 //! `tests/data/suggestions-heldout.jsonl` was written at the same time, independently of the
 //! playbooks, and is never tuned on: the accuracy asserted here is measured on it.
 //!
 //! The target is top-1 >= 85% and top-3 >= 95%; the library reaches the second, not yet
-//! the first (82.2% and 96.1% when this was last raised, against 32.2% and 32.8% for the
+//! the first (83.3% and 97.8% when this was last raised, against 32.2% and 32.8% for the
 //! keyword-only matcher), so the test holds the line where it is: a change that does worse
 //! fails, and a change that does better should raise the floor.
 
@@ -23,8 +23,8 @@ const HELD_OUT: &str = "tests/data/suggestions-heldout.jsonl";
 const TUNING: &str = "tests/data/suggestions.jsonl";
 
 /// Held-out results when this test was last raised (of 180 posts).
-const HELD_OUT_TOP1: usize = 148;
-const HELD_OUT_TOP3: usize = 173;
+const HELD_OUT_TOP1: usize = 150;
+const HELD_OUT_TOP3: usize = 176;
 
 fn shipped() -> PlaybookSet {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");

@@ -378,9 +378,8 @@ impl Engine {
         let text: Vec<&str> = mentions.iter().map(|m| m.text.as_str()).collect();
         let set = self.playbooks();
         let suggested: Vec<String> = set
-            .classify(&text.join("\n"), &customer.network, customer.segment)
+            .classify_top(&text.join("\n"), &customer.network, customer.segment, 3)
             .into_iter()
-            .take(3)
             .filter_map(|m| {
                 let title = &set.get(&m.id)?.title;
                 Some(format!("{title} ({}): {}", m.id, m.reasons.join("; ")))

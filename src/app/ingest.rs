@@ -392,7 +392,7 @@ impl Engine {
                 self.settings.reopen_window,
                 now,
             );
-            let matches = playbooks.classify(&m.text, &m.network, customer.segment);
+            let matches = playbooks.classify_top(&m.text, &m.network, customer.segment, 1);
             let best = matches.first().and_then(|b| playbooks.get(&b.id));
             let triage = self.triage.triage(
                 &m.text,

@@ -430,9 +430,8 @@ impl PlaybookSet {
         vars: &TemplateVars,
         limit: usize,
     ) -> Vec<Suggestion> {
-        self.classify(text, network, segment)
+        self.classify_top(text, network, segment, limit)
             .into_iter()
-            .take(limit)
             .filter_map(|m| {
                 let pb = self.get(&m.id)?;
                 let mut vars = vars.clone();
@@ -619,6 +618,22 @@ template = "Hi {{ customer.name }}"
             .map(|m| m.id)
             .collect();
         assert_eq!(ids, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn the_best_few_are_the_head_of_the_whole_ranking() {
+        let set = shipped();
+        let text = "my rental car broke down and you still charged me twice, the agent was rude";
+        let all = set.classify(text, &twitter(), Segment::Standard);
+        assert!(all.len() > 2, "{all:?}");
+        for limit in [0, 1, 2, all.len() + 5] {
+            let top = set.classify_top(text, &twitter(), Segment::Standard, limit);
+            assert_eq!(top, all[..limit.min(all.len())], "limit {limit}");
+        }
+        assert_eq!(
+            set.classify_top("hello there", &twitter(), Segment::Standard, 1),
+            set.classify("hello there", &twitter(), Segment::Standard)[..1]
+        );
     }
 
     #[test]

@@ -166,6 +166,11 @@ mod tests {
             lang("Mein Mietwagen ist auf der Autobahn liegen geblieben"),
             Detected::Known(Lang::De)
         );
+        // whatlang reads this one as Portuguese; "puedo" and "vuestra" are Spanish only.
+        assert_eq!(
+            lang("no puedo pagar en vuestra web, se queda cargando"),
+            Detected::Known(Lang::Es)
+        );
     }
 
     #[test]

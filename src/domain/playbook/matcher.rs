@@ -89,9 +89,6 @@ pub(crate) struct Hit {
     pub playbook: usize,
     pub score: u32,
     pub triggers: Vec<usize>,
-    /// Per matched trigger: where a pattern matched in the text, when the match was found
-    /// anyway (so that a reason quoting it need not run the regex again).
-    pub found: Vec<Option<(usize, usize)>>,
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -108,8 +105,8 @@ struct Scratch {
     present: Vec<u32>,
     present_list: Vec<u32>,
     checked: Vec<u32>,
-    /// Matched triggers, with where a pattern matched when known.
-    matched: Vec<(usize, Option<(usize, usize)>)>,
+    /// Matched triggers.
+    matched: Vec<usize>,
 }
 
 impl Scratch {
@@ -271,7 +268,7 @@ impl Matcher {
                 let starts_clean = !start_word || m.start() == 0 || !is_word_byte(bytes[m.start() - 1]);
                 let ends_clean = !end_word || m.end() == bytes.len() || !is_word_byte(bytes[m.end()]);
                 if starts_clean && ends_clean {
-                    matched.extend(keyword.iter().map(|&k| (k, None)));
+                    matched.extend_from_slice(keyword);
                 }
             }
         }
@@ -289,14 +286,14 @@ impl Matcher {
                 if !all_present {
                     continue;
                 }
-                // `find` rather than `is_match`: a reason quotes the match, and finding it
-                // here costs less than searching again later.
-                if let Some(m) = self.triggers[f.trigger]
+                // Whether, not where: a reason quotes the match, but reasons are written for
+                // the best few playbooks only, and `find` costs a second (reverse) pass.
+                if self.triggers[f.trigger]
                     .regex
                     .as_ref()
-                    .and_then(|re| re.find(text))
+                    .is_some_and(|re| re.is_match(text))
                 {
-                    matched.push((f.trigger, Some((m.start(), m.end()))));
+                    matched.push(f.trigger);
                 }
             }
         }
@@ -305,16 +302,16 @@ impl Matcher {
                 self.patterns
                     .matches(text)
                     .iter()
-                    .map(|i| (self.pattern_triggers[i], None)),
+                    .map(|i| self.pattern_triggers[i]),
             );
         }
         if matched.is_empty() {
             return Vec::new();
         }
-        matched.sort_unstable_by_key(|&(index, _)| index);
-        matched.dedup_by_key(|&mut (index, _)| index);
+        matched.sort_unstable();
+        matched.dedup();
         let mut hits: Vec<Hit> = Vec::new();
-        for &(index, found) in matched.iter() {
+        for &index in matched.iter() {
             let trigger = &self.triggers[index];
             // Triggers of one playbook are usually adjacent, so the last hit is the usual one.
             let at = match hits.iter().rposition(|h| h.playbook == trigger.playbook) {
@@ -324,7 +321,6 @@ impl Matcher {
                         playbook: trigger.playbook,
                         score: 0,
                         triggers: Vec::new(),
-                        found: Vec::new(),
                     });
                     hits.len() - 1
                 }
@@ -335,7 +331,6 @@ impl Matcher {
                 TriggerKind::Pattern => PATTERN_SCORE,
             };
             hit.triggers.push(index);
-            hit.found.push(found);
         }
         hits
     }

@@ -117,8 +117,6 @@ struct Candidate {
     playbook: usize,
     trigger_score: u32,
     triggers: Vec<usize>,
-    /// Per trigger: where its pattern matched, when the matcher found it.
-    found: Vec<Option<(usize, usize)>>,
     similar: Option<similarity::SimilarDoc>,
 }
 
@@ -128,6 +126,18 @@ impl PlaybookSet {
     /// minimum, without those an exclusion vetoes. If none: the fallback with score 0, if
     /// the set has one.
     pub fn classify(&self, text: &str, network: &Network, segment: Segment) -> Vec<PlaybookMatch> {
+        self.classify_top(text, network, segment, usize::MAX)
+    }
+
+    /// The first `limit` of [`classify`](Self::classify): the same ranking, with reasons
+    /// written for those only (writing them is most of the cost when many playbooks fit).
+    pub fn classify_top(
+        &self,
+        text: &str,
+        network: &Network,
+        segment: Segment,
+        limit: usize,
+    ) -> Vec<PlaybookMatch> {
         let admits = |i: usize| {
             let t = &self.playbooks[i].triggers;
             (t.networks.is_empty() || t.networks.contains(network))
@@ -147,7 +157,6 @@ impl PlaybookSet {
                 playbook: h.playbook,
                 trigger_score: h.score,
                 triggers: h.triggers,
-                found: h.found,
                 similar: None,
             })
             .collect();
@@ -183,13 +192,13 @@ impl PlaybookSet {
                 playbook: s.owner,
                 trigger_score: 0,
                 triggers: Vec::new(),
-                found: Vec::new(),
                 similar: Some(s),
             }));
             post = Some(read);
         }
 
-        let mut out: Vec<PlaybookMatch> = candidates
+        // Ranked before the reasons are written, so that only the first `limit` get them.
+        let mut scored: Vec<(u32, u32, Candidate)> = candidates
             .into_iter()
             .map(|c| {
                 let similarity = c
@@ -197,23 +206,31 @@ impl PlaybookSet {
                     .as_ref()
                     .map(|s| (s.similarity * SIMILARITY_POINTS).round() as u32)
                     .unwrap_or(0);
+                (c.trigger_score + similarity, similarity, c)
+            })
+            .collect();
+        let id = |c: &Candidate| self.playbooks[c.playbook].id.as_str();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| id(&a.2).cmp(id(&b.2))));
+        scored.truncate(limit);
+        let mut out: Vec<PlaybookMatch> = scored
+            .into_iter()
+            .map(|(score, similarity, c)| {
                 let mut reasons = Vec::new();
                 if !c.triggers.is_empty() {
-                    reasons.push(self.reason(text, &c.triggers, &c.found));
+                    reasons.push(self.reason(text, &c.triggers));
                 }
                 if let (Some(s), Some(post)) = (&c.similar, &post) {
                     reasons.push(self.similarity_reason(c.playbook, s, post));
                 }
                 PlaybookMatch {
                     id: self.playbooks[c.playbook].id.clone(),
-                    score: c.trigger_score + similarity,
+                    score,
                     similarity,
                     reasons,
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        if out.is_empty() {
+        if out.is_empty() && limit > 0 {
             if let Some(fallback) = self.fallback() {
                 let why = match (self.use_similarity, detected) {
                     (true, Detected::Other(name)) => {
@@ -230,7 +247,8 @@ impl PlaybookSet {
                 });
             }
             // After the fallback, the closest playbooks below the minimum, as hints.
-            for s in weak {
+            let room = limit.saturating_sub(out.len());
+            for s in weak.into_iter().take(room) {
                 let Some(post) = &post else { break };
                 let similarity = (s.similarity * SIMILARITY_POINTS).round() as u32;
                 let reason = format!("{}, below the minimum", self.similarity_reason(s.owner, &s, post));
@@ -247,16 +265,13 @@ impl PlaybookSet {
 
     /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
     /// the text they matched.
-    fn reason(&self, text: &str, triggers: &[usize], found: &[Option<(usize, usize)>]) -> String {
+    fn reason(&self, text: &str, triggers: &[usize]) -> String {
         let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
-        for (n, &i) in triggers.iter().enumerate() {
+        for &i in triggers {
             let t = self.matcher.trigger(i);
             let shown = match (t.kind, &t.regex) {
                 (TriggerKind::Pattern, Some(re)) => {
-                    let found = match found.get(n).copied().flatten() {
-                        Some((start, end)) => &text[start..end],
-                        None => re.find(text).map(|m| m.as_str()).unwrap_or(&t.text),
-                    };
+                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
                     format!("{:?}", shorten(found, 40))
                 }
                 _ => format!("{:?}", t.text),

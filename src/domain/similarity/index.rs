@@ -6,7 +6,10 @@
 //! sample's vector has length 1. A post's vector is weighted the same way; its words that
 //! no sample has count in its length at [`UNKNOWN_WEIGHT`] of the rarest term's weight, so
 //! a long post that shares one word with a sample is not "similar" to it; and a sample that
-//! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine.
+//! shares a single word with the post counts at [`SINGLE_WORD`] of its cosine. Two terms are
+//! not words: "asks a question" ([`QUESTION_WEIGHT`]) and "says something kind"
+//! ([`PRAISE_WEIGHT`]), what sets general enquiries and praise apart from complaints that
+//! use the same nouns.
 //!
 //! Speed: terms are numbers. A post's word finds its term through the words the samples
 //! used (no stemming for those) or its stem; a bigram is looked up by its two term numbers.
@@ -28,6 +31,9 @@ pub const SINGLE_WORD: f32 = 0.5;
 /// How much more "asks a question" weighs than a word as common (general enquiries are
 /// questions, and what makes them questions are stop words).
 pub const QUESTION_WEIGHT: f32 = 2.0;
+/// How much more "says something kind" weighs than a word as common (praise shares its
+/// nouns with complaints: "the delivery guy", "money back"; what sets it apart is the tone).
+pub const PRAISE_WEIGHT: f32 = 2.0;
 /// A post word no sample has, relative to the weight of a word found in one sample only.
 pub const UNKNOWN_WEIGHT: f32 = 0.6;
 
@@ -53,10 +59,14 @@ pub struct IndexBuilder {
     docs: Vec<Counted>,
     /// The "asks a question" terms.
     questions: Vec<u32>,
+    /// The "says something kind" terms.
+    praises: Vec<u32>,
 }
 
 /// The key of the "asks a question" term.
 const QUESTION: &str = "?";
+/// The key of the "says something kind" term.
+const PRAISE: &str = "+";
 
 /// A document being collected: its owner and its term counts.
 type Counted = (u32, Vec<(u32, f32)>);
@@ -90,6 +100,8 @@ pub struct Index {
     docs: Vec<Doc>,
     /// Inside number -> owner, for the scoring walk.
     doc_owner: Vec<u32>,
+    /// (owner, first document, end) of each owner's run of documents.
+    owners: Vec<(u32, u32, u32)>,
     /// Inside number -> the number [`IndexBuilder::add`] returned, and back.
     external: Vec<u32>,
     internal: Vec<u32>,
@@ -106,6 +118,8 @@ pub struct Post {
     words: Vec<(u32, Option<u32>)>,
     /// The "asks a question" term, if the post asks one and some sample does.
     question: Option<u32>,
+    /// The "says something kind" term, if the post does and some sample does.
+    praise: Option<u32>,
 }
 
 impl Post {
@@ -145,6 +159,33 @@ fn pair(first: u32, second: u32) -> u64 {
     (u64::from(first) << 32) | u64::from(second)
 }
 
+/// An owner's three largest cosines so far, and the document with the largest.
+type Top3 = (f32, f32, f32, u32);
+
+/// A document's cosine with the post. One shared word is weak evidence ("bank" in "bank
+/// holidays" is no billing dispute): such a document counts at a fraction of its cosine.
+#[inline]
+fn cosine(dot: f32, shared_words: u32, inv_qnorm: f32) -> f32 {
+    let single = if shared_words < 2 { SINGLE_WORD } else { 1.0 };
+    dot * inv_qnorm * single
+}
+
+/// Adds document `d`'s cosine to `top`, with selects rather than branches: which document
+/// beats which is unpredictable.
+#[inline]
+fn push_top3(top: &mut Top3, cos: f32, d: u32) {
+    let (t0, t1, t2, best) = *top;
+    let above0 = cos > t0;
+    let best = if above0 { d } else { best };
+    let down0 = if above0 { t0 } else { cos };
+    let t0 = if above0 { cos } else { t0 };
+    let above1 = down0 > t1;
+    let down1 = if above1 { t1 } else { down0 };
+    let t1 = if above1 { down0 } else { t1 };
+    let t2 = if down1 > t2 { down1 } else { t2 };
+    *top = (t0, t1, t2, best);
+}
+
 impl IndexBuilder {
     /// Adds `text` in `lang` for `owner`; returns the document's number. `segments` lets a
     /// caller add several short phrases as one document without bigrams across them.
@@ -153,7 +194,13 @@ impl IndexBuilder {
         for segment in segments {
             let ws = words(segment, lang);
             if text::asks(segment, lang) {
-                let t = self.question(lang);
+                let t = self.signal(lang, QUESTION);
+                *counts.entry(t).or_default() += 1.0;
+            }
+            let mut tokens = Tokens::default();
+            tokens.fill(segment, lang);
+            if text::praises(&tokens, lang) {
+                let t = self.signal(lang, PRAISE);
                 *counts.entry(t).or_default() += 1.0;
             }
             let mut previous: Option<u32> = None;
@@ -173,14 +220,18 @@ impl IndexBuilder {
         self.docs.len() - 1
     }
 
-    /// The term that stands for "asks a question" in `lang` (not a word: `?` is no stem).
-    fn question(&mut self, lang: Lang) -> u32 {
-        match self.vocabularies[lang as usize].stems.get(QUESTION) {
+    /// The term that stands for "asks a question" ([`QUESTION`]) or "says something kind"
+    /// ([`PRAISE`]) in `lang` (not a word: `?` and `+` are no stems).
+    fn signal(&mut self, lang: Lang, key: &str) -> u32 {
+        match self.vocabularies[lang as usize].stems.get(key) {
             Some(&t) => t,
             None => {
                 let t = self.new_term(true);
-                self.questions.push(t);
-                self.vocabularies[lang as usize].stems.insert(QUESTION.into(), t);
+                match key {
+                    QUESTION => self.questions.push(t),
+                    _ => self.praises.push(t),
+                }
+                self.vocabularies[lang as usize].stems.insert(key.into(), t);
                 t
             }
         }
@@ -229,6 +280,7 @@ impl IndexBuilder {
             }
         }
         let n = self.docs.len().max(1) as f32;
+
         let idf: Vec<f32> = df
             .iter()
             .zip(&self.bigram)
@@ -237,6 +289,8 @@ impl IndexBuilder {
                 let idf = (1.0 + n / d.max(1) as f32).ln();
                 if self.questions.contains(&(t as u32)) {
                     idf * QUESTION_WEIGHT
+                } else if self.praises.contains(&(t as u32)) {
+                    idf * PRAISE_WEIGHT
                 } else if bigram {
                     idf * BIGRAM_WEIGHT
                 } else {
@@ -273,12 +327,20 @@ impl IndexBuilder {
             }
             docs.push(Doc { owner, terms });
         }
+        let mut owners: Vec<(u32, u32, u32)> = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            match owners.last_mut() {
+                Some(run) if run.0 == d.owner => run.2 = i as u32 + 1,
+                _ => owners.push((d.owner, i as u32, i as u32 + 1)),
+            }
+        }
         Index {
             vocabularies: self.vocabularies,
             bigrams: self.bigrams,
             postings,
             idf,
             bigram: self.bigram,
+            owners,
             doc_owner: docs.iter().map(|d| d.owner).collect(),
             external: order.iter().map(|&d| d as u32).collect(),
             internal,
@@ -292,9 +354,9 @@ impl IndexBuilder {
 #[derive(Default)]
 struct Scratch {
     generation: u32,
-    dot: Vec<f32>,
-    /// Per document: how many of the post's words it shares.
-    shared: Vec<u16>,
+    /// Per document: the dot product with the post, and how many of the post's words it
+    /// shares (side by side: one cache line per posting visited).
+    acc: Vec<(f32, u32)>,
     doc_seen: Vec<u32>,
     docs: Vec<u32>,
     /// Per term: the generation it was last seen in the post, and its place in `query`.
@@ -317,8 +379,7 @@ impl Scratch {
         self.generation += 1;
         if self.doc_seen.len() < docs {
             self.doc_seen.resize(docs, 0);
-            self.dot.resize(docs, 0.0);
-            self.shared.resize(docs, 0);
+            self.acc.resize(docs, (0.0, 0));
         }
         if self.term_seen.len() < terms {
             self.term_seen.resize(terms, (0, 0));
@@ -364,11 +425,16 @@ impl Index {
             true => vocabulary.stems.get(QUESTION).copied(),
             false => None,
         };
+        let praise = match text::praises(&tokens, lang) {
+            true => vocabulary.stems.get(PRAISE).copied(),
+            false => None,
+        };
         Post {
             lang,
             tokens,
             words,
             question,
+            praise,
         }
     }
 
@@ -423,7 +489,7 @@ impl Index {
                 }
                 previous = term;
             }
-            if let Some(t) = post.question {
+            for t in [post.question, post.praise].into_iter().flatten() {
                 add(t);
             }
         }
@@ -444,45 +510,50 @@ impl Index {
         // once cost less than marking each document on its first visit.
         let dense = postings * 2 >= n_docs;
         let Scratch {
-            dot,
-            shared,
+            acc,
             doc_seen,
             docs,
             query,
             ..
         } = &mut *s;
         if dense {
-            dot[..n_docs].fill(0.0);
-            shared[..n_docs].fill(0);
+            acc[..n_docs].fill((0.0, 0));
             for &(t, qw) in query.iter() {
                 let p = &self.postings[t as usize];
-                let word = u16::from(!self.bigram[t as usize]);
-                for (&d, &dw) in p.docs.iter().zip(&p.weights) {
-                    dot[d as usize] += qw * dw;
-                    shared[d as usize] += word;
+                let acc = &mut acc[..n_docs];
+                // Two loops rather than one with a branch: only words count as shared.
+                if self.bigram[t as usize] {
+                    for (&d, &dw) in p.docs.iter().zip(&p.weights) {
+                        acc[d as usize].0 += qw * dw;
+                    }
+                } else {
+                    for (&d, &dw) in p.docs.iter().zip(&p.weights) {
+                        let a = &mut acc[d as usize];
+                        a.0 += qw * dw;
+                        a.1 += 1;
+                    }
                 }
             }
         } else {
             for &(t, qw) in query.iter() {
                 let p = &self.postings[t as usize];
-                let word = u16::from(!self.bigram[t as usize]);
+                let word = u32::from(!self.bigram[t as usize]);
                 for (&d, &dw) in p.docs.iter().zip(&p.weights) {
                     let d = d as usize;
                     if doc_seen[d] != generation {
                         doc_seen[d] = generation;
-                        dot[d] = 0.0;
-                        shared[d] = 0;
+                        acc[d] = (0.0, 0);
                         docs.push(d as u32);
                     }
-                    dot[d] += qw * dw;
-                    shared[d] += word;
+                    acc[d].0 += qw * dw;
+                    acc[d].1 += word;
                 }
             }
         }
 
         let mut touched = std::mem::take(&mut s.docs);
         let out = if dense {
-            self.closest(0..n_docs, s, inv_qnorm, min_similarity)
+            self.closest_dense(&s.acc[..n_docs], inv_qnorm, min_similarity)
         } else {
             // In document order, as the dense walk: equally close documents are then told
             // apart the same way whichever walk found them.
@@ -493,9 +564,36 @@ impl Index {
         out
     }
 
+    /// An owner's similarity from its three closest documents' cosines.
+    fn owner_similarity(&self, owner: u32, top: Top3, min_similarity: f32) -> Option<SimilarDoc> {
+        let (t0, t1, t2, best) = top;
+        if t0 <= 0.0 {
+            return None;
+        }
+        let similarity = t0 * TOP_WEIGHTS[0] + t1 * TOP_WEIGHTS[1] + t2 * TOP_WEIGHTS[2];
+        (similarity >= min_similarity).then(|| SimilarDoc {
+            owner: owner as usize,
+            similarity,
+            doc: self.external[best as usize] as usize,
+            doc_similarity: t0,
+        })
+    }
+
+    /// [`Index::closest`] over every document, owner by owner (no owner test per document).
+    fn closest_dense(&self, acc: &[(f32, u32)], inv_qnorm: f32, min_similarity: f32) -> Vec<SimilarDoc> {
+        let mut out = Vec::new();
+        for &(owner, start, end) in &self.owners {
+            let mut top: Top3 = (0.0, 0.0, 0.0, 0);
+            for (d, &(dot, shared)) in acc[start as usize..end as usize].iter().enumerate() {
+                push_top3(&mut top, cosine(dot, shared, inv_qnorm), start + d as u32);
+            }
+            out.extend(self.owner_similarity(owner, top, min_similarity));
+        }
+        out
+    }
+
     /// Each owner's three closest documents among `walk` (in document order, so an owner's
-    /// documents come together), combined into its similarity. The three largest cosines are
-    /// kept with selects rather than branches: which document beats which is unpredictable.
+    /// documents come together), combined into its similarity.
     #[inline]
     fn closest(
         &self,
@@ -506,43 +604,23 @@ impl Index {
     ) -> Vec<SimilarDoc> {
         let mut out = Vec::new();
         let mut current = u32::MAX;
-        let (mut t0, mut t1, mut t2, mut best) = (0.0f32, 0.0f32, 0.0f32, 0u32);
-        let mut flush = |owner: u32, t0: f32, t1: f32, t2: f32, best: u32| {
-            if owner == u32::MAX || t0 <= 0.0 {
-                return;
-            }
-            let similarity = t0 * TOP_WEIGHTS[0] + t1 * TOP_WEIGHTS[1] + t2 * TOP_WEIGHTS[2];
-            if similarity >= min_similarity {
-                out.push(SimilarDoc {
-                    owner: owner as usize,
-                    similarity,
-                    doc: self.external[best as usize] as usize,
-                    doc_similarity: t0,
-                });
-            }
-        };
-        let (dot, shared) = (&s.dot[..self.docs.len()], &s.shared[..self.docs.len()]);
+        let mut top: Top3 = (0.0, 0.0, 0.0, 0);
+        let acc = &s.acc[..self.docs.len()];
         for d in walk {
             let owner = self.doc_owner[d];
             if owner != current {
-                flush(current, t0, t1, t2, best);
+                if current != u32::MAX {
+                    out.extend(self.owner_similarity(current, top, min_similarity));
+                }
                 current = owner;
-                (t0, t1, t2) = (0.0, 0.0, 0.0);
+                top = (0.0, 0.0, 0.0, 0);
             }
-            // One shared word is weak evidence ("bank" in "bank holidays" is no billing
-            // dispute): such a document counts at a fraction of its cosine.
-            let single = if shared[d] < 2 { SINGLE_WORD } else { 1.0 };
-            let cos = dot[d] * inv_qnorm * single;
-            let above0 = cos > t0;
-            best = if above0 { d as u32 } else { best };
-            let down0 = if above0 { t0 } else { cos };
-            t0 = if above0 { cos } else { t0 };
-            let above1 = down0 > t1;
-            let down1 = if above1 { t1 } else { down0 };
-            t1 = if above1 { down0 } else { t1 };
-            t2 = if down1 > t2 { down1 } else { t2 };
+            let (dot, shared) = acc[d];
+            push_top3(&mut top, cosine(dot, shared, inv_qnorm), d as u32);
         }
-        flush(current, t0, t1, t2, best);
+        if current != u32::MAX {
+            out.extend(self.owner_similarity(current, top, min_similarity));
+        }
         out
     }
 

@@ -196,7 +196,8 @@ const EN_MARKS: &[&str] = &[
 const ES_MARKS: &[&str] = &[
     "el", "los", "las", "y", "mi", "mis", "por", "para", "con", "muy", "pero", "lo", "del", "al", "esta",
     "estoy", "nada", "hace", "cuando", "como", "tengo", "que", "es", "una", "ya", "hola", "porque", "nunca",
-    "todavia", "sigue", "la", "se", "nos", "han", "ha", "habeis", "sin", "dos", "mas",
+    "todavia", "sigue", "la", "se", "nos", "han", "ha", "habeis", "sin", "dos", "mas", "puedo", "vuestra",
+    "vuestro", "vuestros", "vuestras", "nadie", "hay", "tambien", "estan", "esto",
 ];
 const FR_MARKS: &[&str] = &[
     "le", "les", "des", "est", "et", "je", "mon", "ma", "mes", "pas", "pour", "avec", "une", "du", "au",
@@ -209,12 +210,128 @@ const DE_MARKS: &[&str] = &[
     "wieder", "habe", "seit", "hallo", "bitte", "nie", "wurde",
 ];
 
-/// Per word: the languages it is a stop word in (bit `lang as usize`), and the languages it
-/// is a function word of (bit `4 + lang as usize`). One lookup answers both questions.
-fn table() -> &'static FxHashMap<&'static str, u8> {
-    static TABLE: OnceLock<FxHashMap<&'static str, u8>> = OnceLock::new();
+/// Words of praise per language, as [`Tokens`](super::text::Tokens) leaves them, and the
+/// words that undo one right before it (see [`praises`](super::text::praises)).
+const PRAISE_EN: &[&str] = &[
+    "amazing",
+    "awesome",
+    "brilliant",
+    "excellent",
+    "fantastic",
+    "wonderful",
+    "superb",
+    "outstanding",
+    "perfect",
+    "perfectly",
+    "lovely",
+    "love",
+    "loved",
+    "loving",
+    "legend",
+    "star",
+    "hero",
+    "kudos",
+    "shoutout",
+    "impressed",
+    "appreciate",
+    "appreciated",
+    "grateful",
+    "helpful",
+    "friendly",
+    "kind",
+    "patient",
+    "polite",
+    "painless",
+    "smooth",
+    "seamless",
+    "recommend",
+    "delighted",
+    "happy",
+    "thrilled",
+    "best",
+    "easy",
+    "obsessed",
+    "stars",
+];
+const UNDO_EN: &[&str] = &[
+    "not", "never", "no", "isnt", "wasnt", "arent", "werent", "dont", "didnt", "hardly", "nothing", "would",
+    "id",
+];
+const PRAISE_ES: &[&str] = &[
+    "genial",
+    "excelente",
+    "encantado",
+    "encantada",
+    "encantados",
+    "amable",
+    "amables",
+    "perfecto",
+    "perfecta",
+    "maravilla",
+    "estupendo",
+    "fantastico",
+    "recomiendo",
+    "felicidades",
+    "enhorabuena",
+    "majos",
+    "simpatico",
+    "simpatica",
+    "atentos",
+    "atento",
+    "diez",
+    "rapidisimo",
+    "facilisima",
+    "facilisimo",
+];
+const UNDO_ES: &[&str] = &["no", "nada", "nunca", "ni"];
+const PRAISE_FR: &[&str] = &[
+    "genial",
+    "excellent",
+    "excellente",
+    "parfait",
+    "parfaite",
+    "top",
+    "bravo",
+    "adorable",
+    "sympa",
+    "gentil",
+    "gentille",
+    "impeccable",
+    "formidable",
+    "recommande",
+    "ravi",
+    "ravie",
+    "chaleureux",
+    "serviable",
+    "pro",
+];
+const UNDO_FR: &[&str] = &["pas", "jamais", "rien", "ni"];
+const PRAISE_DE: &[&str] = &[
+    "toll",
+    "klasse",
+    "perfekt",
+    "freundlich",
+    "hilfsbereit",
+    "lob",
+    "großartig",
+    "spitze",
+    "empfehlen",
+    "prima",
+    "nett",
+    "begeistert",
+    "super",
+    "hervorragend",
+    "wunderbar",
+];
+const UNDO_DE: &[&str] = &["nicht", "kein", "keine", "nie", "nichts"];
+
+/// Per word: the languages it is a stop word in (bit `lang as usize`), the languages it is
+/// a function word of (bit `4 + lang`), a word of praise in (bit `8 + lang`) and a word that
+/// undoes praise in (bit `12 + lang`). One lookup answers every question about a word.
+fn table() -> &'static FxHashMap<&'static str, u16> {
+    static TABLE: OnceLock<FxHashMap<&'static str, u16>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t: FxHashMap<&'static str, u8> = FxHashMap::default();
+        let mut t: FxHashMap<&'static str, u16> = FxHashMap::default();
         for (i, list) in [EN, ES, FR, DE].into_iter().enumerate() {
             for w in list {
                 *t.entry(w).or_default() |= 1 << i;
@@ -225,8 +342,31 @@ fn table() -> &'static FxHashMap<&'static str, u8> {
                 *t.entry(w).or_default() |= 1 << (4 + i);
             }
         }
+        for (i, list) in [PRAISE_EN, PRAISE_ES, PRAISE_FR, PRAISE_DE]
+            .into_iter()
+            .enumerate()
+        {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << (8 + i);
+            }
+        }
+        for (i, list) in [UNDO_EN, UNDO_ES, UNDO_FR, UNDO_DE].into_iter().enumerate() {
+            for w in list {
+                *t.entry(w).or_default() |= 1 << (12 + i);
+            }
+        }
         t
     })
+}
+
+/// Whether `word` is a word of praise in `lang`, and whether it undoes one right after it
+/// ("not", "would", "pas", "nicht"; see [`praises`](super::text::praises)).
+pub fn praise_or_undo(lang: Lang, word: &str) -> (bool, bool) {
+    let bits = table().get(word).copied().unwrap_or(0);
+    (
+        bits & (1 << (8 + lang as usize)) != 0,
+        bits & (1 << (12 + lang as usize)) != 0,
+    )
 }
 
 /// Whether `word` is a stop word in `lang`.

@@ -68,16 +68,50 @@ pub fn asks(text: &str, lang: Lang) -> bool {
     openers.contains(&first)
 }
 
+/// Whether a text (its `tokens` in `lang`) says something kind: a word of praise ("amazing", "legend", "genial",
+/// "impeccable", "toll") not right after a negation or a wish ("not happy", "would love
+/// to", "pas top", "nicht toll"). "great" is left out: it is sarcastic as often as not.
+/// Praise shares its nouns with complaints ("the delivery guy", "money back"); its tone is
+/// what sets it apart. Politeness ("thanks", "merci", "gracias", "danke") does not count:
+/// complaints say it too.
+pub fn praises(tokens: &Tokens, lang: Lang) -> bool {
+    let mut undone = false;
+    for token in tokens.iter() {
+        let (kind, undo) = stopwords::praise_or_undo(lang, token);
+        if kind && !undone {
+            return true;
+        }
+        undone = undo;
+    }
+    false
+}
+
 /// Whether `token` says something about the topic in `lang`: not a stop word, not a single
 /// letter, not an amount or an order number.
 pub fn is_content(lang: Lang, token: &str) -> bool {
     !stopwords::is_stop(lang, token) && keep_token(token)
 }
 
-/// The Snowball stem of `token` in `lang`.
+/// The Snowball stem of `token` in `lang`, but for the few words whose stem would merge
+/// opposites ([`UNSTEMMED`]).
 pub fn stem(lang: Lang, token: &str) -> std::borrow::Cow<'_, str> {
+    if lang == Lang::En && UNSTEMMED.contains(&token) {
+        return std::borrow::Cow::Borrowed(token);
+    }
     stemmer(lang).stem(token)
 }
+
+/// English words kept whole: their stem is a word that means something else in a post.
+/// "helpful" is praise, "help" is what every complaint asks for; "friendly" is not "friend".
+const UNSTEMMED: &[&str] = &[
+    "helpful",
+    "unhelpful",
+    "helpfull",
+    "friendly",
+    "unfriendly",
+    "useless",
+    "careless",
+];
 
 /// The Snowball stemmer for `lang`.
 fn stemmer(lang: Lang) -> &'static Stemmer {
@@ -319,6 +353,33 @@ mod tests {
         assert!(asks("habt ihr eine Filiale in München", Lang::De));
         assert!(!asks("my parcel never arrived", Lang::En));
         assert!(!asks("", Lang::En));
+    }
+
+    fn praises(text: &str, lang: Lang) -> bool {
+        let mut t = Tokens::default();
+        t.fill(text, lang);
+        super::praises(&t, lang)
+    }
+
+    #[test]
+    fn kind_words_are_praise_unless_negated_or_wished() {
+        assert!(praises("shoutout to the delivery guy, legend", Lang::En));
+        assert!(praises("returns were so easy 👏", Lang::En));
+        assert!(praises("personnel impeccable, bravo", Lang::Fr));
+        assert!(praises("el conductor fue muy amable", Lang::Es));
+        assert!(praises("der Fahrer war super nett", Lang::De));
+        assert!(!praises("not happy at all with this", Lang::En));
+        assert!(!praises("would love to work for you", Lang::En));
+        assert!(!praises("great timing, site down again", Lang::En));
+        assert!(!praises("thanks for nothing", Lang::En));
+        assert!(!praises("le vendeur n'était pas sympa", Lang::Fr));
+    }
+
+    #[test]
+    fn helpful_is_not_help() {
+        assert_eq!(stem(Lang::En, "helpful"), "helpful");
+        assert_eq!(stem(Lang::En, "unhelpful"), "unhelpful");
+        assert_eq!(stem(Lang::En, "helping"), "help");
     }
 
     #[test]
