@@ -12,7 +12,9 @@ use super::outbox::{self, Outgoing};
 use super::Engine;
 use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
-use crate::domain::playbook::{AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookSet, TemplateVars};
+use crate::domain::playbook::{
+    AgentVars, CaseVars, CustomerVars, MentionVars, PlaybookMatch, PlaybookSet, TemplateVars,
+};
 use crate::domain::sla::{self, Clock};
 use crate::domain::{CaseId, Priority, Role};
 use crate::store::{CaseWithOpening, CustomerKey};
@@ -392,7 +394,17 @@ impl Engine {
                 self.settings.reopen_window,
                 now,
             );
-            let matches = playbooks.classify_top(&m.text, &m.network, customer.segment, 1);
+            // A new case's card suggests from the same ranking that triages it.
+            let opens = !matches!(
+                (placement, slot),
+                (Placement::Merge(_), Some(_)) | (Placement::Reopen(_), Some(_))
+            );
+            let ranked = if opens {
+                self.settings.suggestions_on_card.max(1)
+            } else {
+                1
+            };
+            let matches = playbooks.classify_top(&m.text, &m.network, customer.segment, ranked);
             let best = matches.first().and_then(|b| playbooks.get(&b.id));
             let triage = self.triage.triage(
                 &m.text,
@@ -522,7 +534,7 @@ impl Engine {
                 m,
                 feed,
                 (outcome, grouping),
-                &triage.reasons,
+                (&triage.reasons, matches),
                 now,
             )
             .await?;
@@ -548,7 +560,7 @@ impl Engine {
         m: &Mention,
         feed: FeedRef<'_>,
         (outcome, grouping): (IngestOutcome, Grouping),
-        reasons: &[String],
+        (reasons, matches): (&[String], Vec<PlaybookMatch>),
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let case = &t.case;
@@ -587,14 +599,9 @@ impl Engine {
                 self.enqueue(tx, &open, now).await?;
                 if self.settings.suggestions_on_card > 0 {
                     let vars = template_vars(case, customer, &m.text, m.url.as_deref(), "the care team");
-                    let suggestions = playbooks.suggest(
-                        &m.text,
-                        &m.network,
-                        customer.segment,
-                        Role::Agent,
-                        &vars,
-                        self.settings.suggestions_on_card,
-                    );
+                    let mut matches = matches;
+                    matches.truncate(self.settings.suggestions_on_card);
+                    let suggestions = playbooks.suggestions_of(matches, customer.segment, Role::Agent, &vars);
                     let message = outbox::suggestions_message(case.id, &suggestions);
                     self.enqueue_thread_message(tx, case.id, message, now).await?;
                 }

@@ -430,7 +430,20 @@ impl PlaybookSet {
         vars: &TemplateVars,
         limit: usize,
     ) -> Vec<Suggestion> {
-        self.classify_top(text, network, segment, limit)
+        let matches = self.classify_top(text, network, segment, limit);
+        self.suggestions_of(matches, segment, role, vars)
+    }
+
+    /// [`suggest`](Self::suggest) from matches already ranked for a customer of `segment`
+    /// (one ranking of a post serves its triage and its suggestions).
+    pub fn suggestions_of(
+        &self,
+        matches: Vec<PlaybookMatch>,
+        segment: Segment,
+        role: Role,
+        vars: &TemplateVars,
+    ) -> Vec<Suggestion> {
+        matches
             .into_iter()
             .filter_map(|m| {
                 let pb = self.get(&m.id)?;
