@@ -394,15 +394,15 @@ impl Engine {
                 self.settings.reopen_window,
                 now,
             );
+            // The case the mention joins; none when it opens one.
+            let joins = match (placement, slot) {
+                (Placement::Merge(_), Some(k)) | (Placement::Reopen(_), Some(k)) => Some(k),
+                _ => None,
+            };
             // A new case's card suggests from the same ranking that triages it.
-            let opens = !matches!(
-                (placement, slot),
-                (Placement::Merge(_), Some(_)) | (Placement::Reopen(_), Some(_))
-            );
-            let ranked = if opens {
-                self.settings.suggestions_on_card.max(1)
-            } else {
-                1
+            let ranked = match joins {
+                Some(_) => 1,
+                None => self.settings.suggestions_on_card.max(1),
             };
             let matches = playbooks.classify_top(&m.text, &m.network, customer.segment, ranked);
             let best = matches.first().and_then(|b| playbooks.get(&b.id));
@@ -413,8 +413,8 @@ impl Engine {
                 best.and_then(|p| p.priority),
             );
 
-            let (k, outcome) = match (placement, slot) {
-                (Placement::Merge(_), Some(k)) | (Placement::Reopen(_), Some(k)) => {
+            let (k, outcome) = match joins {
+                Some(k) => {
                     let t = &mut touched[k];
                     t.changed = true;
                     let case = &mut t.case;
@@ -453,7 +453,7 @@ impl Engine {
                     };
                     (k, outcome)
                 }
-                _ => {
+                None => {
                     next_case_id += 1;
                     let id = CaseId(next_case_id);
                     touched.push(Touched {

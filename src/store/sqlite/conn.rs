@@ -168,9 +168,16 @@ impl TxConn {
         (self.begin.take(), self.raw())
     }
 
-    /// Commits.
+    /// Whether a statement of the transaction went out (with its `BEGIN`).
+    pub(super) fn begun(&self) -> bool {
+        self.begin.is_none()
+    }
+
+    /// Commits (nothing to send when no statement went out).
     pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("COMMIT").execute(self.conn().await?).await?;
+        if self.begun() {
+            sqlx::query("COMMIT").execute(self.raw()).await?;
+        }
         self.committed();
         Ok(())
     }
@@ -258,6 +265,30 @@ mod tests {
             1,
             "the buffered insert is rolled back with it"
         );
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_did_nothing_commits_without_taking_the_write_lock() {
+        use sqlx::Connection;
+        let path = std::env::temp_dir().join(format!("carebot-conn-empty-{}.db", std::process::id()));
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::connect(&url).await.expect("store");
+        // Another writer holds the lock: a `BEGIN IMMEDIATE` would wait out the busy timeout.
+        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("other");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("lock");
+        let empty = store.begin().await.expect("begin");
+        tokio::time::timeout(std::time::Duration::from_secs(2), empty.commit())
+            .await
+            .expect("no lock was waited for")
+            .expect("commit");
+        sqlx::query("ROLLBACK").execute(&mut other).await.expect("unlock");
         store.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

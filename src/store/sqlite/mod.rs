@@ -502,9 +502,12 @@ fn outbox_rows(rows: &[SqliteRow]) -> Result<Vec<OutboxRow>, StoreError> {
 }
 
 impl Tx {
-    /// Writes the buffered rows and commits, in one round trip when they are few.
+    /// Writes the buffered rows and commits, in one round trip when they are few; a
+    /// transaction that wrote and read nothing sends nothing.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        self.flush_then("COMMIT", |_| Ok(())).await?;
+        if self.tx.begun() || self.pending.rows() > 0 {
+            self.flush_then("COMMIT", |_| Ok(())).await?;
+        }
         self.tx.committed();
         Ok(())
     }
