@@ -536,7 +536,7 @@ impl Engine {
                 if let Some(case) = tx.case(summary.id).await? {
                     self.case_clock_event(&mut tx, &case, segment, sla::CaseEvent::Retarget, now)
                         .await?;
-                    self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+                    self.enqueue_card(&mut tx, &case, now).await?;
                 }
             }
         }
@@ -712,7 +712,7 @@ impl Engine {
                 self.case_clock_event(&mut tx, &case, customer.segment, event, now)
                     .await?;
             }
-            self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+            self.enqueue_card(&mut tx, &case, now).await?;
         }
         tx.stage_case(case);
         tx.commit().await?;

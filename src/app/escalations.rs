@@ -19,7 +19,6 @@ use crate::domain::escalation::{
 use crate::domain::friction::{friction, FrictionRow};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{EscalationPolicy, OnTimeout};
-use crate::domain::sla::Clock;
 use crate::domain::{CaseId, Money, Role};
 use crate::store::{EscalationFilter, NewTimer, StoreError, TimerKind, Tx};
 
@@ -108,10 +107,6 @@ pub struct EscalationView {
 #[derive(Default)]
 pub(super) struct Settling {
     cases: HashMap<CaseId, Case>,
-    customers: HashMap<i64, Customer>,
-    /// The text and link of each case's first post.
-    openings: HashMap<CaseId, (String, Option<String>)>,
-    clocks: HashMap<CaseId, Vec<Clock>>,
     /// The open escalations of each case as stored, less the ones settled since.
     open: HashMap<CaseId, Vec<EscalationId>>,
     /// The cases changed, in the order they first changed.
@@ -119,41 +114,21 @@ pub(super) struct Settling {
 }
 
 impl Settling {
-    /// Reads the cases with their customers, first posts, clocks and open escalations.
+    /// Reads the cases with their open escalations.
     pub(super) async fn read(tx: &mut Tx, cases: &[CaseId]) -> Result<Settling, StoreError> {
         if cases.is_empty() {
             return Ok(Settling::default());
         }
         let read = tx.case_cards(cases).await?;
-        Ok(Settling::new(
-            read.cases,
-            read.customers,
-            read.openings,
-            read.clocks,
-            read.open_escalations,
-        ))
+        Ok(Settling::new(read.cases, read.open_escalations))
     }
 
     /// From what [`Tx::case_cards`] read.
-    fn new(
-        cases: Vec<Case>,
-        customers: Vec<Customer>,
-        openings: Vec<(CaseId, String, Option<String>)>,
-        clocks: Vec<Clock>,
-        open_escalations: Vec<(CaseId, EscalationId)>,
-    ) -> Settling {
+    fn new(cases: Vec<Case>, open_escalations: Vec<(CaseId, EscalationId)>) -> Settling {
         let mut out = Settling {
             cases: cases.into_iter().map(|c| (c.id, c)).collect(),
-            customers: customers.into_iter().map(|c| (c.id, c)).collect(),
-            openings: openings
-                .into_iter()
-                .map(|(case, text, url)| (case, (text, url)))
-                .collect(),
             ..Settling::default()
         };
-        for clock in clocks {
-            out.clocks.entry(clock.case_id).or_default().push(clock);
-        }
         for (case, escalation) in open_escalations {
             out.open.entry(case).or_default().push(escalation);
         }
@@ -429,11 +404,7 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         let reason = case::agent_text("escalation reason", reason)?;
         let mut tx = self.store.begin().await?;
-        let CaseAtHand {
-            mut case,
-            customer,
-            card,
-        } = self.case_at_hand(&mut tx, id).await?;
+        let CaseAtHand { mut case, customer } = self.case_at_hand(&mut tx, id).await?;
         let e = self
             .open_escalation(
                 &mut tx,
@@ -451,8 +422,7 @@ impl Engine {
             )
             .await?;
         case.updated_at = now;
-        self.enqueue_card_at_hand(&mut tx, &case, &customer, &card, now)
-            .await?;
+        self.enqueue_card(&mut tx, &case, now).await?;
         tx.stage_case(case);
         tx.commit().await?;
         Ok(Reply::Done {
@@ -492,9 +462,9 @@ impl Engine {
             },
         };
         let mut tx = self.store.begin().await?;
-        // With what settling it needs (case, customer, clocks, open escalations), none of
-        // which the decision changes before it settles.
-        let (mut e, stored_packet, cards) = tx
+        // With what settling it needs (the case and its open escalations), which the decision
+        // does not change before it settles.
+        let (mut e, cards) = tx
             .escalation_for_decision(id)
             .await?
             .ok_or(CommandError::UnknownEscalation(id))?;
@@ -528,7 +498,6 @@ impl Engine {
                 .map(CommandError::from)
                 .unwrap_or(CommandError::UnknownEscalation(id)));
         }
-        let story = story_of(Some(&stored_packet));
         let message = match asked_question {
             Some(question) => {
                 let detail = serde_json::json!({ "escalation": id, "question": question, "by": actor.name });
@@ -541,7 +510,7 @@ impl Engine {
                     now,
                 )
                 .await?;
-                self.enqueue_packet_edit(&mut tx, &e, &story, now).await?;
+                self.enqueue_packet_edit(&mut tx, &e, false, now).await?;
                 format!(
                     "Asked {} about {id}; the escalation stays open and its deadline keeps running.",
                     e.requester.name
@@ -559,14 +528,8 @@ impl Engine {
                 });
                 tx.append_event(e.case_id, now, &actor.name, "decision", &detail)
                     .await?;
-                let mut cases = Settling::new(
-                    cards.cases,
-                    cards.customers,
-                    cards.openings,
-                    cards.clocks,
-                    cards.open_escalations,
-                );
-                self.settle(&mut tx, &mut cases, &e, &story, packet::decided(&e), now)
+                let mut cases = Settling::new(cards.cases, cards.open_escalations);
+                self.settle(&mut tx, &mut cases, &e, packet::decided(&e), now)
                     .await?;
                 cases.stage(&mut tx);
                 format!(
@@ -601,7 +564,6 @@ impl Engine {
         tx: &mut Tx,
         cases: &mut Settling,
         e: &Escalation,
-        story: &[Field],
         told: Message,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -640,37 +602,28 @@ impl Engine {
             case.settle_escalation();
         }
         case.updated_at = now;
-        self.enqueue_packet_edit(tx, e, story, now).await?;
+        self.enqueue_packet_edit(tx, e, false, now).await?;
         self.enqueue_thread_message(tx, e.case_id, told, now).await?;
-        let customer = cases
-            .customers
-            .get(&case.customer_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer", case.id)))?;
-        let (text, url) = cases
-            .openings
-            .get(&case.id)
-            .map(|(text, url)| (text.as_str(), url.as_deref()))
-            .unwrap_or_default();
-        let clocks = cases.clocks.get(&case.id).map_or(&[][..], Vec::as_slice);
-        self.enqueue_card(tx, case, customer, (text, url), clocks, now)
-            .await?;
+        self.enqueue_card(tx, case, now).await?;
         if !cases.changed.contains(&e.case_id) {
             cases.changed.push(e.case_id);
         }
         Ok(())
     }
 
+    /// Queues the edit of an escalation's posted packet (rendered when delivered, from the
+    /// escalation as it is then); `superseded`: its tier timed out and it moved on.
     pub(super) async fn enqueue_packet_edit(
         &self,
         tx: &mut Tx,
         e: &Escalation,
-        story: &[Field],
+        superseded: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let edit = Outgoing::UpdateEscalation {
             case_id: e.case_id,
             escalation_id: e.id,
-            message: packet::packet(e, story, vec![]),
+            superseded,
         };
         self.enqueue(tx, &edit, now).await
     }
@@ -695,12 +648,9 @@ impl Engine {
         if asking.is_empty() {
             return Ok(answered);
         }
-        let ids: Vec<EscalationId> = asking.iter().map(|e| e.id).collect();
-        let packets: HashMap<EscalationId, String> = tx.escalation_packets(&ids).await?;
         for e in &mut asking {
             if e.answer(by, text, now) && tx.update_escalation(e).await? {
-                let story = story_of(packets.get(&e.id));
-                self.enqueue_packet_edit(tx, e, &story, now).await?;
+                self.enqueue_packet_edit(tx, e, false, now).await?;
                 let note = Outgoing::ChannelMessage {
                     case_id: case,
                     channel: outbox::TeamChannel::Escalations,

@@ -386,7 +386,7 @@ impl Engine {
             self.case_clock_event(&mut tx, &case, customer.segment, event, now)
                 .await?;
             if case.card_ref.is_some() {
-                self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+                self.enqueue_card(&mut tx, &case, now).await?;
             }
             tx.stage_case(case);
         }

@@ -1,6 +1,5 @@
 //! Mention -> case: dedupe, triage, categorise, merge/reopen/open, and queue the card.
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -17,7 +16,7 @@ use crate::domain::playbook::{
 };
 use crate::domain::sla::{self, Clock};
 use crate::domain::{CaseId, Priority, Role};
-use crate::store::{CaseWithOpening, CustomerKey};
+use crate::store::CustomerKey;
 use crate::store::{StoreError, Tx};
 
 /// The actor name recorded for what carebot does on its own.
@@ -140,11 +139,9 @@ impl Incoming<'_> {
     }
 }
 
-/// A case the batch touched, with its opening post for card updates.
-struct Touched<'a> {
+/// A case the batch touched.
+struct Touched {
     case: Case,
-    opening_text: Cow<'a, str>,
-    opening_url: Option<Cow<'a, str>>,
     /// Its SLA clocks.
     clocks: Vec<Clock>,
     /// Opened or changed by the batch, so written back at the end.
@@ -344,14 +341,14 @@ impl Engine {
                 customers[j].display_name = name;
             }
         }
-        let mut latest: HashMap<i64, CaseWithOpening> = loaded
+        let mut latest: HashMap<i64, Case> = loaded
             .latest_cases
             .into_iter()
-            .map(|c| (c.case.customer_id, c))
+            .map(|c| (c.customer_id, c))
             .collect();
         let mut clocks_of: HashMap<CaseId, Vec<Clock>> = HashMap::new();
         if !latest.is_empty() {
-            let ids: Vec<CaseId> = latest.values().map(|c| c.case.id).collect();
+            let ids: Vec<CaseId> = latest.values().map(|c| c.id).collect();
             for clock in tx.clocks(&ids).await? {
                 clocks_of.entry(clock.case_id).or_default().push(clock);
             }
@@ -374,12 +371,10 @@ impl Engine {
             let history = feed.channel_id.is_none() && now - m.posted_at > self.settings.import_history;
             let slot = match current.get(&customer.id) {
                 Some(&k) => Some(k),
-                None => latest.remove(&customer.id).map(|l| {
+                None => latest.remove(&customer.id).map(|case| {
                     touched.push(Touched {
-                        clocks: clocks_of.remove(&l.case.id).unwrap_or_default(),
-                        case: l.case,
-                        opening_text: Cow::Owned(l.opening_text),
-                        opening_url: l.opening_url.map(Cow::Owned),
+                        clocks: clocks_of.remove(&case.id).unwrap_or_default(),
+                        case,
                         changed: false,
                     });
                     current.insert(customer.id, touched.len() - 1);
@@ -481,8 +476,6 @@ impl Engine {
                             last_customer_at: now,
                             resolved_at: None,
                         },
-                        opening_text: Cow::Borrowed(&m.text),
-                        opening_url: m.url.as_deref().map(Cow::Borrowed),
                         clocks: Vec::new(),
                         changed: true,
                     });
@@ -555,7 +548,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         playbooks: &PlaybookSet,
-        t: &Touched<'_>,
+        t: &Touched,
         customer: &Customer,
         m: &Mention,
         feed: FeedRef<'_>,
@@ -622,15 +615,7 @@ impl Engine {
                 }
                 let message = outbox::thread_line(&title, body);
                 self.enqueue_thread_message(tx, case.id, message, now).await?;
-                self.enqueue_card(
-                    tx,
-                    case,
-                    customer,
-                    (&t.opening_text, t.opening_url.as_deref()),
-                    &t.clocks,
-                    now,
-                )
-                .await?;
+                self.enqueue_card(tx, case, now).await?;
             }
         }
         Ok(())
@@ -658,52 +643,19 @@ impl Engine {
             .await
     }
 
-    /// Queues the card edit for a changed case whose opening post (text, link) and clocks
-    /// are at hand.
+    /// Queues the edit of a changed case's card (rendered when delivered, from the case as it
+    /// is then).
     pub(super) async fn enqueue_card(
         &self,
         tx: &mut Tx,
         case: &Case,
-        customer: &Customer,
-        (opening_text, opening_url): (&str, Option<&str>),
-        clocks: &[Clock],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if case.incident_id.is_some() && case.card_ref.is_none() {
             // A case grouped under an incident has no card to edit.
             return Ok(());
         }
-        let card = outbox::case_card(case, customer, opening_text, opening_url, clocks);
-        self.enqueue(
-            tx,
-            &Outgoing::UpdateCard {
-                case_id: case.id,
-                card,
-            },
-            now,
-        )
-        .await
-    }
-
-    /// Queues the card edit for a changed case, reading its opening post and clocks (as this
-    /// transaction sees them).
-    pub(super) async fn enqueue_card_update(
-        &self,
-        tx: &mut Tx,
-        case: &Case,
-        customer: &Customer,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // The opening post and the clocks in one round trip (with the rest of the case's card
-        // parts, unused here).
-        let read = tx.case_cards(&[case.id]).await?;
-        let (text, url) = read
-            .openings
-            .into_iter()
-            .next()
-            .map(|(_, text, url)| (text, url))
-            .unwrap_or_default();
-        self.enqueue_card(tx, case, customer, (&text, url.as_deref()), &read.clocks, now)
+        self.enqueue(tx, &Outgoing::UpdateCard { case_id: case.id }, now)
             .await
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod chart;
 mod commands;
+pub mod delivery;
 pub mod digest;
 pub mod digest_render;
 mod escalations;

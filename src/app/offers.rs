@@ -11,9 +11,8 @@ use super::{Actor, CommandError, Engine};
 use crate::domain::case::{self, Case, Customer};
 use crate::domain::escalation::{EscalationId, Request};
 use crate::domain::offer::{check_offer, find_remedy, parse_amount, Grant, OfferCheck, Verdict};
-use crate::domain::sla::Clock;
 use crate::domain::{CaseId, Money, Role};
-use crate::store::{StoreError, Tx};
+use crate::store::Tx;
 
 /// The timeline detail of an `offer` event.
 #[derive(Serialize)]
@@ -33,20 +32,10 @@ struct OfferDetail<'a> {
     note: Option<&'a str>,
 }
 
-/// A case read with its customer and what its card shows besides (first post, clocks), in
-/// one round trip: for commands that change the case but not its clocks or first post, so
-/// the card can be refreshed without reading again.
+/// A case read with its customer, in one round trip.
 pub(super) struct CaseAtHand {
     pub case: Case,
     pub customer: Customer,
-    pub card: CardParts,
-}
-
-/// The parts of a case card that are not the case and its customer.
-pub(super) struct CardParts {
-    /// The text and link of the case's first post.
-    opening: (String, Option<String>),
-    clocks: Vec<Clock>,
 }
 
 impl Engine {
@@ -62,34 +51,7 @@ impl Engine {
             .into_iter()
             .next()
             .ok_or_else(|| CommandError::UnknownCustomer(format!("of case {id}")))?;
-        let opening = read
-            .openings
-            .into_iter()
-            .next()
-            .map(|(_, text, url)| (text, url))
-            .unwrap_or_default();
-        Ok(CaseAtHand {
-            case,
-            customer,
-            card: CardParts {
-                opening,
-                clocks: read.clocks,
-            },
-        })
-    }
-
-    /// Queues the card edit of a case read with [`Engine::case_at_hand`].
-    pub(super) async fn enqueue_card_at_hand(
-        &self,
-        tx: &mut Tx,
-        case: &Case,
-        customer: &Customer,
-        card: &CardParts,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (text, url) = &card.opening;
-        self.enqueue_card(tx, case, customer, (text, url.as_deref()), &card.clocks, now)
-            .await
+        Ok(CaseAtHand { case, customer })
     }
 
     /// Offers `amount` of the case playbook's remedy `kind` on behalf of `actor`.
@@ -108,11 +70,7 @@ impl Engine {
             .map(|n| case::agent_text("offer note", &n))
             .transpose()?;
         let mut tx = self.store.begin().await?;
-        let CaseAtHand {
-            mut case,
-            customer,
-            card,
-        } = self.case_at_hand(&mut tx, id).await?;
+        let CaseAtHand { mut case, customer } = self.case_at_hand(&mut tx, id).await?;
         case.require_active()?;
         let set = self.playbooks();
         let playbook = set
@@ -222,8 +180,7 @@ impl Engine {
             }
         };
         case.updated_at = now;
-        self.enqueue_card_at_hand(&mut tx, &case, &customer, &card, now)
-            .await?;
+        self.enqueue_card(&mut tx, &case, now).await?;
         tx.stage_case(case);
         tx.commit().await?;
         Ok(Reply::Done {

@@ -22,8 +22,9 @@ pub enum Outgoing {
         thread_name: String,
         card: Card,
     },
-    /// Edit the case card in place.
-    UpdateCard { case_id: CaseId, card: Card },
+    /// Edit the case card in place to show the case as it is when delivered (rendered then,
+    /// by [`super::delivery::card`]).
+    UpdateCard { case_id: CaseId },
     /// A message in the case thread.
     CaseMessage { case_id: CaseId, message: Message },
     /// A message about a case in a team channel (e.g. the escalations channel).
@@ -39,11 +40,14 @@ pub enum Outgoing {
         escalation_id: EscalationId,
         message: Message,
     },
-    /// Edit the posted packet in place (a question, an answer, the decision).
+    /// Edit the posted packet in place to show the escalation as it is when delivered (a
+    /// question, an answer, the decision; rendered then, by [`super::delivery::packet`]).
+    /// `superseded`: the post of a tier that timed out, which now points to the new post.
     UpdateEscalation {
         case_id: CaseId,
         escalation_id: EscalationId,
-        message: Message,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        superseded: bool,
     },
     /// Post a surge alert to the queue channel and start the incident's thread from it.
     IncidentAlert {

@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::outbox::{self, Outgoing};
+use super::outbox::Outgoing;
 use super::{Actor, CommandError, CustomerRef, Engine};
 use crate::domain::case::Customer;
 use crate::domain::{CaseId, Role};
 use crate::store::Tx;
-use crate::store::REMOVED;
 
 /// What was erased (no personal data: it is printed and returned to the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,13 +109,8 @@ impl Engine {
             )
             .await?;
             if case.card_ref.is_some() {
-                let customer = tx
-                    .customer(case.customer_id)
-                    .await?
-                    .ok_or_else(|| CommandError::UnknownCustomer(pseudonym.clone()))?;
-                let clocks = tx.clocks(&[id]).await?;
-                let card = outbox::case_card(&case, &customer, REMOVED, None, &clocks);
-                self.enqueue(&mut tx, &Outgoing::UpdateCard { case_id: id, card }, now)
+                // Rendered when delivered: from the erased case, without the post.
+                self.enqueue(&mut tx, &Outgoing::UpdateCard { case_id: id }, now)
                     .await?;
                 cards_edited += 1;
             }

@@ -228,7 +228,7 @@ impl Engine {
             }
         }
         if breach {
-            self.enqueue_card_update(tx, &case, &customer, now).await?;
+            self.enqueue_card(tx, &case, now).await?;
         }
         Ok(())
     }

@@ -82,8 +82,7 @@ impl Engine {
         tx.append_event(id, now, &actor.name, RECATEGORISED, &detail)
             .await?;
         case.updated_at = now;
-        let customer = self.customer_of(&mut tx, &case).await?;
-        self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+        self.enqueue_card(&mut tx, &case, now).await?;
         tx.stage_case(case);
         tx.commit().await?;
         Ok(Reply::Done {
@@ -122,8 +121,7 @@ impl Engine {
         if case.category != chosen.playbook {
             case.category = chosen.playbook.clone();
             case.updated_at = now;
-            let customer = self.customer_of(&mut tx, &case).await?;
-            self.enqueue_card_update(&mut tx, &case, &customer, now).await?;
+            self.enqueue_card(&mut tx, &case, now).await?;
             tx.stage_case(case);
         }
         tx.commit().await?;

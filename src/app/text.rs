@@ -6,8 +6,9 @@ use std::fmt::Write;
 use super::commands::{CaseDetail, CustomerDetail, Reply};
 use super::escalations::EscalationItem;
 use super::outbox::{Card, Message, Outgoing, Ping, TeamChannel};
-use crate::domain::escalation::Escalation;
+use crate::domain::escalation::{Escalation, EscalationId};
 use crate::domain::playbook::{OnTimeout, Playbook, Suggestion};
+use crate::domain::CaseId;
 use crate::store::CaseSummary;
 
 /// Renders a command's reply as plain text.
@@ -417,30 +418,8 @@ pub fn outgoing(out: &Outgoing) -> String {
         } => {
             format!("┌ new thread: {thread_name}\n{}", card_text(card))
         }
-        Outgoing::UpdateCard { case_id, card } => {
-            let status = card
-                .fields
-                .iter()
-                .find(|f| f.name == "Status")
-                .map(|f| f.value.as_str())
-                .unwrap_or("");
-            let owner = card
-                .fields
-                .iter()
-                .find(|f| f.name == "Owner")
-                .map(|f| f.value.as_str())
-                .unwrap_or("");
-            let granted = card
-                .fields
-                .iter()
-                .find(|f| f.name == "Granted")
-                .map(|f| format!(" · granted {}", f.value.replace('\n', "; ")))
-                .unwrap_or_default();
-            format!(
-                "↻ card {case_id} updated: {} · {status} · owner {owner}{granted}\n",
-                card.priority
-            )
-        }
+        // Rendered when delivered: [`card_update`] shows the card.
+        Outgoing::UpdateCard { case_id } => format!("↻ card {case_id} updated\n"),
         Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
         // The queue channel repeats what the case thread says: one line is enough here.
         Outgoing::ChannelMessage {
@@ -471,23 +450,39 @@ pub fn outgoing(out: &Outgoing) -> String {
             message.title.as_deref().unwrap_or("")
         ),
         Outgoing::IncidentMessage { incident_id, message } => message_text(incident_id, message),
-        Outgoing::UpdateEscalation {
-            escalation_id,
-            message,
-            ..
-        } => {
-            let field = |name: &str| message.fields.iter().find(|f| f.name == name);
-            let status = field("Status").map(|f| f.value.as_str()).unwrap_or("");
-            let latest_question = field("Questions")
-                .and_then(|f| f.value.lines().last())
-                .map(|l| format!("\n    {}", one_line(l, 160)))
-                .unwrap_or_default();
-            format!(
-                "↻ [#escalations] {escalation_id} updated: {}{latest_question}\n",
-                one_line(status, 160)
-            )
+        // Rendered when delivered: [`packet_update`] shows the packet.
+        Outgoing::UpdateEscalation { escalation_id, .. } => {
+            format!("↻ [#escalations] {escalation_id} updated\n")
         }
     }
+}
+
+/// A case card edit as the terminal shows it: the card's status line.
+pub fn card_update(case_id: CaseId, card: &Card) -> String {
+    let field = |name: &str| card.fields.iter().find(|f| f.name == name);
+    let status = field("Status").map(|f| f.value.as_str()).unwrap_or("");
+    let owner = field("Owner").map(|f| f.value.as_str()).unwrap_or("");
+    let granted = field("Granted")
+        .map(|f| format!(" · granted {}", f.value.replace('\n', "; ")))
+        .unwrap_or_default();
+    format!(
+        "↻ card {case_id} updated: {} · {status} · owner {owner}{granted}\n",
+        card.priority
+    )
+}
+
+/// An escalation packet edit as the terminal shows it: its status and latest question.
+pub fn packet_update(escalation_id: EscalationId, packet: &Message) -> String {
+    let field = |name: &str| packet.fields.iter().find(|f| f.name == name);
+    let status = field("Status").map(|f| f.value.as_str()).unwrap_or("");
+    let latest_question = field("Questions")
+        .and_then(|f| f.value.lines().last())
+        .map(|l| format!("\n    {}", one_line(l, 160)))
+        .unwrap_or_default();
+    format!(
+        "↻ [#escalations] {escalation_id} updated: {}{latest_question}\n",
+        one_line(status, 160)
+    )
 }
 
 fn card_text(card: &Card) -> String {

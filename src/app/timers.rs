@@ -13,6 +13,7 @@ use super::outbox::{Outgoing, TeamChannel};
 use super::packet;
 use super::Engine;
 use crate::domain::escalation::{policy_name, Escalation, EscalationId, TimeoutOutcome, TIMEOUT_ACTOR};
+use crate::domain::playbook::OnTimeout;
 use crate::domain::CaseId;
 use crate::store::{NewTimer, StoreError, Timer, TimerKind, Tx};
 
@@ -131,10 +132,21 @@ impl Engine {
             .filter(|t| t.spec.kind == TimerKind::EscalationDeadline)
             .filter_map(|t| t.spec.escalation)
             .collect();
-        let packets = if deadlines.is_empty() {
+        // A deadline that moves its escalation to the next tier posts the packet again, with
+        // the story stored with it; the others only edit it, rendered when delivered.
+        let moving: Vec<EscalationId> = deadlines
+            .iter()
+            .filter(|id| {
+                escalations
+                    .get(id)
+                    .is_some_and(|e| matches!(e.policy.on_timeout, OnTimeout::NextTier { .. }))
+            })
+            .copied()
+            .collect();
+        let packets = if moving.is_empty() {
             HashMap::new()
         } else {
-            tx.escalation_packets(&deadlines).await?
+            tx.escalation_packets(&moving).await?
         };
         // The cases a deadline may settle, read once for the batch.
         let mut cases: Vec<CaseId> = deadlines
@@ -159,8 +171,8 @@ impl Engine {
             match t.kind {
                 TimerKind::EscalationReminder => self.remind(tx, e, t, late, now).await?,
                 _ => {
-                    let story = story_of(packets.get(&e.id));
-                    self.time_out(tx, &mut cases, e, &story, late, now).await?;
+                    self.time_out(tx, &mut cases, e, packets.get(&e.id), late, now)
+                        .await?;
                     timed_out.push(e.id);
                 }
             }
@@ -201,13 +213,14 @@ impl Engine {
     }
 
     /// The deadline passed: the timeout policy decides, moves it on, and everybody is told.
-    /// The caller writes `e` back.
+    /// The caller writes `e` back. `stored_packet`: its story as stored, which a move to the
+    /// next tier posts again.
     async fn time_out(
         &self,
         tx: &mut Tx,
         cases: &mut Settling,
         e: &mut Escalation,
-        story: &[super::outbox::Field],
+        stored_packet: Option<&String>,
         late: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -228,16 +241,11 @@ impl Engine {
             TimeoutOutcome::MovedTo(_) => {
                 tx.cancel_escalation_timers(e.id, now);
                 self.schedule_escalation_timers(tx, e, now);
-                let old = Outgoing::UpdateEscalation {
-                    case_id: e.case_id,
-                    escalation_id: e.id,
-                    message: packet::superseded(e, story),
-                };
-                self.enqueue(tx, &old, now).await?;
+                self.enqueue_packet_edit(tx, e, true, now).await?;
                 let repost = Outgoing::EscalationPacket {
                     case_id: e.case_id,
                     escalation_id: e.id,
-                    message: packet::packet(e, story, tier_pings(e)),
+                    message: packet::packet(e, &story_of(stored_packet), tier_pings(e)),
                 };
                 self.enqueue(tx, &repost, now).await?;
                 self.enqueue_thread_message(tx, e.case_id, told, now).await?;
@@ -253,7 +261,7 @@ impl Engine {
                         ..told.clone()
                     },
                 };
-                self.settle(tx, cases, e, story, told, now).await?;
+                self.settle(tx, cases, e, told, now).await?;
                 self.enqueue(tx, &channel, now).await?;
             }
         }

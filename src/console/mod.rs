@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 pub use parse::{command as parse_command, SyntaxError, HELP};
 
 use crate::app::outbox::Outgoing;
-use crate::app::{digest_render, text, wall_clock, Actor, Engine, IngestOutcome};
+use crate::app::{delivery, digest_render, text, wall_clock, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
 use crate::store::{CaseFilter, EscalationFilter, StoreError};
@@ -324,6 +324,20 @@ impl<'a, W: Write> Console<'a, W> {
                         timezone,
                         late,
                     }) => self.show_digest(from, to, &timezone, late).await?,
+                    Ok(Outgoing::UpdateCard { case_id }) => {
+                        match delivery::card(self.engine.store(), case_id).await? {
+                            Some(card) => write!(self.out, "{}", text::card_update(case_id, &card))?,
+                            None => writeln!(self.out, "  (card {case_id}: no such case)")?,
+                        }
+                    }
+                    Ok(Outgoing::UpdateEscalation {
+                        escalation_id,
+                        superseded,
+                        ..
+                    }) => match delivery::packet(self.engine.store(), escalation_id, superseded).await? {
+                        Some(packet) => write!(self.out, "{}", text::packet_update(escalation_id, &packet))?,
+                        None => writeln!(self.out, "  (escalation {escalation_id}: not found)")?,
+                    },
                     Ok(out) => write!(self.out, "{}", text::outgoing(&out))?,
                     Err(e) => writeln!(self.out, "  (outbox row {} unreadable: {e})", row.id)?,
                 }

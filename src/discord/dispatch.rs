@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::render::{self, Audience};
 use super::rest::{Rest, RestError};
+use crate::app::delivery;
 use crate::app::outbox::{Message as OutMessage, Outgoing, Ping, TeamChannel};
 use crate::config::DiscordConfig;
 use crate::domain::CaseId;
@@ -342,8 +343,12 @@ impl Dispatcher {
                         .await?;
                 }
             }
-            Outgoing::UpdateCard { case_id, card } => match self.store.case_refs(case_id).await? {
+            Outgoing::UpdateCard { case_id } => match self.store.case_refs(case_id).await? {
                 (Some(thread), Some(card_ref)) => {
+                    let Some(card) = delivery::card(&self.store, case_id).await? else {
+                        tracing::warn!(case = %case_id, "case not found; card update skipped");
+                        return Ok(());
+                    };
                     let path = format!("/channels/{thread}/messages/{card_ref}");
                     let _: Message = self.rest.patch(&path, &render::card_edit(&card)).await?;
                 }
@@ -472,12 +477,17 @@ impl Dispatcher {
             Outgoing::UpdateEscalation {
                 case_id,
                 escalation_id,
-                message,
+                superseded,
             } => match (
                 self.escalations_channel,
                 self.store.escalation_ref(escalation_id).await?,
             ) {
                 (Some(channel), Some(posted)) => {
+                    let Some(message) = delivery::packet(&self.store, escalation_id, superseded).await?
+                    else {
+                        tracing::warn!(escalation = %escalation_id, "escalation not found; packet edit skipped");
+                        return Ok(());
+                    };
                     let link = self.thread_link(case_id, &message).await?;
                     let path = format!("/channels/{channel}/messages/{posted}");
                     let edit = render::message_edit(&message, link.as_deref());

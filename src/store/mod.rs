@@ -208,15 +208,7 @@ pub struct CustomersAndCases {
     /// `(network, handle, display name)` before the call, of the customers that existed.
     pub old_names: Vec<(String, String, Option<String>)>,
     /// Each customer's most recent case, for those that have one.
-    pub latest_cases: Vec<CaseWithOpening>,
-}
-
-/// The case a new mention's customer most recently had, with the text and link of its first post.
-#[derive(Debug)]
-pub struct CaseWithOpening {
-    pub case: Case,
-    pub opening_text: String,
-    pub opening_url: Option<String>,
+    pub latest_cases: Vec<Case>,
 }
 
 /// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order

@@ -350,9 +350,9 @@ tx_methods! {
     /// others are written, so the caller rolls back.
     fn update_escalations(&mut self, list: &[&Escalation]) -> Result<bool, StoreError>;
     fn escalation(&mut self, id: EscalationId) -> Result<Option<Escalation>, StoreError>;
-    /// What a decision on an escalation needs: the escalation with its stored packet, and
-    /// the [`Tx::case_cards`] of its case.
-    fn escalation_for_decision(&mut self, id: EscalationId) -> Result<Option<(Escalation, String, CaseCards)>, StoreError>;
+    /// What a decision on an escalation needs: the escalation and the [`Tx::case_cards`] of
+    /// its case.
+    fn escalation_for_decision(&mut self, id: EscalationId) -> Result<Option<(Escalation, CaseCards)>, StoreError>;
     /// Several escalations (in no particular order).
     fn escalations_by_id(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>, StoreError>;
     /// The stored packets of these escalations.

@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 
-use carebot::app::outbox::Outgoing;
+use carebot::app::delivery;
+use carebot::app::outbox::{Card, Message, Outgoing};
 use carebot::app::{Actor, Command, CommandError, Engine, IngestOutcome, Reply};
 use carebot::config::Config;
+use carebot::domain::escalation::EscalationId;
 use carebot::domain::feed::FeedPost;
 use carebot::domain::{CaseId, Role};
 use chrono::{DateTime, Duration, Utc};
@@ -184,6 +186,22 @@ impl TestApp {
         now: DateTime<Utc>,
     ) -> Result<Reply, CommandError> {
         self.engine.execute(actor, command, now).await
+    }
+
+    /// Case `id`'s card as an edit delivered now shows it.
+    pub async fn card(&self, id: i64) -> Card {
+        delivery::card(self.engine.store(), CaseId(id))
+            .await
+            .unwrap()
+            .expect("the case exists")
+    }
+
+    /// Escalation `id`'s packet as an edit delivered now shows it.
+    pub async fn packet(&self, id: i64) -> Message {
+        delivery::packet(self.engine.store(), EscalationId(id), false)
+            .await
+            .unwrap()
+            .expect("the escalation exists")
     }
 
     pub async fn case(&self, id: i64) -> carebot::domain::case::Case {

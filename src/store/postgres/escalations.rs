@@ -217,10 +217,10 @@ impl Tx {
     pub async fn escalation_for_decision(
         &mut self,
         id: EscalationId,
-    ) -> Result<Option<(Escalation, String, CaseCards)>, StoreError> {
+    ) -> Result<Option<(Escalation, CaseCards)>, StoreError> {
         self.flush().await?;
         let row = sqlx::query(&format!(
-            "SELECT {ESCALATION_COLUMNS}, packet FROM escalations WHERE id = $1"
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&mut *self.tx)
@@ -230,7 +230,7 @@ impl Tx {
         };
         let e = escalation_from_row(&row)?;
         let cards = self.cards_of(&[e.case_id.0]).await?;
-        Ok(Some((e, row.get("packet"), cards)))
+        Ok(Some((e, cards)))
     }
 
     pub async fn escalations_by_id(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>, StoreError> {

@@ -28,8 +28,8 @@ use super::records::{
     CASE_SUMMARY_COLUMNS, MENTION_URL,
 };
 use super::{
-    CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
-    KnownPosts, OutboxRow, StoreError, StoredMention,
+    CaseCards, CaseEvent, CaseFilter, CaseSummary, CustomerKey, CustomersAndCases, KnownPosts, OutboxRow,
+    StoreError, StoredMention,
 };
 use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::EscalationId;
@@ -571,20 +571,14 @@ impl Tx {
         .await?;
         out.customers = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
         let ids: Vec<i64> = out.customers.iter().map(|c| c.id).collect();
-        let rows = sqlx::query(&case_with_opening_sql(
-            "SELECT (SELECT max(id) FROM cases WHERE customer_id = k.id) FROM UNNEST($1::bigint[]) AS k(id)",
-        ))
+        let rows = sqlx::query(
+            "SELECT * FROM cases WHERE id IN
+                 (SELECT (SELECT max(id) FROM cases WHERE customer_id = k.id) FROM UNNEST($1::bigint[]) AS k(id))",
+        )
         .bind(ids)
         .fetch_all(&mut *self.tx)
         .await?;
-        for r in &rows {
-            let stored: Option<String> = r.get("opening_text");
-            out.latest_cases.push(CaseWithOpening {
-                case: case_from_row(r)?,
-                opening_text: stored.unwrap_or_default(),
-                opening_url: r.get("opening_url"),
-            });
-        }
+        out.latest_cases = rows.iter().map(case_from_row).collect::<Result<_, _>>()?;
         Ok(out)
     }
 

@@ -213,14 +213,14 @@ impl Tx {
         row.as_ref().map(escalation_from_row).transpose()
     }
 
-    /// What a decision on an escalation needs, in one round trip: the escalation with its
-    /// stored packet, and the [`Tx::case_cards`] of its case.
+    /// What a decision on an escalation needs, in one round trip: the escalation and the
+    /// [`Tx::case_cards`] of its case.
     pub async fn escalation_for_decision(
         &mut self,
         id: EscalationId,
-    ) -> Result<Option<(Escalation, String, CaseCards)>, StoreError> {
+    ) -> Result<Option<(Escalation, CaseCards)>, StoreError> {
         let sql = format!(
-            "SELECT {ESCALATION_COLUMNS}, packet FROM escalations WHERE id = ?;\n{}",
+            "SELECT {ESCALATION_COLUMNS}, 1 AS the_escalation FROM escalations WHERE id = ?;\n{}",
             case_cards_sql("SELECT case_id FROM escalations WHERE id = ?")
         );
         let rows = self
@@ -233,13 +233,13 @@ impl Tx {
             .await?;
         let (mut found, mut cards) = (None, CaseCards::default());
         for r in &rows {
-            if r.try_column("packet").is_ok() {
-                found = Some((escalation_from_row(r)?, r.get("packet")));
+            if r.try_column("the_escalation").is_ok() {
+                found = Some(escalation_from_row(r)?);
             } else {
                 cards.add(r)?;
             }
         }
-        Ok(found.map(|(e, packet)| (e, packet, cards)))
+        Ok(found.map(|e| (e, cards)))
     }
 
     /// Several escalations in one round trip (in no particular order), as one JSON array:

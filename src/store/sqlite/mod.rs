@@ -26,8 +26,8 @@ use super::records::{
     CASE_SUMMARY_COLUMNS, MENTION_URL,
 };
 use super::{
-    CaseCards, CaseEvent, CaseFilter, CaseSummary, CaseWithOpening, CustomerKey, CustomersAndCases,
-    KnownPosts, OutboxRow, StoreError, StoredMention,
+    CaseCards, CaseEvent, CaseFilter, CaseSummary, CustomerKey, CustomersAndCases, KnownPosts, OutboxRow,
+    StoreError, StoredMention,
 };
 use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::EscalationId;
@@ -763,17 +763,16 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<CustomersAndCases, StoreError> {
         let keys = json_keys(customers);
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(
             "SELECT 'name' AS kind, cu.network, cu.handle, cu.display_name FROM json_each(?) j
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              INSERT INTO customers (network, handle, display_name, created_at)
                  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
                  ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
                  RETURNING *;
-             SELECT c.*, m.text AS opening_text, {MENTION_URL} AS opening_url FROM cases c
-                 LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
+             SELECT 1 AS latest_case, c.* FROM cases c
                  WHERE c.id IN (SELECT (SELECT max(id) FROM cases WHERE customer_id = cu.id) FROM json_each(?) j
-                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)"),
+                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
         )
         .bind(json_keys(old_names_for))
         .bind(at)
@@ -783,13 +782,8 @@ impl Tx {
         .await?;
         let mut out = CustomersAndCases::default();
         for r in &rows {
-            if r.try_column("opening_text").is_ok() {
-                let stored: Option<String> = r.get("opening_text");
-                out.latest_cases.push(CaseWithOpening {
-                    case: case_from_row(r)?,
-                    opening_text: stored.unwrap_or_default(),
-                    opening_url: r.get("opening_url"),
-                });
+            if r.try_column("latest_case").is_ok() {
+                out.latest_cases.push(case_from_row(r)?);
             } else if r.try_column("kind").is_ok() {
                 out.old_names
                     .push((r.get("network"), r.get("handle"), r.get("display_name")));
