@@ -119,11 +119,11 @@ impl Settling {
         if cases.is_empty() {
             return Ok(Settling::default());
         }
-        let read = tx.case_cards(cases).await?;
+        let read = tx.cases_at_hand(cases).await?;
         Ok(Settling::new(read.cases, read.open_escalations))
     }
 
-    /// From what [`Tx::case_cards`] read.
+    /// From what [`Tx::cases_at_hand`] read.
     fn new(cases: Vec<Case>, open_escalations: Vec<(CaseId, EscalationId)>) -> Settling {
         let mut out = Settling {
             cases: cases.into_iter().map(|c| (c.id, c)).collect(),

@@ -40,7 +40,7 @@ pub(super) struct CaseAtHand {
 
 impl Engine {
     pub(super) async fn case_at_hand(&self, tx: &mut Tx, id: CaseId) -> Result<CaseAtHand, CommandError> {
-        let read = tx.case_cards(&[id]).await?;
+        let read = tx.cases_at_hand(&[id]).await?;
         let case = read
             .cases
             .into_iter()

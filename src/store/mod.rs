@@ -211,8 +211,8 @@ pub struct CustomersAndCases {
     pub latest_cases: Vec<Case>,
 }
 
-/// What [`Tx::case_cards`] read for a batch of cases (each list in no particular order
-/// across cases).
+/// What [`Tx::case_cards`] (or [`Tx::cases_at_hand`], openings and clocks empty) read for a
+/// batch of cases (each list in no particular order across cases).
 #[derive(Debug, Default)]
 pub struct CaseCards {
     pub cases: Vec<Case>,

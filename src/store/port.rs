@@ -312,7 +312,7 @@ tx_methods! {
     /// For a batch of new mentions: the stored display names of `old_names_for` as they were
     /// before this call, then finds or creates every customer in `customers` (a newly seen
     /// display name is kept: give the last one of the batch), then each customer's most recent
-    /// case with the text and link of its first post.
+    /// case.
     fn customers_for_mentions(&mut self, customers: &[CustomerKey<'_>], old_names_for: &[CustomerKey<'_>], at: DateTime<Utc>) -> Result<CustomersAndCases, StoreError>;
     fn customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError>;
     fn customer_by_handle(&mut self, network: &Network, handle: &Handle) -> Result<Option<Customer>, StoreError>;
@@ -325,8 +325,11 @@ tx_methods! {
     fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
     /// For a batch of cases (staged changes included): the cases, their customers, the text
     /// and link of each one's first post, their SLA clocks and their open escalations: what
-    /// their cards show and settling a decision on them needs.
+    /// their cards show.
     fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError>;
+    /// [`Tx::case_cards`] without first posts and clocks (left empty): the cases, their
+    /// customers and open escalations, what commands on them and settling decisions need.
+    fn cases_at_hand(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError>;
     /// The post that opened the case.
     fn opening_mention(&mut self, case_id: CaseId) -> Result<Option<StoredMention>, StoreError>;
     fn mentions(&mut self, case_id: CaseId) -> Result<Vec<StoredMention>, StoreError>;
@@ -350,8 +353,8 @@ tx_methods! {
     /// others are written, so the caller rolls back.
     fn update_escalations(&mut self, list: &[&Escalation]) -> Result<bool, StoreError>;
     fn escalation(&mut self, id: EscalationId) -> Result<Option<Escalation>, StoreError>;
-    /// What a decision on an escalation needs: the escalation and the [`Tx::case_cards`] of
-    /// its case.
+    /// What a decision on an escalation needs: the escalation and the [`Tx::cases_at_hand`]
+    /// of its case.
     fn escalation_for_decision(&mut self, id: EscalationId) -> Result<Option<(Escalation, CaseCards)>, StoreError>;
     /// Several escalations (in no particular order).
     fn escalations_by_id(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>, StoreError>;

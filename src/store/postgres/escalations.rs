@@ -229,7 +229,7 @@ impl Tx {
             return Ok(None);
         };
         let e = escalation_from_row(&row)?;
-        let cards = self.cards_of(&[e.case_id.0]).await?;
+        let cards = self.cards_of(&[e.case_id.0], false).await?;
         Ok(Some((e, cards)))
     }
 

@@ -637,24 +637,45 @@ impl Tx {
     pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
         self.flush().await?;
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
-        self.cards_of(&ids).await
+        self.cards_of(&ids, true).await
     }
 
-    /// [`Tx::case_cards`] once the buffered rows are written.
-    async fn cards_of(&mut self, ids: &[i64]) -> Result<CaseCards, StoreError> {
+    pub async fn cases_at_hand(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
+        self.flush().await?;
+        let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        self.cards_of(&ids, false).await
+    }
+
+    /// [`Tx::case_cards`] (`card`) or [`Tx::cases_at_hand`] once the buffered rows are written.
+    async fn cards_of(&mut self, ids: &[i64], card: bool) -> Result<CaseCards, StoreError> {
         let cases = "SELECT UNNEST($1::bigint[])";
         let mut out = CaseCards::default();
-        let rows = sqlx::query(&case_with_opening_sql(cases))
+        if card {
+            let rows = sqlx::query(&case_with_opening_sql(cases))
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for r in &rows {
+                let case = case_from_row(r)?;
+                let text: Option<String> = r.get("opening_text");
+                if let Some(text) = text {
+                    out.openings.push((case.id, text, r.get("opening_url")));
+                }
+                out.cases.push(case);
+            }
+            let rows = sqlx::query(&format!(
+                "SELECT * FROM sla_clocks WHERE case_id IN ({cases}) ORDER BY case_id, id"
+            ))
             .bind(ids)
             .fetch_all(&mut *self.tx)
             .await?;
-        for r in &rows {
-            let case = case_from_row(r)?;
-            let text: Option<String> = r.get("opening_text");
-            if let Some(text) = text {
-                out.openings.push((case.id, text, r.get("opening_url")));
-            }
-            out.cases.push(case);
+            out.clocks = rows.iter().map(sla::clock_from_row).collect::<Result<_, _>>()?;
+        } else {
+            let rows = sqlx::query(&format!("SELECT * FROM cases WHERE id IN ({cases})"))
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            out.cases = rows.iter().map(case_from_row).collect::<Result<_, _>>()?;
         }
         let rows = sqlx::query(&format!(
             "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))"
@@ -663,13 +684,6 @@ impl Tx {
         .fetch_all(&mut *self.tx)
         .await?;
         out.customers = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM sla_clocks WHERE case_id IN ({cases}) ORDER BY case_id, id"
-        ))
-        .bind(ids)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        out.clocks = rows.iter().map(sla::clock_from_row).collect::<Result<_, _>>()?;
         let rows = sqlx::query(&format!(
             "SELECT case_id, id FROM escalations WHERE case_id IN ({cases}) AND status = 'open' ORDER BY case_id, id"
         ))

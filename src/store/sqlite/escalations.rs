@@ -214,14 +214,14 @@ impl Tx {
     }
 
     /// What a decision on an escalation needs, in one round trip: the escalation and the
-    /// [`Tx::case_cards`] of its case.
+    /// [`Tx::cases_at_hand`] of its case.
     pub async fn escalation_for_decision(
         &mut self,
         id: EscalationId,
     ) -> Result<Option<(Escalation, CaseCards)>, StoreError> {
         let sql = format!(
             "SELECT {ESCALATION_COLUMNS}, 1 AS the_escalation FROM escalations WHERE id = ?;\n{}",
-            case_cards_sql("SELECT case_id FROM escalations WHERE id = ?")
+            case_cards_sql("SELECT case_id FROM escalations WHERE id = ?", false)
         );
         let rows = self
             .flush_then(&sql, |w| {

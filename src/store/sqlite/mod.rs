@@ -178,19 +178,28 @@ impl<'q> Writer<'q> {
     }
 }
 
-/// The statements of [`Tx::case_cards`] for the cases that `cases` selects (a subquery with
-/// one `?`, bound twice). `+status`: by case, not through the index of all open escalations.
-fn case_cards_sql(cases: &str) -> String {
-    format!(
-        "SELECT c.*, m.text AS opening_text, {MENTION_URL} AS opening_url,
-             (SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
-              WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
+/// The statements of [`Tx::case_cards`] (`card`) or [`Tx::cases_at_hand`] for the cases that
+/// `cases` selects (a subquery with one `?`, bound twice). `+status`: by case, not through the
+/// index of all open escalations.
+fn case_cards_sql(cases: &str, card: bool) -> String {
+    let card_parts = if card {
+        format!(
+            "m.text AS opening_text, {MENTION_URL} AS opening_url,
              (SELECT json_group_array(json_array({}) ORDER BY k.id) FROM sla_clocks k
               WHERE k.case_id = c.id) AS clocks
-         FROM cases c LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)
+             FROM cases c LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)",
+            sla::CLOCK_FIELDS
+        )
+    } else {
+        "NULL AS opening_text, NULL AS opening_url, '[]' AS clocks FROM cases c".to_string()
+    };
+    format!(
+        "SELECT c.*,
+             (SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
+              WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
+             {card_parts}
          WHERE c.id IN ({cases});
-         SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))",
-        sla::CLOCK_FIELDS
+         SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))"
     )
 }
 
@@ -853,10 +862,20 @@ impl Tx {
     /// case and per customer, clocks and escalations as JSON in the case's row (for hundreds
     /// of cases, rows cost far more than SQLite building and serde reading the JSON).
     pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
+        self.cards_of(ids, true).await
+    }
+
+    /// [`Tx::case_cards`] without first posts and clocks: what commands on the cases and
+    /// settling decisions need.
+    pub async fn cases_at_hand(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
+        self.cards_of(ids, false).await
+    }
+
+    async fn cards_of(&mut self, ids: &[CaseId], card: bool) -> Result<CaseCards, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
         let rows = self
-            .flush_then(&case_cards_sql("SELECT value FROM json_each(?)"), |w| {
+            .flush_then(&case_cards_sql("SELECT value FROM json_each(?)", card), |w| {
                 w.bind(ids.clone())?;
                 w.bind(ids)
             })
