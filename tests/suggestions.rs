@@ -7,10 +7,10 @@
 //! `tests/data/suggestions-heldout.jsonl` was written at the same time, independently of the
 //! playbooks, and is never tuned on: the accuracy asserted here is measured on it.
 //!
-//! The target is top-1 >= 85% and top-3 >= 95%; the library reaches the second, not yet
-//! the first (83.3% and 97.8% when this was last raised, against 32.2% and 32.8% for the
-//! keyword-only matcher), so the test holds the line where it is: a change that does worse
-//! fails, and a change that does better should raise the floor.
+//! The target is top-1 >= 85% and top-3 >= 95%; the library reaches both (86.1% and 97.8%
+//! when this was last raised, against 32.2% and 32.8% for the keyword-only matcher), and
+//! the test holds the line where it is: a change that does worse fails, and a change that
+//! does better should raise the floor.
 
 use std::path::Path;
 
@@ -23,7 +23,7 @@ const HELD_OUT: &str = "tests/data/suggestions-heldout.jsonl";
 const TUNING: &str = "tests/data/suggestions.jsonl";
 
 /// Held-out results when this test was last raised (of 180 posts).
-const HELD_OUT_TOP1: usize = 150;
+const HELD_OUT_TOP1: usize = 155;
 const HELD_OUT_TOP3: usize = 176;
 
 fn shipped() -> PlaybookSet {
