@@ -211,8 +211,9 @@ pub struct CustomersAndCases {
     pub latest_cases: Vec<Case>,
 }
 
-/// What [`Tx::case_cards`] (or [`Tx::cases_at_hand`], openings and clocks empty) read for a
-/// batch of cases (each list in no particular order across cases).
+/// What [`Tx::case_cards`] (openings and clocks, no open escalations) or [`Tx::cases_at_hand`]
+/// (open escalations, no openings and clocks) read for a batch of cases (each list in no
+/// particular order across cases).
 #[derive(Debug, Default)]
 pub struct CaseCards {
     pub cases: Vec<Case>,

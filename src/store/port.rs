@@ -324,11 +324,11 @@ tx_methods! {
     /// A case as this transaction sees it (staged changes included).
     fn case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
     /// For a batch of cases (staged changes included): the cases, their customers, the text
-    /// and link of each one's first post, their SLA clocks and their open escalations: what
-    /// their cards show.
+    /// and link of each one's first post and their SLA clocks: what their cards show (open
+    /// escalations left empty).
     fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError>;
-    /// [`Tx::case_cards`] without first posts and clocks (left empty): the cases, their
-    /// customers and open escalations, what commands on them and settling decisions need.
+    /// The cases, their customers and their open escalations (first posts and clocks left
+    /// empty): what commands on them and settling decisions need.
     fn cases_at_hand(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError>;
     /// The post that opened the case.
     fn opening_mention(&mut self, case_id: CaseId) -> Result<Option<StoredMention>, StoreError>;

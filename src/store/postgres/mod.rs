@@ -676,6 +676,16 @@ impl Tx {
                 .fetch_all(&mut *self.tx)
                 .await?;
             out.cases = rows.iter().map(case_from_row).collect::<Result<_, _>>()?;
+            let rows = sqlx::query(&format!(
+                "SELECT case_id, id FROM escalations WHERE case_id IN ({cases}) AND status = 'open' ORDER BY case_id, id"
+            ))
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            out.open_escalations = rows
+                .iter()
+                .map(|r| (CaseId(r.get(0)), EscalationId(r.get(1))))
+                .collect();
         }
         let rows = sqlx::query(&format!(
             "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))"
@@ -684,16 +694,6 @@ impl Tx {
         .fetch_all(&mut *self.tx)
         .await?;
         out.customers = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
-        let rows = sqlx::query(&format!(
-            "SELECT case_id, id FROM escalations WHERE case_id IN ({cases}) AND status = 'open' ORDER BY case_id, id"
-        ))
-        .bind(ids)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        out.open_escalations = rows
-            .iter()
-            .map(|r| (CaseId(r.get(0)), EscalationId(r.get(1))))
-            .collect();
         Ok(out)
     }
 

@@ -182,22 +182,22 @@ impl<'q> Writer<'q> {
 /// `cases` selects (a subquery with one `?`, bound twice). `+status`: by case, not through the
 /// index of all open escalations.
 fn case_cards_sql(cases: &str, card: bool) -> String {
-    let card_parts = if card {
+    let parts = if card {
         format!(
-            "m.text AS opening_text, {MENTION_URL} AS opening_url,
+            "'[]' AS open_escalations, m.text AS opening_text, {MENTION_URL} AS opening_url,
              (SELECT json_group_array(json_array({}) ORDER BY k.id) FROM sla_clocks k
               WHERE k.case_id = c.id) AS clocks
              FROM cases c LEFT JOIN mentions m ON m.id = (SELECT min(id) FROM mentions WHERE case_id = c.id)",
             sla::CLOCK_FIELDS
         )
     } else {
-        "NULL AS opening_text, NULL AS opening_url, '[]' AS clocks FROM cases c".to_string()
+        "(SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
+          WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
+         NULL AS opening_text, NULL AS opening_url, '[]' AS clocks FROM cases c"
+            .to_string()
     };
     format!(
-        "SELECT c.*,
-             (SELECT json_group_array(e.id ORDER BY e.id) FROM escalations e
-              WHERE e.case_id = c.id AND +e.status = 'open') AS open_escalations,
-             {card_parts}
+        "SELECT c.*, {parts}
          WHERE c.id IN ({cases});
          SELECT * FROM customers WHERE id IN (SELECT customer_id FROM cases WHERE id IN ({cases}))"
     )
@@ -857,16 +857,15 @@ impl Tx {
     }
 
     /// For a batch of cases, in one round trip (staged changes included): the cases, their
-    /// customers, the text and link of each one's first post, their SLA clocks and their open
-    /// escalations: what their cards show and settling a decision on them needs. A row per
-    /// case and per customer, clocks and escalations as JSON in the case's row (for hundreds
-    /// of cases, rows cost far more than SQLite building and serde reading the JSON).
+    /// customers, the text and link of each one's first post and their SLA clocks: what their
+    /// cards show. A row per case and per customer, clocks as JSON in the case's row (for
+    /// hundreds of cases, rows cost far more than SQLite building and serde reading the JSON).
     pub async fn case_cards(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
         self.cards_of(ids, true).await
     }
 
-    /// [`Tx::case_cards`] without first posts and clocks: what commands on the cases and
-    /// settling decisions need.
+    /// The cases, their customers and their open escalations (as JSON in the case's row), in
+    /// one round trip: what commands on the cases and settling decisions need.
     pub async fn cases_at_hand(&mut self, ids: &[CaseId]) -> Result<CaseCards, StoreError> {
         self.cards_of(ids, false).await
     }
