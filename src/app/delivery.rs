@@ -10,7 +10,7 @@
 use super::escalations::story_of;
 use super::outbox::{case_card, Card, Message};
 use super::packet;
-use crate::domain::escalation::EscalationId;
+use crate::domain::escalation::{Escalation, EscalationId};
 use crate::domain::CaseId;
 use crate::store::{Store, StoreError, REMOVED};
 
@@ -38,14 +38,26 @@ pub async fn packet(
     id: EscalationId,
     superseded: bool,
 ) -> Result<Option<Message>, StoreError> {
+    Ok(escalation_with_packet(store, id, superseded)
+        .await?
+        .map(|(_, packet)| packet))
+}
+
+/// Escalation `id` and its packet as it is now (see [`packet`]).
+pub(super) async fn escalation_with_packet(
+    store: &Store,
+    id: EscalationId,
+    superseded: bool,
+) -> Result<Option<(Escalation, Message)>, StoreError> {
     let mut tx = store.read().await?;
-    let Some(e) = tx.escalations_by_id(&[id]).await?.pop() else {
+    let Some(e) = tx.escalation(id).await? else {
         return Ok(None);
     };
     let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
-    Ok(Some(if superseded {
+    let packet = if superseded {
         packet::superseded(&e, &story)
     } else {
         packet::packet(&e, &story, vec![])
-    }))
+    };
+    Ok(Some((e, packet)))
 }

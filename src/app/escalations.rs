@@ -672,15 +672,12 @@ impl Engine {
 
     /// One escalation with its packet as it stands.
     pub async fn escalation_view(&self, id: EscalationId) -> Result<EscalationView, CommandError> {
-        let mut tx = self.store.read().await?;
-        let e = tx
-            .escalation(id)
+        let (e, packet) = super::delivery::escalation_with_packet(&self.store, id, false)
             .await?
             .ok_or(CommandError::UnknownEscalation(id))?;
-        let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
         Ok(EscalationView {
             item: EscalationItem::from(&e),
-            packet: packet::packet(&e, &story, vec![]),
+            packet,
         })
     }
 
