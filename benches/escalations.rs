@@ -595,11 +595,11 @@ async fn insert_filler(
         "INSERT INTO escalations (case_id, status, reason, playbook, remedy, remedy_label, unit, amount,
              blocked_rule, blocked_by, requester_id, requester_name, requester_role, requester_limit, approver,
              tier, tier_started_at, deadline_at, created_at, deadline_secs, on_timeout, timeout_cap,
-             next_approver, questions, packet)
+             next_approver, questions)
          SELECT j.value, t.status, t.reason, t.playbook, t.remedy, t.remedy_label, t.unit, t.amount,
              t.blocked_rule, t.blocked_by, t.requester_id, t.requester_name, t.requester_role, t.requester_limit,
              t.approver, t.tier, t.tier_started_at, t.deadline_at, t.created_at, t.deadline_secs, t.on_timeout,
-             t.timeout_cap, t.next_approver, t.questions, t.packet
+             t.timeout_cap, t.next_approver, t.questions
          FROM json_each(?) j JOIN escalations t ON t.id = ? ORDER BY j.key
          RETURNING id",
     )

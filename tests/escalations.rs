@@ -3,6 +3,7 @@
 
 mod support;
 
+use carebot::app::delivery::PacketShown;
 use carebot::app::outbox::{Message, Outgoing, Ping};
 use carebot::app::{Command, CommandError, Engine, Reply};
 use carebot::console::Console;
@@ -92,19 +93,34 @@ async fn fingerprint(app: &TestApp) -> (usize, usize, Vec<String>) {
     (events, app.outbox().await.len(), escalations)
 }
 
-/// The messages for a case's thread and for the escalations channel, in order (a packet edit
-/// as an empty message: it is rendered when delivered, see `App::packet`).
-fn messages_about(out: &[Outgoing], case: i64) -> Vec<(&'static str, Message)> {
-    out.iter()
-        .filter(|o| o.case_id() == Some(CaseId(case)))
-        .filter_map(|o| match o {
-            Outgoing::CaseMessage { message, .. } => Some(("thread", message.clone())),
-            Outgoing::ChannelMessage { message, .. } => Some(("channel", message.clone())),
-            Outgoing::EscalationPacket { message, .. } => Some(("packet", message.clone())),
-            Outgoing::UpdateEscalation { .. } => Some(("edit", Message::default())),
-            _ => None,
-        })
-        .collect()
+/// The messages for a case's thread and for the escalations channel, in order: a packet post
+/// rendered now, as its delivery would (`TestApp::packet_shown`), and a packet edit as an empty
+/// message (see `TestApp::packet`).
+async fn messages_about(app: &TestApp, out: &[Outgoing], case: i64) -> Vec<(&'static str, Message)> {
+    let mut all = vec![];
+    for o in out.iter().filter(|o| o.case_id() == Some(CaseId(case))) {
+        all.push(match o {
+            Outgoing::CaseMessage { message, .. } => ("thread", message.clone()),
+            Outgoing::ChannelMessage { message, .. } => ("channel", message.clone()),
+            Outgoing::EscalationPacket {
+                escalation_id,
+                next_tier,
+                ..
+            } => (
+                "packet",
+                app.packet_shown(
+                    escalation_id.0,
+                    PacketShown::Post {
+                        next_tier: *next_tier,
+                    },
+                )
+                .await,
+            ),
+            Outgoing::UpdateEscalation { .. } => ("edit", Message::default()),
+            _ => continue,
+        });
+    }
+    all
 }
 
 fn field<'a>(m: &'a Message, name: &str) -> &'a str {
@@ -148,7 +164,7 @@ async fn an_offer_within_every_limit_is_granted_at_once_and_said_everywhere() {
         .starts_with("within your agent limit"));
 
     let out = app.outbox().await;
-    let thread = messages_about(&out, 1);
+    let thread = messages_about(&app, &out, 1).await;
     assert!(thread.iter().any(|(to, m)| *to == "thread"
         && m.title.as_deref() == Some("Granted by ana: Waive tyre and towing charges: 80 USD")));
     assert!(
@@ -216,7 +232,8 @@ async fn an_offer_beyond_the_limit_escalates_with_the_whole_packet() {
     assert_eq!(app.case(1).await.status.as_str(), "escalated");
 
     let out = app.outbox().await;
-    let packet = messages_about(&out, 1)
+    let packet = messages_about(&app, &out, 1)
+        .await
         .into_iter()
         .find(|(to, _)| *to == "packet")
         .map(|(_, m)| m)
@@ -268,6 +285,48 @@ async fn an_offer_beyond_the_limit_escalates_with_the_whole_packet() {
     let offer_event = detail.timeline.iter().rev().find(|e| e.kind == "offer").unwrap();
     assert_eq!(offer_event.detail["outcome"], "escalated");
     assert_eq!(offer_event.detail["rule"], "role_limit");
+}
+
+#[tokio::test]
+async fn a_packet_is_stored_as_the_escalation_id_and_shows_the_case_as_it_is_when_delivered() {
+    let mut app = spawn_app().await;
+    app.feed(FLAT_TYRE, t0()).await;
+    let ana = agent("ana");
+    app.run(&ana, offer(1, "fee_waiver", "180")).await.unwrap();
+    let rows = app.engine.store().undelivered_outbox(100).await.unwrap();
+    let posts: Vec<&str> = rows
+        .iter()
+        .map(|r| r.payload.as_str())
+        .filter(|p| p.contains("escalation_packet"))
+        .collect();
+    assert_eq!(
+        posts,
+        [r#"{"kind":"escalation_packet","case_id":1,"escalation_id":"E1"}"#],
+        "the post holds no rendering"
+    );
+    // Written after the escalation, before its post is delivered: the post shows it.
+    app.feed(
+        "[Twitter] @dana_travels: still waiting for someone to call back https://twitter.com/dana_travels/status/7",
+        minutes(2),
+    )
+    .await;
+    app.run(
+        &ana,
+        Command::Note {
+            case: CaseId(1),
+            text: "branch confirms the tools were missing".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let packet = app.packet_shown(1, PacketShown::Post { next_tier: false }).await;
+    assert!(packet.pings.is_empty(), "a first post pings nobody");
+    assert!(field(&packet, "What the customer said").contains("still waiting for someone"));
+    assert!(field(&packet, "Notes").contains("branch confirms the tools were missing"));
+    assert!(
+        field(&packet, "Timeline").contains("escalation ana"),
+        "{packet:#?}"
+    );
 }
 
 #[tokio::test]
@@ -458,7 +517,7 @@ async fn an_approval_grants_tells_only_the_requester_and_hands_the_case_back() {
     assert_eq!(case.status.as_str(), "open", "back with its owner");
     assert_eq!(case.granted, vec!["Waive tyre and towing charges: 150 USD"]);
     let out = app.outbox().await;
-    let all = messages_about(&out, 1);
+    let all = messages_about(&app, &out, 1).await;
     let (_, told) = all
         .iter()
         .find(|(to, m)| *to == "thread" && m.title.as_deref().is_some_and(|t| t.starts_with("E1 approved")))
@@ -562,7 +621,7 @@ async fn a_question_goes_to_the_requester_and_their_next_note_answers_it() {
     .await
     .unwrap();
     let out = app.outbox().await;
-    let all = messages_about(&out, 1);
+    let all = messages_about(&app, &out, 1).await;
     let (_, question) = all
         .iter()
         .find(|(to, m)| *to == "thread" && m.title.as_deref() == Some("Question from sam about E1"))
@@ -587,20 +646,32 @@ async fn a_question_goes_to_the_requester_and_their_next_note_answers_it() {
     );
 }
 
-/// The reminders and the deadline of E1 in the outbox, as (kind, pings, title).
-fn timer_messages(out: &[Outgoing]) -> Vec<(String, Vec<Ping>)> {
-    out.iter()
-        .filter_map(|o| match o {
+/// The reminders, re-posts and the deadline of E1 in the outbox, as (title, pings); a re-post
+/// rendered now, as its delivery would.
+async fn timer_messages(app: &TestApp, out: &[Outgoing]) -> Vec<(String, Vec<Ping>)> {
+    let mut seen = vec![];
+    for o in out {
+        match o {
             Outgoing::ChannelMessage { message, .. } => {
-                Some((message.title.clone().unwrap_or_default(), message.pings.clone()))
+                seen.push((message.title.clone().unwrap_or_default(), message.pings.clone()))
             }
-            Outgoing::EscalationPacket { message, .. } if !message.pings.is_empty() => Some((
-                format!("re-post {}", message.title.clone().unwrap_or_default()),
-                message.pings.clone(),
-            )),
-            _ => None,
-        })
-        .collect()
+            Outgoing::EscalationPacket {
+                escalation_id,
+                next_tier: true,
+                ..
+            } => {
+                let message = app
+                    .packet_shown(escalation_id.0, PacketShown::Post { next_tier: true })
+                    .await;
+                seen.push((
+                    format!("re-post {}", message.title.clone().unwrap_or_default()),
+                    message.pings.clone(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    seen
 }
 
 #[tokio::test]
@@ -652,7 +723,7 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
     assert_eq!(engine.store().pending_timers().await.unwrap(), 0);
 
     let out = app.outbox().await;
-    let seen: Vec<(String, Vec<Ping>)> = timer_messages(&out);
+    let seen: Vec<(String, Vec<Ping>)> = timer_messages(&app, &out).await;
     let supervisors = vec![Ping::Role(Role::Supervisor)];
     let admins = vec![Ping::Role(Role::Admin)];
     assert_eq!(
@@ -678,7 +749,8 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
             ("E1 timed out".to_string(), vec![]),
         ]
     );
-    let told: Vec<String> = messages_about(&out, 1)
+    let told: Vec<String> = messages_about(&app, &out, 1)
+        .await
         .into_iter()
         .filter(|(to, m)| *to == "thread" && m.pings == vec![Ping::User("ana".into())])
         .map(|(_, m)| m.body)
@@ -786,7 +858,8 @@ async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says
         0
     );
     let out = app.outbox().await;
-    let late = messages_about(&out, 1)
+    let late = messages_about(&app, &out, 1)
+        .await
         .into_iter()
         .filter(|(_, m)| m.body.contains("carebot was not running"))
         .count();

@@ -1,18 +1,22 @@
 //! What the outbox rows that are rendered when delivered show: a case card and an escalation's
 //! packet, read from the case or the escalation as they are at that moment.
 //!
-//! Why at delivery: an edit only ever needs to show the latest state, and both are large
-//! (a card quotes the customer's post, a packet the whole story). Stored as a case or
-//! escalation id, a row costs a few bytes instead of kilobytes, a change that edits a hundred
-//! cards (a sweep's deadlines, an import's repeat posts) writes no rendering, and a row
-//! delivered late shows the case as it is then, not as it was.
+//! Why at delivery: both are large (a card quotes the customer's post, a packet the whole
+//! story) and only ever need to show the latest state. Stored as a case or escalation id, a
+//! row costs a few bytes instead of kilobytes; the change that queues it (an offer that
+//! escalates, a sweep's deadlines, an import's repeat posts) renders nothing and reads nothing
+//! for it; and a row delivered late shows the case as it is then, not as it was.
 
-use super::escalations::story_of;
-use super::outbox::{case_card, Card, Message};
+use super::escalations::tier_pings;
+use super::outbox::{case_card, Card, Field, Message};
 use super::packet;
+use super::text::{event_detail, one_line};
+use super::Engine;
+use crate::domain::case::{Case, Customer};
 use crate::domain::escalation::{Escalation, EscalationId};
+use crate::domain::playbook::PlaybookSet;
 use crate::domain::CaseId;
-use crate::store::{Store, StoreError, REMOVED};
+use crate::store::{Store, StoreError, Tx, REMOVED};
 
 /// The card of case `id` as it is now (`None`: no such case).
 pub async fn card(store: &Store, id: CaseId) -> Result<Option<Card>, StoreError> {
@@ -31,33 +35,166 @@ pub async fn card(store: &Store, id: CaseId) -> Result<Option<Card>, StoreError>
     Ok(Some(case_card(case, customer, text, url, &read.clocks)))
 }
 
-/// The packet of escalation `id` as it is now, decided or not; `superseded`: as the post of a
-/// tier that timed out and moved on shows it (`None`: no such escalation).
+/// How an escalation's packet is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketShown {
+    /// Posted to the escalations channel; `next_tier`: posted again because the escalation
+    /// moved to its next tier, pinging the approvers of that tier.
+    Post { next_tier: bool },
+    /// Edited in place (a question, an answer, the decision); `superseded`: the post of a
+    /// tier that timed out, which points to the new post.
+    Edit { superseded: bool },
+}
+
+/// The packet of escalation `id` as it is now, shown as `shown` (`None`: no such escalation).
 pub async fn packet(
-    store: &Store,
+    engine: &Engine,
     id: EscalationId,
-    superseded: bool,
+    shown: PacketShown,
 ) -> Result<Option<Message>, StoreError> {
-    Ok(escalation_with_packet(store, id, superseded)
+    Ok(escalation_with_packet(engine, id, shown)
         .await?
         .map(|(_, packet)| packet))
 }
 
 /// Escalation `id` and its packet as it is now (see [`packet`]).
 pub(super) async fn escalation_with_packet(
-    store: &Store,
+    engine: &Engine,
     id: EscalationId,
-    superseded: bool,
+    shown: PacketShown,
 ) -> Result<Option<(Escalation, Message)>, StoreError> {
-    let mut tx = store.read().await?;
+    let mut tx = engine.store().read().await?;
     let Some(e) = tx.escalation(id).await? else {
         return Ok(None);
     };
-    let story = story_of(tx.escalation_packets(&[id]).await?.get(&id));
-    let packet = if superseded {
-        packet::superseded(&e, &story)
-    } else {
-        packet::packet(&e, &story, vec![])
+    let read = tx.cases_at_hand(&[e.case_id]).await?;
+    let story = match (read.cases.first(), read.customers.first()) {
+        (Some(case), Some(customer)) => story(&mut tx, &engine.playbooks(), case, customer).await?,
+        _ => vec![],
+    };
+    let packet = match shown {
+        PacketShown::Post { next_tier: true } => packet::packet(&e, &story, tier_pings(&e)),
+        PacketShown::Edit { superseded: true } => packet::superseded(&e, &story),
+        _ => packet::packet(&e, &story, vec![]),
     };
     Ok(Some((e, packet)))
+}
+
+/// The case's story for the packet as it is now: the customer and their history, every post,
+/// the timeline, notes, the suggestions its posts bring up, and the offers tried and granted.
+async fn story(
+    tx: &mut Tx,
+    set: &PlaybookSet,
+    case: &Case,
+    customer: &Customer,
+) -> Result<Vec<Field>, StoreError> {
+    let (mentions, events, customer_cases) = tx.case_story(case.id, customer.id).await?;
+    let earlier: Vec<String> = customer_cases
+        .into_iter()
+        .filter(|c| c.id != case.id)
+        .take(5)
+        .map(|c| {
+            format!(
+                "{} {} · {} · {}",
+                c.id,
+                c.status,
+                c.category,
+                one_line(&c.title, 60)
+            )
+        })
+        .collect();
+    let name = customer
+        .display_name
+        .as_deref()
+        .map(|n| format!("{n} ({})", customer.handle.shown(case.id)))
+        .unwrap_or_else(|| customer.handle.shown(case.id));
+    let mut fields = vec![
+        Field::new("Customer", format!("{name} on {}", customer.network), true),
+        Field::new("Segment", customer.segment.as_str(), true),
+        Field::new("Priority", case.priority.as_str(), true),
+        Field::new("Category", case.category.clone(), true),
+        Field::new(
+            "Earlier cases",
+            if earlier.is_empty() {
+                "none".to_string()
+            } else {
+                earlier.join("\n")
+            },
+            false,
+        ),
+    ];
+    let said: Vec<String> = mentions
+        .iter()
+        .map(|m| {
+            format!(
+                "[{}] {}",
+                m.posted_at.format("%m-%d %H:%M"),
+                one_line(&m.text, 300)
+            )
+        })
+        .collect();
+    fields.push(Field::new("What the customer said", said.join("\n"), false));
+    let timeline: Vec<String> = events
+        .iter()
+        .filter(|e| !matches!(e.kind.as_str(), "mention" | "note"))
+        .map(|e| {
+            format!(
+                "{} {} {}{}",
+                e.at.format("%m-%d %H:%M"),
+                e.kind,
+                e.actor,
+                event_detail(&e.detail)
+            )
+        })
+        .collect();
+    fields.push(Field::new("Timeline", timeline.join("\n"), false));
+    let notes: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "note")
+        .map(|e| format!("{}{}", e.actor, event_detail(&e.detail)))
+        .collect();
+    if !notes.is_empty() {
+        fields.push(Field::new("Notes", notes.join("\n"), false));
+    }
+    let text: Vec<&str> = mentions.iter().map(|m| m.text.as_str()).collect();
+    let suggested: Vec<String> = set
+        .classify_top(&text.join("\n"), &customer.network, customer.segment, 3)
+        .into_iter()
+        .filter_map(|m| {
+            let title = &set.get(&m.id)?.title;
+            Some(format!("{title} ({}): {}", m.id, m.reasons.join("; ")))
+        })
+        .collect();
+    if !suggested.is_empty() {
+        fields.push(Field::new("Suggestions shown", suggested.join("\n"), false));
+    }
+    let offers: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "offer")
+        .map(|e| {
+            let d = &e.detail;
+            let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let why = if s("outcome") == "granted" {
+                s("rule")
+            } else {
+                s("blocked_by")
+            };
+            format!(
+                "{} {} offered {} {} {}: {} ({why})",
+                e.at.format("%m-%d %H:%M"),
+                e.actor,
+                s("remedy"),
+                s("amount"),
+                s("unit"),
+                s("outcome")
+            )
+        })
+        .collect();
+    if !offers.is_empty() {
+        fields.push(Field::new("Offers", offers.join("\n"), false));
+    }
+    if !case.granted.is_empty() {
+        fields.push(Field::new("Granted so far", case.granted.join("\n"), false));
+    }
+    Ok(fields)
 }

@@ -7,12 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::commands::Reply;
+use super::delivery::{self, PacketShown};
 use super::offers::CaseAtHand;
-use super::outbox::{self, Field, Message, Outgoing, Ping};
+use super::outbox::{self, Message, Outgoing, Ping};
 use super::packet;
-use super::text::{event_detail, one_line};
 use super::{Actor, CommandError, Engine};
-use crate::domain::case::{self, Case, Customer, Owner};
+use crate::domain::case::{self, Case, Owner};
 use crate::domain::escalation::{
     approver_for, Escalation, EscalationId, EscalationStatus, Request, TimeoutPolicy,
 };
@@ -145,16 +145,6 @@ impl Settling {
     }
 }
 
-/// The packet's story fields as stored.
-pub(super) fn story_of(json: Option<&String>) -> Vec<Field> {
-    json.and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default()
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 impl Engine {
     /// The escalation policy of the case's playbook (the fallback's, or a default).
     fn policy_for(&self, case: &Case) -> EscalationPolicy {
@@ -176,7 +166,6 @@ impl Engine {
         &self,
         tx: &mut Tx,
         case: &mut Case,
-        customer: &Customer,
         actor: &Actor,
         new: NewEscalation,
         now: DateTime<Utc>,
@@ -211,8 +200,7 @@ impl Engine {
             decision: None,
             questions: vec![],
         };
-        let story = self.packet_story(tx, case, customer).await?;
-        e.id = tx.insert_escalation(&e, &json(&story)?).await?;
+        e.id = tx.insert_escalation(&e).await?;
         self.schedule_escalation_timers(tx, &e, now);
         let detail = serde_json::json!({
             "escalation": e.id,
@@ -229,7 +217,7 @@ impl Engine {
         let post = Outgoing::EscalationPacket {
             case_id: case.id,
             escalation_id: e.id,
-            message: packet::packet(&e, &story, vec![]),
+            next_tier: false,
         };
         self.enqueue(tx, &post, now).await?;
         let line = outbox::thread_line(
@@ -274,126 +262,6 @@ impl Engine {
         }
     }
 
-    /// The case's story for the packet: the customer and their history, every post, the
-    /// timeline, notes, the suggestions shown, and the offers tried and granted.
-    async fn packet_story(
-        &self,
-        tx: &mut Tx,
-        case: &Case,
-        customer: &Customer,
-    ) -> Result<Vec<Field>, StoreError> {
-        let (mentions, events, customer_cases) = tx.case_story(case.id, customer.id).await?;
-        let earlier: Vec<String> = customer_cases
-            .into_iter()
-            .filter(|c| c.id != case.id)
-            .take(5)
-            .map(|c| {
-                format!(
-                    "{} {} · {} · {}",
-                    c.id,
-                    c.status,
-                    c.category,
-                    one_line(&c.title, 60)
-                )
-            })
-            .collect();
-        let name = customer
-            .display_name
-            .as_deref()
-            .map(|n| format!("{n} ({})", customer.handle.shown(case.id)))
-            .unwrap_or_else(|| customer.handle.shown(case.id));
-        let mut fields = vec![
-            Field::new("Customer", format!("{name} on {}", customer.network), true),
-            Field::new("Segment", customer.segment.as_str(), true),
-            Field::new("Priority", case.priority.as_str(), true),
-            Field::new("Category", case.category.clone(), true),
-            Field::new(
-                "Earlier cases",
-                if earlier.is_empty() {
-                    "none".to_string()
-                } else {
-                    earlier.join("\n")
-                },
-                false,
-            ),
-        ];
-        let said: Vec<String> = mentions
-            .iter()
-            .map(|m| {
-                format!(
-                    "[{}] {}",
-                    m.posted_at.format("%m-%d %H:%M"),
-                    one_line(&m.text, 300)
-                )
-            })
-            .collect();
-        fields.push(Field::new("What the customer said", said.join("\n"), false));
-        let timeline: Vec<String> = events
-            .iter()
-            .filter(|e| !matches!(e.kind.as_str(), "mention" | "note"))
-            .map(|e| {
-                format!(
-                    "{} {} {}{}",
-                    e.at.format("%m-%d %H:%M"),
-                    e.kind,
-                    e.actor,
-                    event_detail(&e.detail)
-                )
-            })
-            .collect();
-        fields.push(Field::new("Timeline", timeline.join("\n"), false));
-        let notes: Vec<String> = events
-            .iter()
-            .filter(|e| e.kind == "note")
-            .map(|e| format!("{}{}", e.actor, event_detail(&e.detail)))
-            .collect();
-        if !notes.is_empty() {
-            fields.push(Field::new("Notes", notes.join("\n"), false));
-        }
-        let text: Vec<&str> = mentions.iter().map(|m| m.text.as_str()).collect();
-        let set = self.playbooks();
-        let suggested: Vec<String> = set
-            .classify_top(&text.join("\n"), &customer.network, customer.segment, 3)
-            .into_iter()
-            .filter_map(|m| {
-                let title = &set.get(&m.id)?.title;
-                Some(format!("{title} ({}): {}", m.id, m.reasons.join("; ")))
-            })
-            .collect();
-        if !suggested.is_empty() {
-            fields.push(Field::new("Suggestions shown", suggested.join("\n"), false));
-        }
-        let offers: Vec<String> = events
-            .iter()
-            .filter(|e| e.kind == "offer")
-            .map(|e| {
-                let d = &e.detail;
-                let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                let why = if s("outcome") == "granted" {
-                    s("rule")
-                } else {
-                    s("blocked_by")
-                };
-                format!(
-                    "{} {} offered {} {} {}: {} ({why})",
-                    e.at.format("%m-%d %H:%M"),
-                    e.actor,
-                    s("remedy"),
-                    s("amount"),
-                    s("unit"),
-                    s("outcome")
-                )
-            })
-            .collect();
-        if !offers.is_empty() {
-            fields.push(Field::new("Offers", offers.join("\n"), false));
-        }
-        if !case.granted.is_empty() {
-            fields.push(Field::new("Granted so far", case.granted.join("\n"), false));
-        }
-        Ok(fields)
-    }
-
     /// `/case escalate`: a decision without an amount.
     pub(super) async fn escalate_case(
         &self,
@@ -404,12 +272,11 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         let reason = case::agent_text("escalation reason", reason)?;
         let mut tx = self.store.begin().await?;
-        let CaseAtHand { mut case, customer } = self.case_at_hand(&mut tx, id).await?;
+        let CaseAtHand { mut case, .. } = self.case_at_hand(&mut tx, id).await?;
         let e = self
             .open_escalation(
                 &mut tx,
                 &mut case,
-                &customer,
                 actor,
                 NewEscalation {
                     reason,
@@ -672,7 +539,7 @@ impl Engine {
 
     /// One escalation with its packet as it stands.
     pub async fn escalation_view(&self, id: EscalationId) -> Result<EscalationView, CommandError> {
-        let (e, packet) = super::delivery::escalation_with_packet(&self.store, id, false)
+        let (e, packet) = delivery::escalation_with_packet(self, id, PacketShown::Edit { superseded: false })
             .await?
             .ok_or(CommandError::UnknownEscalation(id))?;
         Ok(EscalationView {

@@ -137,7 +137,6 @@ impl Engine {
                     .open_escalation(
                         &mut tx,
                         &mut case,
-                        &customer,
                         actor,
                         NewEscalation {
                             reason,

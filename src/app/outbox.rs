@@ -33,12 +33,14 @@ pub enum Outgoing {
         channel: TeamChannel,
         message: Message,
     },
-    /// Post an escalation's packet (with its decision buttons) to the escalations channel;
-    /// posted again when the escalation moves to the next tier.
+    /// Post an escalation's packet (with its decision buttons) to the escalations channel,
+    /// rendered when delivered by [`super::delivery::packet`]. `next_tier`: posted again
+    /// because the escalation moved to its next tier, pinging that tier's approvers.
     EscalationPacket {
         case_id: CaseId,
         escalation_id: EscalationId,
-        message: Message,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        next_tier: bool,
     },
     /// Edit the posted packet in place to show the escalation as it is when delivered (a
     /// question, an answer, the decision; rendered then, by [`super::delivery::packet`]).

@@ -191,10 +191,6 @@ impl Engine {
                 .policy(&clock.policy)
                 .is_some_and(|p| p.escalate_on_breach)
             && case.status.is_active();
-        let customer = tx
-            .customer(case.customer_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer", case.id)))?;
         if escalate {
             let bot = Actor::new(BOT_ACTOR, BOT_ACTOR, vec![Role::Agent]);
             let reason = format!(
@@ -207,7 +203,6 @@ impl Engine {
                 .open_escalation(
                     tx,
                     &mut case,
-                    &customer,
                     &bot,
                     NewEscalation {
                         reason,

@@ -434,8 +434,8 @@ pub fn outgoing(out: &Outgoing) -> String {
         } => {
             format!("[#{}]\n{}", channel.as_str(), message_text(*case_id, message))
         }
-        Outgoing::EscalationPacket { case_id, message, .. } => {
-            format!("[#escalations]\n{}", message_text(*case_id, message))
+        Outgoing::EscalationPacket { escalation_id, .. } => {
+            format!("[#escalations] {escalation_id} posted\n")
         }
         Outgoing::IncidentAlert {
             thread_name,
@@ -455,6 +455,11 @@ pub fn outgoing(out: &Outgoing) -> String {
             format!("↻ [#escalations] {escalation_id} updated\n")
         }
     }
+}
+
+/// An escalation's packet posted to the escalations channel, as the terminal shows it.
+pub fn packet_post(case_id: CaseId, packet: &Message) -> String {
+    format!("[#escalations]\n{}", message_text(case_id, packet))
 }
 
 /// A case card edit as the terminal shows it: the card's status line.

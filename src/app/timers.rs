@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::escalations::{story_of, tier_pings, Settling};
+use super::escalations::Settling;
 use super::outbox::{Outgoing, TeamChannel};
 use super::packet;
 use super::Engine;
 use crate::domain::escalation::{policy_name, Escalation, EscalationId, TimeoutOutcome, TIMEOUT_ACTOR};
-use crate::domain::playbook::OnTimeout;
 use crate::domain::CaseId;
 use crate::store::{NewTimer, StoreError, Timer, TimerKind, Tx};
 
@@ -132,22 +131,6 @@ impl Engine {
             .filter(|t| t.spec.kind == TimerKind::EscalationDeadline)
             .filter_map(|t| t.spec.escalation)
             .collect();
-        // A deadline that moves its escalation to the next tier posts the packet again, with
-        // the story stored with it; the others only edit it, rendered when delivered.
-        let moving: Vec<EscalationId> = deadlines
-            .iter()
-            .filter(|id| {
-                escalations
-                    .get(id)
-                    .is_some_and(|e| matches!(e.policy.on_timeout, OnTimeout::NextTier { .. }))
-            })
-            .copied()
-            .collect();
-        let packets = if moving.is_empty() {
-            HashMap::new()
-        } else {
-            tx.escalation_packets(&moving).await?
-        };
         // The cases a deadline may settle, read once for the batch.
         let mut cases: Vec<CaseId> = deadlines
             .iter()
@@ -171,8 +154,7 @@ impl Engine {
             match t.kind {
                 TimerKind::EscalationReminder => self.remind(tx, e, t, late, now).await?,
                 _ => {
-                    self.time_out(tx, &mut cases, e, packets.get(&e.id), late, now)
-                        .await?;
+                    self.time_out(tx, &mut cases, e, late, now).await?;
                     timed_out.push(e.id);
                 }
             }
@@ -213,14 +195,12 @@ impl Engine {
     }
 
     /// The deadline passed: the timeout policy decides, moves it on, and everybody is told.
-    /// The caller writes `e` back. `stored_packet`: its story as stored, which a move to the
-    /// next tier posts again.
+    /// The caller writes `e` back.
     async fn time_out(
         &self,
         tx: &mut Tx,
         cases: &mut Settling,
         e: &mut Escalation,
-        stored_packet: Option<&String>,
         late: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -245,7 +225,7 @@ impl Engine {
                 let repost = Outgoing::EscalationPacket {
                     case_id: e.case_id,
                     escalation_id: e.id,
-                    message: packet::packet(e, &story_of(stored_packet), tier_pings(e)),
+                    next_tier: true,
                 };
                 self.enqueue(tx, &repost, now).await?;
                 self.enqueue_thread_message(tx, e.case_id, told, now).await?;

@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 pub use parse::{command as parse_command, SyntaxError, HELP};
 
+use crate::app::delivery::PacketShown;
 use crate::app::outbox::Outgoing;
 use crate::app::{delivery, digest_render, text, wall_clock, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
@@ -330,14 +331,30 @@ impl<'a, W: Write> Console<'a, W> {
                             None => writeln!(self.out, "  (card {case_id}: no such case)")?,
                         }
                     }
+                    Ok(Outgoing::EscalationPacket {
+                        case_id,
+                        escalation_id,
+                        next_tier,
+                    }) => match delivery::packet(self.engine, escalation_id, PacketShown::Post { next_tier })
+                        .await?
+                    {
+                        Some(packet) => write!(self.out, "{}", text::packet_post(case_id, &packet))?,
+                        None => writeln!(self.out, "  (escalation {escalation_id}: not found)")?,
+                    },
                     Ok(Outgoing::UpdateEscalation {
                         escalation_id,
                         superseded,
                         ..
-                    }) => match delivery::packet(self.engine.store(), escalation_id, superseded).await? {
-                        Some(packet) => write!(self.out, "{}", text::packet_update(escalation_id, &packet))?,
-                        None => writeln!(self.out, "  (escalation {escalation_id}: not found)")?,
-                    },
+                    }) => {
+                        match delivery::packet(self.engine, escalation_id, PacketShown::Edit { superseded })
+                            .await?
+                        {
+                            Some(packet) => {
+                                write!(self.out, "{}", text::packet_update(escalation_id, &packet))?
+                            }
+                            None => writeln!(self.out, "  (escalation {escalation_id}: not found)")?,
+                        }
+                    }
                     Ok(out) => write!(self.out, "{}", text::outgoing(&out))?,
                     Err(e) => writeln!(self.out, "  (outbox row {} unreadable: {e})", row.id)?,
                 }

@@ -19,8 +19,9 @@ use tokio::sync::Notify;
 
 use super::render::{self, Audience};
 use super::rest::{Rest, RestError};
-use crate::app::delivery;
+use crate::app::delivery::{self, PacketShown};
 use crate::app::outbox::{Message as OutMessage, Outgoing, Ping, TeamChannel};
+use crate::app::Engine;
 use crate::config::DiscordConfig;
 use crate::domain::CaseId;
 use crate::store::{OutboxRow, Store, StoreError};
@@ -54,7 +55,8 @@ enum DeliverError {
 
 /// Delivers outbox rows to Discord until the task is dropped.
 pub struct Dispatcher {
-    store: Store,
+    /// Renders what is stored compact (cards, packets) and reaches the store.
+    engine: Arc<Engine>,
     rest: Rest,
     notify: Arc<Notify>,
     /// Where threads for cases without a feed post (imports) are opened.
@@ -124,9 +126,13 @@ fn backoff(attempts: i64, cap: Duration) -> Duration {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, rest: Rest, notify: Arc<Notify>, config: &DiscordConfig) -> Self {
+    fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    pub fn new(engine: Arc<Engine>, rest: Rest, notify: Arc<Notify>, config: &DiscordConfig) -> Self {
         Dispatcher {
-            store,
+            engine,
             rest,
             notify,
             cases_channel: config.cases_channel,
@@ -193,7 +199,7 @@ impl Dispatcher {
         };
         let before = Utc::now() - keep;
         let mut freed = false;
-        match self.store.prune_outbox(before).await {
+        match self.store().prune_outbox(before).await {
             Ok(0) => {}
             Ok(n) => {
                 freed = true;
@@ -201,7 +207,7 @@ impl Dispatcher {
             }
             Err(e) => tracing::warn!(error = %e, "cannot prune delivered outbox rows"),
         }
-        match self.store.prune_timers(before).await {
+        match self.store().prune_timers(before).await {
             Ok(0) => {}
             Ok(n) => {
                 freed = true;
@@ -210,7 +216,7 @@ impl Dispatcher {
             Err(e) => tracing::warn!(error = %e, "cannot prune fired timers"),
         }
         if freed {
-            if let Err(e) = self.store.reclaim_space().await {
+            if let Err(e) = self.store().reclaim_space().await {
                 tracing::warn!(error = %e, "cannot give freed database pages back");
             }
         }
@@ -221,7 +227,7 @@ impl Dispatcher {
     async fn pass(&self, window: i64) -> Result<Pass, StoreError> {
         let now = Utc::now();
         let rows = self
-            .store
+            .store()
             .lease_outbox(&self.owner, window, now, now + self.lease)
             .await?;
         let mut pass = Pass {
@@ -244,7 +250,7 @@ impl Dispatcher {
             }
             match self.deliver(&row).await {
                 Ok(()) => {
-                    self.store.mark_delivered(row.id, Utc::now()).await?;
+                    self.store().mark_delivered(row.id, Utc::now()).await?;
                     crate::metrics::global().delivered();
                     pass.delivered += 1;
                 }
@@ -271,7 +277,7 @@ impl Dispatcher {
                         "rate limited by Discord"
                     );
                     let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    self.store
+                    self.store()
                         .mark_failed(row.id, "rate limited (429)", retry_at)
                         .await?;
                     held.insert(row.case_id);
@@ -295,7 +301,7 @@ impl Dispatcher {
                         tracing::warn!(outbox_id = row.id, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
                     }
                     let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    self.store.mark_failed(row.id, &e.to_string(), retry_at).await?;
+                    self.store().mark_failed(row.id, &e.to_string(), retry_at).await?;
                     held.insert(row.case_id);
                     pass.wake_at(Instant::now() + wait);
                 }
@@ -317,7 +323,7 @@ impl Dispatcher {
                 thread_name,
                 card,
             } => {
-                let (thread, card_ref) = self.store.case_refs(case_id).await?;
+                let (thread, card_ref) = self.store().case_refs(case_id).await?;
                 let thread = match thread {
                     Some(thread) => thread,
                     None => {
@@ -328,7 +334,7 @@ impl Dispatcher {
                                 &thread_name,
                             )
                             .await?;
-                        self.store.set_case_refs(case_id, Some(&thread), None).await?;
+                        self.store().set_case_refs(case_id, Some(&thread), None).await?;
                         thread
                     }
                 };
@@ -338,14 +344,14 @@ impl Dispatcher {
                         .rest
                         .post(&path, &render::card_message(&card, &nonce))
                         .await?;
-                    self.store
+                    self.store()
                         .set_case_refs(case_id, None, Some(&message.id.to_string()))
                         .await?;
                 }
             }
-            Outgoing::UpdateCard { case_id } => match self.store.case_refs(case_id).await? {
+            Outgoing::UpdateCard { case_id } => match self.store().case_refs(case_id).await? {
                 (Some(thread), Some(card_ref)) => {
-                    let Some(card) = delivery::card(&self.store, case_id).await? else {
+                    let Some(card) = delivery::card(self.store(), case_id).await? else {
                         tracing::warn!(case = %case_id, "case not found; card update skipped");
                         return Ok(());
                     };
@@ -357,9 +363,9 @@ impl Dispatcher {
             },
             Outgoing::CaseMessage { case_id, message } => {
                 // A case grouped under a surge incident lives in the incident's thread.
-                let thread = match self.store.case_refs(case_id).await? {
+                let thread = match self.store().case_refs(case_id).await? {
                     (Some(thread), _) => Some(thread),
-                    _ => self.store.case_incident_thread(case_id).await?,
+                    _ => self.store().case_incident_thread(case_id).await?,
                 };
                 match thread {
                     Some(thread) => {
@@ -375,7 +381,7 @@ impl Dispatcher {
                 thread_name,
                 message,
             } => {
-                let (alert, thread) = self.store.incident_refs(incident_id).await?;
+                let (alert, thread) = self.store().incident_refs(incident_id).await?;
                 let Some(channel) = self.queue_channel else {
                     tracing::warn!(incident = %incident_id, "discord.queue_channel is not set; surge alert not posted");
                     return Ok(());
@@ -387,7 +393,9 @@ impl Dispatcher {
                         let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
                         let posted: Message = self.rest.post(&path, &body).await?;
                         let id = posted.id.to_string();
-                        self.store.set_incident_refs(incident_id, Some(&id), None).await?;
+                        self.store()
+                            .set_incident_refs(incident_id, Some(&id), None)
+                            .await?;
                         id
                     }
                 };
@@ -396,13 +404,16 @@ impl Dispatcher {
                     let thread = self
                         .open_thread(Some(&channel), Some(&alert), &thread_name)
                         .await?;
-                    self.store
+                    self.store()
                         .set_incident_refs(incident_id, None, Some(&thread))
                         .await?;
                 }
             }
             Outgoing::UpdateIncidentAlert { incident_id, message } => {
-                match (self.queue_channel, self.store.incident_refs(incident_id).await?.0) {
+                match (
+                    self.queue_channel,
+                    self.store().incident_refs(incident_id).await?.0,
+                ) {
                     (Some(channel), Some(alert)) => {
                         let path = format!("/channels/{channel}/messages/{alert}");
                         let _: Message = self
@@ -416,7 +427,7 @@ impl Dispatcher {
                 }
             }
             Outgoing::IncidentMessage { incident_id, message } => {
-                match self.store.incident_refs(incident_id).await?.1 {
+                match self.store().incident_refs(incident_id).await?.1 {
                     Some(thread) => {
                         let path = format!("/channels/{thread}/messages");
                         let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
@@ -441,12 +452,13 @@ impl Dispatcher {
                     return Ok(());
                 };
                 // Rendered now, from the store as it is: the outbox row stays small.
-                let post = super::digest::render_outgoing(&self.store, from, to, &timezone, late, self.guild)
-                    .await
-                    .map_err(|e| match e {
-                        super::digest::DigestRenderError::Store(e) => DeliverError::Store(e),
-                        other => DeliverError::Payload(other.to_string()),
-                    })?;
+                let post =
+                    super::digest::render_outgoing(self.store(), from, to, &timezone, late, self.guild)
+                        .await
+                        .map_err(|e| match e {
+                            super::digest::DigestRenderError::Store(e) => DeliverError::Store(e),
+                            other => DeliverError::Payload(other.to_string()),
+                        })?;
                 let path = format!("/channels/{channel}/messages");
                 let _: Message = self
                     .rest
@@ -463,13 +475,18 @@ impl Dispatcher {
             Outgoing::EscalationPacket {
                 case_id,
                 escalation_id,
-                message,
+                next_tier,
             } => {
+                let shown = PacketShown::Post { next_tier };
+                let Some(message) = delivery::packet(&self.engine, escalation_id, shown).await? else {
+                    tracing::warn!(escalation = %escalation_id, "escalation not found; packet skipped");
+                    return Ok(());
+                };
                 let posted = self
                     .post_to_team(TeamChannel::Escalations, case_id, &message, &nonce)
                     .await?;
                 if let Some(posted) = posted {
-                    self.store
+                    self.store()
                         .set_escalation_ref(escalation_id, &posted.id.to_string())
                         .await?;
                 }
@@ -480,10 +497,12 @@ impl Dispatcher {
                 superseded,
             } => match (
                 self.escalations_channel,
-                self.store.escalation_ref(escalation_id).await?,
+                self.store().escalation_ref(escalation_id).await?,
             ) {
                 (Some(channel), Some(posted)) => {
-                    let Some(message) = delivery::packet(&self.store, escalation_id, superseded).await?
+                    let Some(message) =
+                        delivery::packet(&self.engine, escalation_id, PacketShown::Edit { superseded })
+                            .await?
                     else {
                         tracing::warn!(escalation = %escalation_id, "escalation not found; packet edit skipped");
                         return Ok(());
@@ -536,7 +555,7 @@ impl Dispatcher {
         if !message.link_thread {
             return Ok(None);
         }
-        let (thread, _) = self.store.case_refs(case_id).await?;
+        let (thread, _) = self.store().case_refs(case_id).await?;
         Ok(thread
             .zip(self.guild)
             .map(|(thread, guild)| format!("https://discord.com/channels/{guild}/{thread}")))

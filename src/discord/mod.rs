@@ -389,7 +389,7 @@ pub async fn start(engine: Arc<Engine>, config: &DiscordConfig) -> anyhow::Resul
         sweep,
         stop_rx.clone(),
     ));
-    let dispatcher = dispatch::Dispatcher::new(engine.store().clone(), rest, notify, config);
+    let dispatcher = dispatch::Dispatcher::new(engine.clone(), rest, notify, config);
     let dispatcher = tokio::spawn(dispatcher.run());
     let mut stop_backfill = stop_rx;
     let backfill = tokio::spawn(async move {

@@ -3,8 +3,6 @@
 //! macros below spell the list once; an adapter missing one does not compile). The rows a
 //! transaction buffers ([`Pending`]) are the same for both adapters and buffered here.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use super::pending::Pending;
@@ -342,9 +340,8 @@ tx_methods! {
     fn offer_outcomes(&mut self) -> Result<Vec<(String, i64)>, StoreError>;
     /// How many posts were ignored, by reason.
     fn ignored_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Stores a new escalation (its `id` is ignored) with its packet (the app's JSON of the
-    /// case's story, kept as it was when escalated) and returns the id it got.
-    fn insert_escalation(&mut self, e: &Escalation, packet: &str) -> Result<EscalationId, StoreError>;
+    /// Stores a new escalation (its `id` is ignored) and returns the id it got.
+    fn insert_escalation(&mut self, e: &Escalation) -> Result<EscalationId, StoreError>;
     /// Writes back a changed escalation, only if it is still open in the database. Returns
     /// false when it was decided meanwhile (by another transaction): nothing is written then.
     fn update_escalation(&mut self, e: &Escalation) -> Result<bool, StoreError>;
@@ -358,8 +355,6 @@ tx_methods! {
     fn escalation_for_decision(&mut self, id: EscalationId) -> Result<Option<(Escalation, CaseCards)>, StoreError>;
     /// Several escalations (in no particular order).
     fn escalations_by_id(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>, StoreError>;
-    /// The stored packets of these escalations.
-    fn escalation_packets(&mut self, ids: &[EscalationId]) -> Result<HashMap<EscalationId, String>, StoreError>;
     /// The escalations of a case, oldest first.
     fn case_escalations(&mut self, case: CaseId) -> Result<Vec<Escalation>, StoreError>;
     /// Escalations by status and creation time: open ones by deadline (soonest first), the

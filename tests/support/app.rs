@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use carebot::app::delivery;
+use carebot::app::delivery::{self, PacketShown};
 use carebot::app::outbox::{Card, Message, Outgoing};
 use carebot::app::{Actor, Command, CommandError, Engine, IngestOutcome, Reply};
 use carebot::config::Config;
@@ -198,7 +198,13 @@ impl TestApp {
 
     /// Escalation `id`'s packet as an edit delivered now shows it.
     pub async fn packet(&self, id: i64) -> Message {
-        delivery::packet(self.engine.store(), EscalationId(id), false)
+        self.packet_shown(id, PacketShown::Edit { superseded: false })
+            .await
+    }
+
+    /// Escalation `id`'s packet shown as `shown`, rendered now.
+    pub async fn packet_shown(&self, id: i64, shown: PacketShown) -> Message {
+        delivery::packet(&self.engine, EscalationId(id), shown)
             .await
             .unwrap()
             .expect("the escalation exists")

@@ -1,8 +1,6 @@
 //! Escalations, grants and timers in PostgreSQL. As in SQLite, an escalation row changes
 //! only while it is open and a timer is claimed by the statement that marks it fired.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
@@ -137,11 +135,7 @@ macro_rules! bind_changes {
 }
 
 impl Tx {
-    pub async fn insert_escalation(
-        &mut self,
-        e: &Escalation,
-        packet: &str,
-    ) -> Result<EscalationId, StoreError> {
+    pub async fn insert_escalation(&mut self, e: &Escalation) -> Result<EscalationId, StoreError> {
         self.flush().await?;
         let (cap, next) = match &e.policy.on_timeout {
             OnTimeout::GrantUpTo { cap } => (Some(cap.0), None),
@@ -152,9 +146,9 @@ impl Tx {
             "INSERT INTO escalations (case_id, status, reason, playbook, remedy, remedy_label, unit, amount,
                  blocked_rule, blocked_by, requester_id, requester_name, requester_role, requester_limit, approver,
                  tier, tier_started_at, deadline_at, created_at, deadline_secs, on_timeout, timeout_cap,
-                 next_approver, questions, packet)
+                 next_approver, questions)
              VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 $20, $21, $22, $23, $24) RETURNING id",
+                 $20, $21, $22, $23) RETURNING id",
         )
         .bind(e.case_id.0)
         .bind(&e.reason)
@@ -179,7 +173,6 @@ impl Tx {
         .bind(cap)
         .bind(next)
         .bind(questions_json(e)?)
-        .bind(packet)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(EscalationId(id))
@@ -242,18 +235,6 @@ impl Tx {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(escalation_from_row).collect()
-    }
-
-    pub async fn escalation_packets(
-        &mut self,
-        ids: &[EscalationId],
-    ) -> Result<HashMap<EscalationId, String>, StoreError> {
-        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
-        let rows = sqlx::query("SELECT id, packet FROM escalations WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        Ok(rows.iter().map(|r| (EscalationId(r.get(0)), r.get(1))).collect())
     }
 
     pub async fn case_escalations(&mut self, case: CaseId) -> Result<Vec<Escalation>, StoreError> {

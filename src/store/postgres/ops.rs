@@ -186,7 +186,7 @@ impl Tx {
         .execute(&mut *conn)
         .await?;
         sqlx::query(
-            "UPDATE escalations SET reason = $1, packet = '[]', questions = '[]', decision_note = NULL
+            "UPDATE escalations SET reason = $1, questions = '[]', decision_note = NULL
              WHERE case_id IN (SELECT id FROM cases WHERE customer_id = $2)",
         )
         .bind(REMOVED)

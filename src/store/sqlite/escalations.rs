@@ -5,8 +5,6 @@
 //! fired (`WHERE fired_at IS NULL`), so two processes on one database can never decide or fire
 //! the same thing twice.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
@@ -82,13 +80,8 @@ pub(super) async fn write_cancellations(
 }
 
 impl Tx {
-    /// Stores a new escalation (its `id` is ignored) with its packet (the app's JSON of the
-    /// case's story, kept as it was when escalated) and returns the id it got.
-    pub async fn insert_escalation(
-        &mut self,
-        e: &Escalation,
-        packet: &str,
-    ) -> Result<EscalationId, StoreError> {
+    /// Stores a new escalation (its `id` is ignored) and returns the id it got.
+    pub async fn insert_escalation(&mut self, e: &Escalation) -> Result<EscalationId, StoreError> {
         self.flush().await?;
         let (cap, next) = match &e.policy.on_timeout {
             OnTimeout::GrantUpTo { cap } => (Some(cap.0), None),
@@ -99,8 +92,8 @@ impl Tx {
             "INSERT INTO escalations (case_id, status, reason, playbook, remedy, remedy_label, unit, amount,
                  blocked_rule, blocked_by, requester_id, requester_name, requester_role, requester_limit, approver,
                  tier, tier_started_at, deadline_at, created_at, deadline_secs, on_timeout, timeout_cap,
-                 next_approver, questions, packet)
-             VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 next_approver, questions)
+             VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(e.case_id.0)
         .bind(&e.reason)
@@ -125,7 +118,6 @@ impl Tx {
         .bind(cap)
         .bind(next)
         .bind(questions_json(e)?)
-        .bind(packet)
         .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(EscalationId(id))
@@ -257,27 +249,6 @@ impl Tx {
             .into_iter()
             .map(EscalationRow::into_escalation)
             .collect()
-    }
-
-    /// The stored packets of these escalations (as one JSON array, like
-    /// [`Tx::escalations_by_id`]).
-    pub async fn escalation_packets(
-        &mut self,
-        ids: &[EscalationId],
-    ) -> Result<HashMap<EscalationId, String>, StoreError> {
-        let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
-        let rows: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(id, packet)) FROM escalations
-             WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
-        .fetch_one(self.tx.conn().await?)
-        .await?;
-        let packets: Vec<(i64, String)> = json_rows(&rows)?;
-        Ok(packets
-            .into_iter()
-            .map(|(id, packet)| (EscalationId(id), packet))
-            .collect())
     }
 
     /// The escalations of a case, oldest first.
@@ -507,14 +478,14 @@ mod tests {
         let now = Utc::now();
         let mut tx = store.begin().await.expect("begin");
         let mut open = escalation(now);
-        open.id = tx.insert_escalation(&open, "[]").await.expect("insert");
+        open.id = tx.insert_escalation(&open).await.expect("insert");
         let mut decided = escalation(now);
         decided.request = None;
         decided.blocked = None;
         decided.policy.on_timeout = OnTimeout::NextTier {
             approver: Role::Admin,
         };
-        decided.id = tx.insert_escalation(&decided, "[]").await.expect("insert");
+        decided.id = tx.insert_escalation(&decided).await.expect("insert");
         decided.decision = Some(Decision {
             outcome: EscalationStatus::Approved,
             by: Owner {
@@ -544,10 +515,7 @@ mod tests {
         let store = store_with_a_case().await;
         let now = Utc::now();
         let mut tx = store.begin().await.expect("begin");
-        let id = tx
-            .insert_escalation(&escalation(now), "[]")
-            .await
-            .expect("insert");
+        let id = tx.insert_escalation(&escalation(now)).await.expect("insert");
         let timer = NewTimer {
             kind: TimerKind::EscalationReminder,
             case_id: Some(CaseId(1)),

@@ -151,7 +151,7 @@ const EVENT_TEXT_FIELDS: &str =
 impl Tx {
     /// Erases a customer's personal data in this transaction: their handle becomes
     /// `pseudonym`, their name and notes go; their mentions lose text, link, names and source
-    /// ids; their cases' titles, timeline texts, escalation reasons, packets and questions are
+    /// ids; their cases' titles, timeline texts, escalation reasons and questions are
     /// removed; delivered outbox copies that mention them are blanked and their cases'
     /// undelivered rows dropped; surge samples quoting them are cleared. Counts, statuses,
     /// priorities, categories, times, grants and SLA clocks stay, so reports keep their numbers.
@@ -228,7 +228,7 @@ impl Tx {
         .execute(&mut *conn)
         .await?;
         sqlx::query(&format!(
-            "UPDATE escalations SET reason = ?, packet = '[]', questions = '[]', decision_note = NULL
+            "UPDATE escalations SET reason = ?, questions = '[]', decision_note = NULL
              WHERE case_id IN {of_customer}"
         ))
         .bind(REMOVED)
