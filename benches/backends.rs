@@ -260,7 +260,7 @@ async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) ->
             source_id TEXT NOT NULL, external_id TEXT, network TEXT NOT NULL, handle TEXT NOT NULL,
             display_name TEXT, text TEXT NOT NULL, url TEXT, followers INTEGER,
             unparsed INTEGER NOT NULL DEFAULT 0, feed_channel_id TEXT, feed_message_id TEXT,
-            posted_at TEXT NOT NULL, received_at TEXT NOT NULL)",
+            posted_at INTEGER NOT NULL, received_at INTEGER NOT NULL)",
     )
     .execute(&pool)
     .await
@@ -295,8 +295,8 @@ async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) ->
                 .bind(m.unparsed)
                 .bind(None::<&str>)
                 .bind(None::<&str>)
-                .bind(m.posted_at)
-                .bind(now);
+                .bind(m.posted_at.timestamp())
+                .bind(now.timestamp());
         }
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
         query.execute(&mut *tx).await.expect("baseline insert");
@@ -562,7 +562,7 @@ async fn storage_part() {
     let start = Instant::now();
     let done =
         sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE delivered_at IS NULL")
-            .bind(delivered_at)
+            .bind(delivered_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
             .execute(&pool)
             .await
             .expect("outbox delivered");

@@ -259,8 +259,8 @@ async fn bench() {
         assert_eq!(n.expect("count") as usize, cases);
         let count =
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cases WHERE opened_at >= ? AND opened_at < ?")
-                .bind(week.from)
-                .bind(week.to);
+                .bind(week.from.timestamp())
+                .bind(week.to.timestamp());
         let (n, t) = timed(count.fetch_one(&mut conn)).await;
         n.expect("count");
         range.push(t);

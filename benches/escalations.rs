@@ -637,8 +637,8 @@ async fn insert_filler(
                 .bind(case_ids[k])
                 .bind(ids[k])
                 .bind(detail)
-                .bind(due)
-                .bind(opened);
+                .bind(due.timestamp())
+                .bind(opened.timestamp());
         }
         q.execute(&mut *tx).await.expect("filler timers");
     }
@@ -697,8 +697,8 @@ async fn raw_claim(pool: &SqlitePool, now: DateTime<Utc>) -> u64 {
         "UPDATE timers SET fired_at = ? WHERE id IN
              (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ? ORDER BY due_at LIMIT 1000)",
     )
-    .bind(now)
-    .bind(now)
+    .bind(now.timestamp())
+    .bind(now.timestamp())
     .execute(&mut *tx)
     .await
     .expect("claim");
@@ -727,7 +727,7 @@ async fn raw_claim_batches(pool: &SqlitePool, now: DateTime<Utc>) -> usize {
              WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)
              RETURNING id, kind, case_id, escalation_id, tier, detail, due_at",
         )
-        .bind(now)
+        .bind(now.timestamp())
         .bind(ENGINE_BATCH)
         .fetch_all(&mut *tx)
         .await
@@ -865,7 +865,7 @@ async fn raw_insert_update(pool: &SqlitePool, case: CaseId, id: EscalationId, at
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
     sqlx::query("INSERT INTO case_events (case_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)")
         .bind(case.0)
-        .bind(at)
+        .bind(at.timestamp())
         .bind("sam")
         .bind("baseline")
         .bind(r#"{"escalation":1,"outcome":"approved","amount":18000,"unit":"USD","by":"sam","note":null}"#)

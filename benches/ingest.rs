@@ -146,7 +146,7 @@ async fn baseline_pool(db: &Path) -> SqlitePool {
             source_id TEXT NOT NULL, external_id TEXT, network TEXT NOT NULL, handle TEXT NOT NULL,
             display_name TEXT, text TEXT NOT NULL, url TEXT, followers INTEGER,
             unparsed INTEGER NOT NULL DEFAULT 0, feed_channel_id TEXT, feed_message_id TEXT,
-            posted_at TEXT NOT NULL, received_at TEXT NOT NULL)",
+            posted_at INTEGER NOT NULL, received_at INTEGER NOT NULL)",
     )
     .execute(&pool)
     .await
@@ -173,8 +173,8 @@ async fn baseline_insert(conn: &mut sqlx::SqliteConnection, i: usize, m: &Mentio
     .bind(m.unparsed)
     .bind(None::<&str>)
     .bind(None::<&str>)
-    .bind(m.posted_at)
-    .bind(now)
+    .bind(m.posted_at.timestamp())
+    .bind(now.timestamp())
     .execute(&mut *conn)
     .await
     .expect("baseline insert");

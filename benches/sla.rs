@@ -117,7 +117,7 @@ fn main() {
                    (SELECT id FROM sla_clocks WHERE breach_noticed = 0 AND due_at IS NOT NULL
                       AND COALESCE(warn_due_at, due_at) <= ?1 ORDER BY COALESCE(warn_due_at, due_at) LIMIT 1000)",
             )
-            .bind(due)
+            .bind(due.timestamp())
             .execute(&mut *tx)
             .await
             .expect("claim")

@@ -2146,9 +2146,12 @@ async fn two_bots_on_one_database_post_every_card_and_the_digest_once() {
     );
 
     // The digest comes due; both processes sweep at the same moment: it is posted once.
+    // Scheduled from a day ahead: its due time is then at least a day after the cases opened,
+    // whatever the time of the week the test runs at (from a Monday morning the next digest
+    // would be due within hours, before the cases' SLA clocks).
     let due = bot
         .engine
-        .schedule_digest(Utc::now())
+        .schedule_digest(Utc::now() + chrono::Duration::days(1))
         .await
         .unwrap()
         .expect("the digest is scheduled");

@@ -2,7 +2,7 @@
 //! adapters write them many to a statement): sqlx sends every statement to the database and
 //! waits for the answer, so round trips, not rows, are what a transaction costs.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{NewTimer, StoreError};
 use crate::domain::case::Case;
@@ -89,10 +89,13 @@ impl Pending {
         feed_message_id: Option<&str>,
         at: DateTime<Utc>,
     ) {
+        let mut mention = m.clone();
+        // Both stores keep times to the second (SQLite as Unix seconds): a post's own time too.
+        mention.posted_at = mention.posted_at.trunc_subsecs(0);
         self.mentions.push(PendingMention {
             case_id: case_id.0,
             customer_id,
-            mention: m.clone(),
+            mention,
             feed_channel_id: feed_channel_id.map(str::to_string),
             feed_message_id: feed_message_id.map(str::to_string),
             at,

@@ -547,19 +547,62 @@ impl ClockRow {
     }
 }
 
-/// A time inside such JSON, stored as sqlx writes it (RFC 3339) or as `YYYY-MM-DD HH:MM:SS`
-/// (UTC), as sqlx reads it.
+/// A time inside such JSON: Unix seconds as SQLite stores times, or text as PostgreSQL writes
+/// a `TIMESTAMPTZ` (RFC 3339, or `YYYY-MM-DD HH:MM:SS` in UTC).
 pub(super) fn json_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-    parse_time(&text).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{text}`")))
+    d.deserialize_any(TimeVisitor)
 }
 
 pub(super) fn json_time_opt<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let text = <Option<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
-    text.map(|t| parse_time(&t).ok_or_else(|| serde::de::Error::custom(format!("not a time: `{t}`"))))
-        .transpose()
+    d.deserialize_option(OptionalTime)
+}
+
+/// Reads a [`json_time`].
+struct TimeVisitor;
+
+impl serde::de::Visitor<'_> for TimeVisitor {
+    type Value = DateTime<Utc>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a time (Unix seconds or RFC 3339 text)")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, secs: i64) -> Result<Self::Value, E> {
+        DateTime::from_timestamp(secs, 0).ok_or_else(|| E::custom(format!("not a time: {secs}")))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, secs: u64) -> Result<Self::Value, E> {
+        self.visit_i64(i64::try_from(secs).map_err(|_| E::custom(format!("not a time: {secs}")))?)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        parse_time(text).ok_or_else(|| E::custom(format!("not a time: `{text}`")))
+    }
+}
+
+/// Reads a [`json_time_opt`].
+struct OptionalTime;
+
+impl<'de> serde::de::Visitor<'de> for OptionalTime {
+    type Value = Option<DateTime<Utc>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a time or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        json_time(d).map(Some)
+    }
 }
 
 pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {

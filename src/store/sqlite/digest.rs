@@ -1,14 +1,13 @@
 //! The digest's reads in SQLite: aggregate queries (`GROUP BY` in SQL, so a year of cases
 //! stays a few thousand rows), the period's cases for the CSV, and the weekly schedule's rows.
 //!
-//! Times are stored as RFC 3339 text in UTC (sqlx's encoding), so a range `>= ? AND < ?` on
-//! the text is a range in time and can use the indexes of migration 0005; durations are taken
-//! with SQLite's `unixepoch()`.
+//! Times are stored as Unix seconds ([`super::secs`]), so a range `>= ? AND < ?` can use the
+//! indexes of migration 0005 and a duration is a difference.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{json_list, Tx};
+use super::{json_list, secs, Tx};
 use crate::store::records::{
     decode, decode_all, DigestCaseRecord, DigestIncidentRecord, NotableRecord, SlaRecord, TimedRecord,
     VolumeRecord, DIGEST_CASE_COLUMNS, DIGEST_INCIDENT_COLUMNS,
@@ -32,8 +31,8 @@ impl Tx {
             "SELECT m.network, c.category, COUNT(*) AS count FROM mentions m JOIN cases c ON c.id = m.case_id
              WHERE m.received_at >= ? AND m.received_at < ? GROUP BY 1, 2",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, VolumeRecord::into_row)
@@ -49,8 +48,8 @@ impl Tx {
             "SELECT cu.network, c.category, COUNT(*) AS count FROM cases c JOIN customers cu ON cu.id = c.customer_id
              WHERE c.opened_at >= ? AND c.opened_at < ? GROUP BY 1, 2",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, VolumeRecord::into_row)
@@ -66,8 +65,8 @@ impl Tx {
             "SELECT category, COUNT(*) FROM cases INDEXED BY cases_by_opening
              WHERE opened_at >= ? AND opened_at < ? GROUP BY 1",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), count(r, 1))).collect())
@@ -78,7 +77,7 @@ impl Tx {
         &mut self,
         slots: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<(usize, String, u64)>, StoreError> {
-        let bounds: Vec<(String, String)> = slots.iter().map(|(a, b)| (stored(*a), stored(*b))).collect();
+        let bounds: Vec<(i64, i64)> = slots.iter().map(|(a, b)| (secs(*a), secs(*b))).collect();
         let bounds = serde_json::to_string(&bounds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // CROSS JOIN keeps the few slots as the outer loop: one index range per slot.
         let rows = sqlx::query(
@@ -102,7 +101,7 @@ impl Tx {
             "SELECT (SELECT COUNT(*) FROM cases INDEXED BY cases_by_opening WHERE opened_at < ?1)
                   - (SELECT COUNT(*) FROM cases INDEXED BY cases_by_resolution WHERE resolved_at < ?1)",
         )
-        .bind(at)
+        .bind(secs(at))
         .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(count(&row, 0))
@@ -116,13 +115,13 @@ impl Tx {
         to: DateTime<Utc>,
     ) -> Result<Vec<TimedCase>, StoreError> {
         let rows = sqlx::query(
-            "SELECT priority, unixepoch(opened_at) AS opened_secs,
-                    unixepoch(first_response_at) - unixepoch(opened_at) AS seconds
+            "SELECT priority, opened_at AS opened_secs,
+                    first_response_at - opened_at AS seconds
              FROM cases INDEXED BY cases_by_opening
              WHERE opened_at >= ?1 AND opened_at < ?2 AND first_response_at < ?2",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, TimedRecord::into_timed)
@@ -137,13 +136,13 @@ impl Tx {
     ) -> Result<Vec<TimedCase>, StoreError> {
         self.flush().await?;
         let rows = sqlx::query(
-            "SELECT c.priority, unixepoch(c.opened_at) AS opened_secs, unixepoch(r.at) - unixepoch(c.opened_at) AS seconds
+            "SELECT c.priority, c.opened_at AS opened_secs, r.at - c.opened_at AS seconds
              FROM (SELECT case_id, MAX(at) AS at FROM case_events
                    WHERE kind = 'resolved' AND kind NOT IN ('opened', 'mention') AND at >= ? AND at < ? GROUP BY case_id) r
              JOIN cases c ON c.id = r.case_id",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, TimedRecord::into_timed)
@@ -162,8 +161,8 @@ impl Tx {
              WHERE k.stopped_at >= ? AND k.stopped_at < ? AND k.outcome IN ('met', 'breached')
              GROUP BY 1, 2, 3, 4",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, SlaRecord::into_row)
@@ -179,8 +178,8 @@ impl Tx {
             "SELECT {DIGEST_INCIDENT_COLUMNS} FROM incidents
              WHERE opened_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY opened_at, id"
         ))
-        .bind(to)
-        .bind(from)
+        .bind(secs(to))
+        .bind(secs(from))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, DigestIncidentRecord::into_row)
@@ -215,8 +214,8 @@ impl Tx {
              FROM notable n JOIN cases c ON c.id = n.case_id
              GROUP BY c.id ORDER BY c.priority, c.id LIMIT ?3",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .bind(limit)
         .fetch_all(self.tx.conn().await?)
         .await?;
@@ -239,8 +238,8 @@ impl Tx {
              FROM cases c INDEXED BY cases_by_opening JOIN customers cu ON cu.id = c.customer_id
              WHERE c.opened_at >= ? AND c.opened_at < ? ORDER BY c.opened_at, c.id"
         ))
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_all(self.tx.conn().await?)
         .await?;
         decode_all(&rows, DigestCaseRecord::into_row)
@@ -261,10 +260,10 @@ impl Tx {
             "INSERT INTO digests (period_start, period_end, timezone, queued_at, late) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (period_start) DO NOTHING",
         )
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .bind(timezone)
-        .bind(now)
+        .bind(secs(now))
         .bind(late)
         .execute(self.tx.conn().await?)
         .await?;
@@ -274,7 +273,7 @@ impl Tx {
     /// Whether the period starting at `from` was posted.
     pub async fn digest_posted(&mut self, from: DateTime<Utc>) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM digests WHERE period_start = ?")
-            .bind(from)
+            .bind(secs(from))
             .fetch_optional(self.tx.conn().await?)
             .await?;
         Ok(found.is_some())
@@ -295,8 +294,8 @@ impl Tx {
              ON CONFLICT DO NOTHING",
         )
         .bind(detail)
-        .bind(to)
-        .bind(now)
+        .bind(secs(to))
+        .bind(secs(now))
         .execute(self.tx.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -330,15 +329,10 @@ impl Tx {
             "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
              WHERE id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
         )
-        .bind(now)
+        .bind(secs(now))
         .bind(json_list(&ids))
         .execute(self.tx.conn().await?)
         .await?;
         Ok(())
     }
-}
-
-/// A time as sqlx stores it, for comparisons made inside SQL (json bounds).
-fn stored(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
-use super::{case_cards_sql, chunk_sizes, json_rows, values_sql, Store, Tx, Writer};
+use super::{case_cards_sql, chunk_sizes, json_rows, secs, secs_opt, values_sql, Store, Tx, Writer};
 use crate::domain::escalation::{Escalation, EscalationId, EscalationStatus};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{OnTimeout, RemedyKind};
@@ -52,7 +52,7 @@ pub(super) async fn write_grants<'q>(
             w.bind(g.budget_actor.as_deref())?;
             w.bind(g.escalation.map(|e| e.0))?;
             w.bind(g.rule.as_str())?;
-            w.bind(g.granted_at)?;
+            w.bind(secs(g.granted_at))?;
         }
         w.end(conn).await?;
     }
@@ -72,7 +72,7 @@ pub(super) async fn write_cancellations(
             "UPDATE timers SET fired_at = ?, outcome = 'cancelled'
              WHERE escalation_id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
         );
-        w.bind(same_time[0].1)?;
+        w.bind(secs(same_time[0].1))?;
         w.bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))?;
         w.end(conn).await?;
     }
@@ -110,9 +110,9 @@ impl Tx {
         .bind(e.requester_limit.map(|m| m.0))
         .bind(e.approver.as_str())
         .bind(e.tier as i64)
-        .bind(e.tier_started_at)
-        .bind(e.deadline_at)
-        .bind(e.created_at)
+        .bind(secs(e.tier_started_at))
+        .bind(secs(e.deadline_at))
+        .bind(secs(e.created_at))
         .bind(e.policy.deadline_secs)
         .bind(crate::domain::escalation::policy_name(&e.policy.on_timeout))
         .bind(cap)
@@ -138,11 +138,11 @@ impl Tx {
         .bind(e.status().as_str())
         .bind(e.approver.as_str())
         .bind(e.tier as i64)
-        .bind(e.tier_started_at)
-        .bind(e.deadline_at)
+        .bind(secs(e.tier_started_at))
+        .bind(secs(e.deadline_at))
         .bind(d.map(|d| d.by.id.as_str()))
         .bind(d.map(|d| d.by.name.as_str()))
-        .bind(d.map(|d| d.at))
+        .bind(d.map(|d| secs(d.at)))
         .bind(d.and_then(|d| d.amount).map(|m| m.0))
         .bind(d.and_then(|d| d.note.as_deref()))
         .bind(d.is_some_and(|d| d.timed_out))
@@ -180,11 +180,11 @@ impl Tx {
                     .bind(e.status().as_str())
                     .bind(e.approver.as_str())
                     .bind(e.tier as i64)
-                    .bind(e.tier_started_at)
-                    .bind(e.deadline_at)
+                    .bind(secs(e.tier_started_at))
+                    .bind(secs(e.deadline_at))
                     .bind(d.map(|d| d.by.id.as_str()))
                     .bind(d.map(|d| d.by.name.as_str()))
-                    .bind(d.map(|d| d.at))
+                    .bind(d.map(|d| secs(d.at)))
                     .bind(d.and_then(|d| d.amount).map(|m| m.0))
                     .bind(d.and_then(|d| d.note.as_deref()))
                     .bind(d.is_some_and(|d| d.timed_out))
@@ -280,11 +280,11 @@ impl Tx {
         };
         let rows = sqlx::query(&format!(
             "SELECT {ESCALATION_COLUMNS} FROM escalations
-             WHERE created_at >= COALESCE(?, created_at) AND created_at < COALESCE(?, '9999'){status}
+             WHERE created_at >= COALESCE(?, created_at) AND created_at < COALESCE(?, 9223372036854775807){status}
              ORDER BY {order} LIMIT ?"
         ))
-        .bind(filter.from)
-        .bind(filter.to)
+        .bind(secs_opt(filter.from))
+        .bind(secs_opt(filter.to))
         .bind(filter.limit.unwrap_or(-1))
         .fetch_all(self.tx.conn().await?)
         .await?;
@@ -312,8 +312,8 @@ impl Tx {
         .bind(remedy.as_str())
         .bind(actor)
         .bind(unit)
-        .bind(from)
-        .bind(to)
+        .bind(secs(from))
+        .bind(secs(to))
         .fetch_one(self.tx.conn().await?)
         .await?;
         Ok((Money(row.get(0)), Money(row.get(1))))
@@ -347,7 +347,7 @@ impl Tx {
              UPDATE timers SET fired_at = ?1, outcome = 'fired'
              WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)",
         )
-        .bind(now)
+        .bind(secs(now))
         .bind(limit)
         .fetch_all(self.tx.conn().await?)
         .await?;
@@ -422,7 +422,7 @@ mod tests {
                                 last_customer_at)
              VALUES (1, 1, 'escalated', 'P3', 'roadside-breakdown', 'Flat tyre', ?1, ?1, ?1)",
         )
-        .bind(Utc::now())
+        .bind(secs(Utc::now()))
         .execute(tx.tx.conn().await.expect("begin"))
         .await
         .expect("case");
@@ -474,8 +474,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_read_decodes_escalations_as_a_single_read_does() {
         let store = store_with_a_case().await;
-        // Sub-second times: the sweep compares them for equality.
-        let now = Utc::now();
+        // Stored times are whole seconds, as carebot takes them (`app::wall_clock`).
+        let now = crate::app::wall_clock();
         let mut tx = store.begin().await.expect("begin");
         let mut open = escalation(now);
         open.id = tx.insert_escalation(&open).await.expect("insert");
@@ -492,7 +492,7 @@ mod tests {
                 id: "sam".into(),
                 name: "Sam".into(),
             },
-            at: now + Duration::milliseconds(1500),
+            at: now + Duration::seconds(2),
             amount: Some(Money(15_000)),
             note: None,
             timed_out: true,
@@ -513,7 +513,8 @@ mod tests {
     #[tokio::test]
     async fn a_claimed_timer_is_read_as_it_was_scheduled_and_only_once() {
         let store = store_with_a_case().await;
-        let now = Utc::now();
+        // Stored times are whole seconds, as carebot takes them (`app::wall_clock`).
+        let now = crate::app::wall_clock();
         let mut tx = store.begin().await.expect("begin");
         let id = tx.insert_escalation(&escalation(now)).await.expect("insert");
         let timer = NewTimer {
@@ -523,11 +524,11 @@ mod tests {
             tier: Some(1),
             clock: None,
             detail: serde_json::json!({ "fraction": 0.5 }),
-            due_at: now + Duration::nanoseconds(1_234_567),
+            due_at: now + Duration::seconds(1),
         };
         tx.pending.timers.push((timer.clone(), now));
         let claimed = tx
-            .claim_due_timers(now + Duration::seconds(1), 10)
+            .claim_due_timers(now + Duration::seconds(2), 10)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
@@ -544,7 +545,7 @@ mod tests {
         );
         assert_eq!((&spec.detail, spec.due_at), (&timer.detail, timer.due_at));
         let again = tx
-            .claim_due_timers(now + Duration::seconds(1), 10)
+            .claim_due_timers(now + Duration::seconds(2), 10)
             .await
             .expect("claim");
         assert!(again.is_empty(), "a claimed timer is marked fired");

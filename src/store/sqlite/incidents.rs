@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{Store, Tx};
+use super::{secs, secs_opt, Store, Tx};
 use crate::domain::case::CaseStatus;
 use crate::domain::surge::{Incident, IncidentId};
 use crate::domain::CaseId;
@@ -25,8 +25,8 @@ impl Tx {
         )
         .bind(&i.category)
         .bind(i.status.as_str())
-        .bind(i.opened_at)
-        .bind(i.ended_at)
+        .bind(secs(i.opened_at))
+        .bind(secs_opt(i.ended_at))
         .bind(i.window_secs)
         .bind(i.baseline_per_window)
         .bind(i64::from(i.peak_count))
@@ -46,7 +46,7 @@ impl Tx {
                  samples = ? WHERE id = ?",
         )
         .bind(i.status.as_str())
-        .bind(i.ended_at)
+        .bind(secs_opt(i.ended_at))
         .bind(i64::from(i.peak_count))
         .bind(i64::from(i.mention_count))
         .bind(i64::from(i.case_count))
@@ -97,7 +97,7 @@ impl Tx {
         )
         .bind(incident.0)
         .bind(category)
-        .bind(since)
+        .bind(secs(since))
         .bind(super::json_list(&active))
         .fetch_all(self.tx.conn().await?)
         .await?;
@@ -127,7 +127,7 @@ impl Tx {
             "SELECT COUNT(*) FROM mentions m JOIN cases c ON c.id = m.case_id WHERE c.category = ? AND m.received_at >= ?",
         )
         .bind(category)
-        .bind(since)
+        .bind(secs(since))
         .fetch_one(self.tx.conn().await?)
         .await?;
         Ok(n.max(0) as u32)
@@ -156,7 +156,7 @@ impl Store {
             "SELECT c.category, m.received_at FROM mentions m JOIN cases c ON c.id = m.case_id
              WHERE m.received_at >= ? ORDER BY m.id",
         )
-        .bind(since)
+        .bind(secs(since))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

@@ -7,6 +7,7 @@ mod incidents;
 pub mod ops;
 mod sla;
 mod suggestions;
+mod times;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, ConnectOptions, Row, Sqlite, SqlitePool};
 
 use conn::{TxConn, WriteConn};
+use times::{outbox_time, secs, secs_opt};
 
 use super::pending::Pending;
 use super::records::{
@@ -39,7 +41,23 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// see migration 1 missing, and SQLite's migrator has no lock: the second to write fails
 /// (`table customers already exists`) once the first has applied it, and then finds it
 /// applied when it runs again. So a failed run is retried a few times before it counts.
+///
+/// Foreign keys are off while migrations run (SQLite allows the switch only outside a
+/// transaction, and each migration runs in one): a migration that rebuilds a table drops it
+/// while other tables refer to it, which SQLite's procedure for changing a table needs (a
+/// migration that does so checks the references itself before it ends).
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let done = migrate_with_retries(conn).await;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    done
+}
+
+async fn migrate_with_retries(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
         match MIGRATOR.run_direct(&mut *conn).await {
@@ -349,8 +367,8 @@ impl Store {
              RETURNING id, case_id, payload, attempts, next_attempt_at",
         )
         .bind(owner)
-        .bind(now)
-        .bind(until)
+        .bind(outbox_time(now))
+        .bind(outbox_time(until))
         .bind(limit)
         .fetch_all(&mut *self.writer.conn().await?)
         .await?;
@@ -364,7 +382,7 @@ impl Store {
     pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let done =
             sqlx::query("DELETE FROM outbox WHERE delivered_at < ? AND id < (SELECT MAX(id) FROM outbox)")
-                .bind(before)
+                .bind(outbox_time(before))
                 .execute(&mut *self.writer.conn().await?)
                 .await?;
         Ok(done.rows_affected())
@@ -391,7 +409,7 @@ impl Store {
 
     pub async fn mark_delivered(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
-            .bind(now)
+            .bind(outbox_time(now))
             .bind(outbox_id)
             .execute(&mut *self.writer.conn().await?)
             .await?;
@@ -408,7 +426,7 @@ impl Store {
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
         )
         .bind(error)
-        .bind(retry_at)
+        .bind(outbox_time(retry_at))
         .bind(outbox_id)
         .execute(&mut *self.writer.conn().await?)
         .await?;
@@ -582,11 +600,11 @@ impl Tx {
                 w.bind(c.unparsed)?;
                 w.bind(c.feed_channel_id.as_deref())?;
                 w.bind(c.feed_message_id.as_deref())?;
-                w.bind(c.opened_at)?;
-                w.bind(c.updated_at)?;
-                w.bind(c.first_response_at)?;
-                w.bind(c.last_customer_at)?;
-                w.bind(c.resolved_at)?;
+                w.bind(secs(c.opened_at))?;
+                w.bind(secs(c.updated_at))?;
+                w.bind(secs_opt(c.first_response_at))?;
+                w.bind(secs(c.last_customer_at))?;
+                w.bind(secs_opt(c.resolved_at))?;
                 w.bind(serde_json::to_string(&c.granted).unwrap_or_else(|_| "[]".into()))?;
                 w.bind(c.incident_id)?;
             }
@@ -606,7 +624,7 @@ impl Tx {
             for i in chunk {
                 w.bind(i.source_id.as_str())?;
                 w.bind(i.reason)?;
-                w.bind(i.at)?;
+                w.bind(secs(i.at))?;
             }
             w.end(conn).await?;
         }
@@ -636,8 +654,8 @@ impl Tx {
                 w.bind(m.unparsed)?;
                 w.bind(p.feed_channel_id.as_deref())?;
                 w.bind(p.feed_message_id.as_deref())?;
-                w.bind(m.posted_at)?;
-                w.bind(p.at)?;
+                w.bind(secs(m.posted_at))?;
+                w.bind(secs(p.at))?;
             }
             w.end(conn).await?;
         }
@@ -652,7 +670,7 @@ impl Tx {
             ));
             for e in chunk {
                 w.bind(e.case_id)?;
-                w.bind(e.at)?;
+                w.bind(secs(e.at))?;
                 w.bind(e.actor.as_str())?;
                 w.bind(e.kind.as_str())?;
                 w.bind(e.detail.as_str())?;
@@ -671,8 +689,8 @@ impl Tx {
             for o in chunk {
                 w.bind(o.case_id)?;
                 w.bind(o.payload.as_str())?;
-                w.bind(o.at)?;
-                w.bind(o.at)?;
+                w.bind(outbox_time(o.at))?;
+                w.bind(outbox_time(o.at))?;
             }
             w.end(conn).await?;
         }
@@ -705,8 +723,8 @@ impl Tx {
                 w.bind(t.escalation.map(|e| e.0))?;
                 w.bind(t.tier.map(i64::from))?;
                 w.bind(t.detail.to_string())?;
-                w.bind(t.due_at)?;
-                w.bind(*scheduled_at)?;
+                w.bind(secs(t.due_at))?;
+                w.bind(secs(*scheduled_at))?;
                 w.bind(t.clock)?;
             }
             w.end(conn).await?;
@@ -784,7 +802,7 @@ impl Tx {
                                 JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
         )
         .bind(json_keys(old_names_for))
-        .bind(at)
+        .bind(secs(at))
         .bind(&keys)
         .bind(&keys)
         .fetch_all(self.tx.conn().await?)

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
 use super::conn::TxConn;
-use super::{Store, Tx, MIGRATOR};
+use super::{secs, Store, Tx, MIGRATOR};
 use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REMOVED, TEXT_PURGED};
 
 impl Store {
@@ -103,7 +103,7 @@ impl Store {
                       + (SELECT COUNT(*) FROM sla_clocks
                          WHERE breach_noticed = 0 AND due_at IS NOT NULL AND COALESCE(warn_due_at, due_at) <= ?1)",
             )
-                .bind(now)
+                .bind(secs(now))
                 .fetch_one(&mut *conn)
                 .await?;
         let escalations_open: i64 =
@@ -294,7 +294,7 @@ impl Store {
             query = query.bind(*status);
         }
         let purged = query
-            .bind(before)
+            .bind(secs(before))
             .execute(tx.conn().await?)
             .await?
             .rows_affected();
@@ -303,7 +303,7 @@ impl Store {
         for status in &active {
             query = query.bind(*status);
         }
-        query.bind(before).execute(tx.conn().await?).await?;
+        query.bind(secs(before)).execute(tx.conn().await?).await?;
         tx.commit().await?;
         Ok(purged)
     }
@@ -314,7 +314,7 @@ impl Store {
     /// (ids never go back); how many. Nothing reads them: what a timer did is in the timeline.
     pub async fn prune_timers(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM timers WHERE fired_at < ? AND id < (SELECT MAX(id) FROM timers)")
-            .bind(before)
+            .bind(secs(before))
             .execute(&mut *self.writer.conn().await?)
             .await?;
         Ok(done.rows_affected())

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use super::{chunk_sizes, json_list, json_rows, values_sql, Tx, Writer};
+use super::{chunk_sizes, json_list, json_rows, secs, secs_opt, values_sql, Tx, Writer};
 use crate::domain::sla::{Clock, Outcome};
 use crate::domain::CaseId;
 use crate::store::records::{decode, ClockRow};
@@ -60,12 +60,12 @@ pub(super) async fn write_clocks(
             w.bind(c.budget_secs)?;
             w.bind(c.business_hours)?;
             w.bind(c.warn_at)?;
-            w.bind(c.started_at)?;
+            w.bind(secs(c.started_at))?;
             w.bind(c.elapsed_secs)?;
-            w.bind(c.running_since)?;
-            w.bind(c.due_at)?;
-            w.bind(c.warn_due_at)?;
-            w.bind(c.stopped_at)?;
+            w.bind(secs_opt(c.running_since))?;
+            w.bind(secs_opt(c.due_at))?;
+            w.bind(secs_opt(c.warn_due_at))?;
+            w.bind(secs_opt(c.stopped_at))?;
             w.bind(c.outcome.map(Outcome::as_str))?;
             w.bind(c.margin_secs)?;
             w.bind(c.warned)?;
@@ -111,7 +111,7 @@ impl Tx {
                      ORDER BY {NEXT_POINT}, id LIMIT ?"
                 ),
                 |w| {
-                    w.bind(now)?;
+                    w.bind(secs(now))?;
                     w.bind(limit)
                 },
             )
@@ -170,7 +170,7 @@ impl Tx {
                AND k.running_since IS NOT NULL AND c.status IN ('new', 'open', 'waiting', 'escalated')
              ORDER BY k.due_at, k.id LIMIT ?"
         ))
-        .bind(now)
+        .bind(secs(now))
         .bind(limit)
         .fetch_all(self.tx.conn().await?)
         .await?;

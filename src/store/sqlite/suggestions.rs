@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::Tx;
+use super::{secs_opt, Tx};
 use crate::domain::playbook::eval::AgentChoice;
 use crate::domain::{CaseId, Network};
 use crate::store::StoreError;
@@ -24,8 +24,8 @@ impl Tx {
              WHERE e.kind IN ('recategorised', 'suggestion_used') AND e.kind NOT IN ('opened', 'mention') AND (? IS NULL OR e.at >= ?)
              ORDER BY e.id",
         )
-        .bind(since)
-        .bind(since)
+        .bind(secs_opt(since))
+        .bind(secs_opt(since))
         .fetch_all(self.tx.conn().await?)
         .await?;
         rows.iter()
