@@ -23,20 +23,25 @@ async fn a_feed_post_opens_a_case_with_its_card_and_suggestions() {
     assert_eq!(case.feed_message_id.as_deref(), Some("1001"));
     let out = app.outbox().await;
     assert_eq!(out.len(), 2, "{out:?}");
-    match &out[0] {
-        Outgoing::OpenCase {
-            thread_name,
-            card,
-            feed_message_id,
-            ..
-        } => {
-            assert!(thread_name.starts_with("#1 @dana_travels"), "{thread_name}");
-            assert_eq!(feed_message_id.as_deref(), Some("1001"));
-            assert!(card.description.contains("Flat tyre"));
-            assert!(card.buttons.iter().any(|b| b.id == "case:claim:1"));
-        }
-        other => panic!("expected OpenCase, got {other:?}"),
-    }
+    assert!(
+        matches!(out[0], Outgoing::OpenCase { case_id: CaseId(1) }),
+        "{:?}",
+        out[0]
+    );
+    let rows = app.engine.store().undelivered_outbox(1).await.unwrap();
+    assert_eq!(
+        rows[0].payload, r#"{"kind":"open_case","case_id":1}"#,
+        "the thread and card are rendered when delivered"
+    );
+    let opening = app.opening(1).await;
+    assert!(
+        opening.thread_name.starts_with("#1 @dana_travels"),
+        "{}",
+        opening.thread_name
+    );
+    assert_eq!(opening.feed_message_id.as_deref(), Some("1001"));
+    assert!(opening.card.description.contains("Flat tyre"));
+    assert!(opening.card.buttons.iter().any(|b| b.id == "case:claim:1"));
     match &out[1] {
         Outgoing::CaseMessage { message, .. } => {
             let first = &message.fields[0];

@@ -8,7 +8,7 @@
 //! for it; and a row delivered late shows the case as it is then, not as it was.
 
 use super::escalations::tier_pings;
-use super::outbox::{case_card, Card, Field, Message};
+use super::outbox::{case_card, thread_name, Card, Field, Message};
 use super::packet;
 use super::text::{event_detail, one_line};
 use super::Engine;
@@ -20,6 +20,21 @@ use crate::store::{Store, StoreError, Tx, REMOVED};
 
 /// The card of case `id` as it is now (`None`: no such case).
 pub async fn card(store: &Store, id: CaseId) -> Result<Option<Card>, StoreError> {
+    Ok(opening(store, id).await?.map(|o| o.card))
+}
+
+/// What starting a case's place in the chat needs: the feed post to start its thread from
+/// (none for an imported post), the thread's name and the card.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    pub feed_channel_id: Option<String>,
+    pub feed_message_id: Option<String>,
+    pub thread_name: String,
+    pub card: Card,
+}
+
+/// Case `id`'s thread and card as they are now (`None`: no such case).
+pub async fn opening(store: &Store, id: CaseId) -> Result<Option<Opening>, StoreError> {
     let mut tx = store.read().await?;
     let read = tx.case_cards(&[id]).await?;
     let (Some(case), Some(customer)) = (read.cases.first(), read.customers.first()) else {
@@ -32,7 +47,12 @@ pub async fn card(store: &Store, id: CaseId) -> Result<Option<Card>, StoreError>
         .unwrap_or_default();
     // Forgetting a customer empties their posts and titles their cases so.
     let text = if case.title == REMOVED { REMOVED } else { text };
-    Ok(Some(case_card(case, customer, text, url, &read.clocks)))
+    Ok(Some(Opening {
+        feed_channel_id: case.feed_channel_id.clone(),
+        feed_message_id: case.feed_message_id.clone(),
+        thread_name: thread_name(case, customer),
+        card: case_card(case, customer, text, url, &read.clocks),
+    }))
 }
 
 /// How an escalation's packet is shown.

@@ -525,7 +525,6 @@ impl Engine {
                 t,
                 customer,
                 m,
-                feed,
                 (outcome, grouping),
                 (&triage.reasons, matches),
                 now,
@@ -551,7 +550,6 @@ impl Engine {
         t: &Touched,
         customer: &Customer,
         m: &Mention,
-        feed: FeedRef<'_>,
         (outcome, grouping): (IngestOutcome, Grouping),
         (reasons, matches): (&[String], Vec<PlaybookMatch>),
         now: DateTime<Utc>,
@@ -581,15 +579,8 @@ impl Engine {
             IngestOutcome::Opened(_) => {
                 tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
                     .await?;
-                let card = outbox::case_card(case, customer, &m.text, m.url.as_deref(), &t.clocks);
-                let open = Outgoing::OpenCase {
-                    case_id: case.id,
-                    feed_channel_id: feed.channel_id.map(str::to_string),
-                    feed_message_id: feed.message_id.map(str::to_string),
-                    thread_name: outbox::thread_name(case, customer),
-                    card,
-                };
-                self.enqueue(tx, &open, now).await?;
+                self.enqueue(tx, &Outgoing::OpenCase { case_id: case.id }, now)
+                    .await?;
                 if self.settings.suggestions_on_card > 0 {
                     let vars = template_vars(case, customer, &m.text, m.url.as_deref(), "the care team");
                     let mut matches = matches;

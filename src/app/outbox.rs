@@ -14,14 +14,9 @@ use crate::domain::{CaseId, Priority, Role};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outgoing {
-    /// Start the case's thread (from the feed post when there is one) and post its card.
-    OpenCase {
-        case_id: CaseId,
-        feed_channel_id: Option<String>,
-        feed_message_id: Option<String>,
-        thread_name: String,
-        card: Card,
-    },
+    /// Start the case's thread (from the feed post when there is one) and post its card,
+    /// rendered when delivered by [`super::delivery::opening`].
+    OpenCase { case_id: CaseId },
     /// Edit the case card in place to show the case as it is when delivered (rendered then,
     /// by [`super::delivery::card`]).
     UpdateCard { case_id: CaseId },

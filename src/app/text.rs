@@ -413,11 +413,8 @@ pub fn outgoing(out: &Outgoing) -> String {
             to.format("%Y-%m-%d %H:%M"),
             if late.is_some() { ", posted late" } else { "" }
         ),
-        Outgoing::OpenCase {
-            thread_name, card, ..
-        } => {
-            format!("┌ new thread: {thread_name}\n{}", card_text(card))
-        }
+        // Rendered when delivered: [`opening`] shows it.
+        Outgoing::OpenCase { case_id } => format!("┌ thread of case {case_id} opened\n"),
         // Rendered when delivered: [`card_update`] shows the card.
         Outgoing::UpdateCard { case_id } => format!("↻ card {case_id} updated\n"),
         Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
@@ -455,6 +452,15 @@ pub fn outgoing(out: &Outgoing) -> String {
             format!("↻ [#escalations] {escalation_id} updated\n")
         }
     }
+}
+
+/// A case's new thread and its card, as the terminal shows them.
+pub fn opening(opening: &super::delivery::Opening) -> String {
+    format!(
+        "┌ new thread: {}\n{}",
+        opening.thread_name,
+        card_text(&opening.card)
+    )
 }
 
 /// An escalation's packet posted to the escalations channel, as the terminal shows it.

@@ -325,6 +325,12 @@ impl<'a, W: Write> Console<'a, W> {
                         timezone,
                         late,
                     }) => self.show_digest(from, to, &timezone, late).await?,
+                    Ok(Outgoing::OpenCase { case_id }) => {
+                        match delivery::opening(self.engine.store(), case_id).await? {
+                            Some(opening) => write!(self.out, "{}", text::opening(&opening))?,
+                            None => writeln!(self.out, "  (case {case_id}: no such case)")?,
+                        }
+                    }
                     Ok(Outgoing::UpdateCard { case_id }) => {
                         match delivery::card(self.engine.store(), case_id).await? {
                             Some(card) => write!(self.out, "{}", text::card_update(case_id, &card))?,

@@ -316,22 +316,20 @@ impl Dispatcher {
             serde_json::from_str(&row.payload).map_err(|e| DeliverError::Payload(e.to_string()))?;
         let nonce = format!("carebot-{}", row.id);
         match out {
-            Outgoing::OpenCase {
-                case_id,
-                feed_channel_id,
-                feed_message_id,
-                thread_name,
-                card,
-            } => {
+            Outgoing::OpenCase { case_id } => {
+                let Some(opening) = delivery::opening(self.store(), case_id).await? else {
+                    tracing::warn!(case = %case_id, "case not found; its thread is not opened");
+                    return Ok(());
+                };
                 let (thread, card_ref) = self.store().case_refs(case_id).await?;
                 let thread = match thread {
                     Some(thread) => thread,
                     None => {
                         let thread = self
                             .open_thread(
-                                feed_channel_id.as_deref(),
-                                feed_message_id.as_deref(),
-                                &thread_name,
+                                opening.feed_channel_id.as_deref(),
+                                opening.feed_message_id.as_deref(),
+                                &opening.thread_name,
                             )
                             .await?;
                         self.store().set_case_refs(case_id, Some(&thread), None).await?;
@@ -342,7 +340,7 @@ impl Dispatcher {
                     let path = format!("/channels/{thread}/messages");
                     let message: Message = self
                         .rest
-                        .post(&path, &render::card_message(&card, &nonce))
+                        .post(&path, &render::card_message(&opening.card, &nonce))
                         .await?;
                     self.store()
                         .set_case_refs(case_id, None, Some(&message.id.to_string()))

@@ -188,6 +188,14 @@ impl TestApp {
         self.engine.execute(actor, command, now).await
     }
 
+    /// Case `id`'s thread and card as their delivery now opens them.
+    pub async fn opening(&self, id: i64) -> delivery::Opening {
+        delivery::opening(self.engine.store(), CaseId(id))
+            .await
+            .unwrap()
+            .expect("the case exists")
+    }
+
     /// Case `id`'s card as an edit delivered now shows it.
     pub async fn card(&self, id: i64) -> Card {
         delivery::card(self.engine.store(), CaseId(id))
