@@ -10,7 +10,7 @@
 
 use super::examples::Samples;
 use super::load::{Parsed, PlaybookError};
-use super::matcher::TriggerKind;
+use super::matcher::{Matched, TriggerKind};
 use super::{shorten, PlaybookMatch, PlaybookSet};
 use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post};
 use crate::domain::types::{Network, Segment};
@@ -116,7 +116,7 @@ fn keep_best(best: &mut Vec<similarity::SimilarDoc>, s: similarity::SimilarDoc, 
 struct Candidate {
     playbook: usize,
     trigger_score: u32,
-    triggers: Vec<usize>,
+    triggers: Vec<Matched>,
     similar: Option<similarity::SimilarDoc>,
 }
 
@@ -265,13 +265,16 @@ impl PlaybookSet {
 
     /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
     /// the text they matched.
-    fn reason(&self, text: &str, triggers: &[usize]) -> String {
+    fn reason(&self, text: &str, triggers: &[Matched]) -> String {
         let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
-        for &i in triggers {
-            let t = self.matcher.trigger(i);
+        for m in triggers {
+            let t = self.matcher.trigger(m.trigger);
             let shown = match (t.kind, &t.regex) {
                 (TriggerKind::Pattern, Some(re)) => {
-                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
+                    let found = match m.span {
+                        Some((start, end)) => &text[start..end],
+                        None => re.find(text).map(|m| m.as_str()).unwrap_or(&t.text),
+                    };
                     format!("{:?}", shorten(found, 40))
                 }
                 _ => format!("{:?}", t.text),
