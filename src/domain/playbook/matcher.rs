@@ -532,4 +532,72 @@ mod tests {
         assert_eq!(ascii_word_boundaries(r"\b{start}x"), r"\b{start}x");
         assert_eq!(ascii_word_boundaries(r"[]\b]\B"), r"[]\b](?-u:\B)");
     }
+
+    #[test]
+    fn literal_pairs_match_and_quote_what_their_regex_would() {
+        let patterns = [
+            r"(car|credit card)\b.*\b(died|dead)",
+            r"(card|card holder)\b.*\b(late|later|late fee)",
+            r"order\b.*\b(lost|late) 42",
+            r"check ?out\b.*\b(fail|failing)",
+            r"(kit|kits)\b.*\b(sink|sinks)",
+        ];
+        let words = [
+            "car",
+            "Car",
+            "cars",
+            "scar",
+            "died",
+            "DIED",
+            "diedx",
+            "dead",
+            "card",
+            "credit card",
+            "card holder",
+            "late",
+            "later",
+            "late fee",
+            "order",
+            "lost 42",
+            "LATE 421",
+            "checkout",
+            "check out",
+            "fail",
+            "failing",
+            "kit",
+            "\u{212A}IT",
+            "ſink",
+            "sinks",
+            "\n",
+            "😡",
+            "é",
+            "-",
+            "_",
+            " ",
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for p in patterns {
+            assert!(pair::pair_literals(p).is_some(), "{p}");
+            let m = pattern_matcher(&[p]);
+            let re = Regex::new(&pattern_regex(p)).unwrap();
+            let mut matched = 0;
+            for _ in 0..3000 {
+                let text: String = (0..1 + next() % 8)
+                    .map(|_| words[(next() % words.len() as u64) as usize])
+                    .collect::<Vec<_>>()
+                    .join(if next() % 3 == 0 { "" } else { " " });
+                let expected = re.find(&text).map(|f| (f.start(), f.end()));
+                let got = m.hits(&text).first().and_then(|h| h.triggers[0].span);
+                assert_eq!(got, expected, "{p} on {text:?}");
+                matched += usize::from(got.is_some());
+            }
+            assert!(matched > 20, "{p}: {matched}");
+        }
+    }
 }
