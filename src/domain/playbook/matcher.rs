@@ -263,6 +263,10 @@ impl Matcher {
     }
 
     fn hits_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Hit> {
+        // A set without exclusions still has an (empty) exclusion matcher.
+        if self.triggers.is_empty() {
+            return Vec::new();
+        }
         scratch.begin(self.keyword_triggers.len(), self.filtered.len());
         let Scratch {
             generation,

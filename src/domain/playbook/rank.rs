@@ -161,33 +161,38 @@ impl PlaybookSet {
             })
             .collect();
 
-        let detected = match self.use_similarity {
-            true => similarity::detect(text),
-            false => Detected::Known(Lang::En),
+        let (detected, tokens) = match self.use_similarity {
+            true => similarity::detect_tokens(text),
+            false => (Detected::Known(Lang::En), Default::default()),
         };
         let mut weak: Vec<similarity::SimilarDoc> = Vec::new();
         let mut post: Option<Post> = None;
         if let (true, Detected::Known(lang)) = (self.use_similarity, detected) {
-            let read = self.similar.index.post(text, lang);
+            let read = self.similar.index.post_from(text, lang, tokens);
             let floor = self.min_similarity * WEAK_FRACTION;
+            // Playbook -> 1 + its place in `candidates` (0: none), for the walk below.
+            let mut triggered = vec![0u32; self.playbooks.len()];
+            for (i, c) in candidates.iter().enumerate() {
+                triggered[c.playbook] = i as u32 + 1;
+            }
             // Walking every similar playbook best first would sort them all; only a few are
             // used, so the best ones are kept as they come (same order: similarity, then id).
             let mut best: Vec<similarity::SimilarDoc> = Vec::with_capacity(MAX_SIMILAR + 1);
-            for s in self.similar.index.similar_unordered(&read, floor) {
+            self.similar.index.for_each_similar(&read, floor, |s| {
                 if !admits(s.owner) || vetoed.contains(&s.owner) {
-                    continue;
+                    return;
                 }
                 if s.similarity < self.min_similarity {
                     if Some(s.owner) != self.fallback {
                         keep_best(&mut weak, s, MAX_WEAK);
                     }
-                    continue;
+                    return;
                 }
-                match candidates.iter_mut().find(|c| c.playbook == s.owner) {
-                    Some(c) => c.similar = Some(s),
-                    None => keep_best(&mut best, s, MAX_SIMILAR),
+                match triggered[s.owner] {
+                    0 => keep_best(&mut best, s, MAX_SIMILAR),
+                    at => candidates[at as usize - 1].similar = Some(s),
                 }
-            }
+            });
             candidates.extend(best.into_iter().map(|s| Candidate {
                 playbook: s.owner,
                 trigger_score: 0,

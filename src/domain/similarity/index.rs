@@ -409,8 +409,15 @@ impl Index {
 
     /// Reads `text` in `lang`: its content words and their terms.
     pub fn post(&self, text: &str, lang: Lang) -> Post {
-        let mut tokens = Tokens::default();
-        tokens.fill(text, lang);
+        self.post_from(text, lang, Tokens::default())
+    }
+
+    /// As [`Index::post`], reusing `tokens` if they are `text`'s in a language that
+    /// tokenises it the same way (see [`Tokens::same_in`]).
+    pub fn post_from(&self, text: &str, lang: Lang, mut tokens: Tokens) -> Post {
+        if !tokens.same_in(lang) {
+            tokens.fill(text, lang);
+        }
         let vocabulary = &self.vocabularies[lang as usize];
         let mut words = Vec::with_capacity(tokens.len());
         for (i, token) in tokens.iter().enumerate() {
@@ -443,22 +450,30 @@ impl Index {
     /// Owners whose documents share terms with `post`, best first (then by owner), each
     /// at least `min_similarity`.
     pub fn similar(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
-        let mut out = self.similar_unordered(post, min_similarity);
+        let mut out = Vec::new();
+        self.for_each_similar(post, min_similarity, |s| out.push(s));
         out.sort_unstable_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.owner.cmp(&b.owner)));
         out
     }
 
-    /// As [`Index::similar`], in no particular order (for callers that want a few of them).
-    pub fn similar_unordered(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
+    /// Calls `visit` with each owner of [`Index::similar`], in no particular order (for
+    /// callers that want a few of them: nothing is collected or sorted).
+    pub fn for_each_similar(&self, post: &Post, min_similarity: f32, mut visit: impl FnMut(SimilarDoc)) {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.similar_with(post, min_similarity, &mut s),
-            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default()),
+            Ok(mut s) => self.similar_with(post, min_similarity, &mut s, &mut visit),
+            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default(), &mut visit),
         })
     }
 
-    fn similar_with(&self, post: &Post, min_similarity: f32, s: &mut Scratch) -> Vec<SimilarDoc> {
+    fn similar_with(
+        &self,
+        post: &Post,
+        min_similarity: f32,
+        s: &mut Scratch,
+        visit: &mut impl FnMut(SimilarDoc),
+    ) {
         if self.docs.is_empty() || post.words.is_empty() {
-            return Vec::new();
+            return;
         }
         let n_docs = self.docs.len();
         let generation = s.begin(n_docs, self.idf.len());
@@ -504,7 +519,7 @@ impl Index {
             postings += self.postings[*t as usize].docs.len();
         }
         if s.query.is_empty() || norm2 <= 0.0 {
-            return Vec::new();
+            return;
         }
         let inv_qnorm = 1.0 / norm2.sqrt();
 
@@ -554,16 +569,16 @@ impl Index {
         }
 
         let mut touched = std::mem::take(&mut s.docs);
-        let out = if dense {
-            self.closest_dense(&s.acc[..n_docs], inv_qnorm, min_similarity)
+        if dense {
+            self.closest_dense(&s.acc[..n_docs], inv_qnorm, min_similarity, visit);
         } else {
             // In document order, as the dense walk: equally close documents are then told
             // apart the same way whichever walk found them.
             touched.sort_unstable();
-            self.closest(touched.iter().map(|&d| d as usize), s, inv_qnorm, min_similarity)
-        };
+            let walk = touched.iter().map(|&d| d as usize);
+            self.closest(walk, s, inv_qnorm, min_similarity, visit);
+        }
         s.docs = touched;
-        out
     }
 
     /// An owner's similarity from its three closest documents' cosines.
@@ -582,16 +597,22 @@ impl Index {
     }
 
     /// [`Index::closest`] over every document, owner by owner (no owner test per document).
-    fn closest_dense(&self, acc: &[(f32, u32)], inv_qnorm: f32, min_similarity: f32) -> Vec<SimilarDoc> {
-        let mut out = Vec::new();
+    fn closest_dense(
+        &self,
+        acc: &[(f32, u32)],
+        inv_qnorm: f32,
+        min_similarity: f32,
+        visit: &mut impl FnMut(SimilarDoc),
+    ) {
         for &(owner, start, end) in &self.owners {
             let mut top: Top3 = (0.0, 0.0, 0.0, 0);
             for (d, &(dot, shared)) in acc[start as usize..end as usize].iter().enumerate() {
                 push_top3(&mut top, cosine(dot, shared, inv_qnorm), start + d as u32);
             }
-            out.extend(self.owner_similarity(owner, top, min_similarity));
+            if let Some(s) = self.owner_similarity(owner, top, min_similarity) {
+                visit(s);
+            }
         }
-        out
     }
 
     /// Each owner's three closest documents among `walk` (in document order, so an owner's
@@ -603,8 +624,8 @@ impl Index {
         s: &Scratch,
         inv_qnorm: f32,
         min_similarity: f32,
-    ) -> Vec<SimilarDoc> {
-        let mut out = Vec::new();
+        visit: &mut impl FnMut(SimilarDoc),
+    ) {
         let mut current = u32::MAX;
         let mut top: Top3 = (0.0, 0.0, 0.0, 0);
         let acc = &s.acc[..self.docs.len()];
@@ -612,7 +633,9 @@ impl Index {
             let owner = self.doc_owner[d];
             if owner != current {
                 if current != u32::MAX {
-                    out.extend(self.owner_similarity(current, top, min_similarity));
+                    if let Some(s) = self.owner_similarity(current, top, min_similarity) {
+                        visit(s);
+                    }
                 }
                 current = owner;
                 top = (0.0, 0.0, 0.0, 0);
@@ -621,9 +644,10 @@ impl Index {
             push_top3(&mut top, cosine(dot, shared, inv_qnorm), d as u32);
         }
         if current != u32::MAX {
-            out.extend(self.owner_similarity(current, top, min_similarity));
+            if let Some(s) = self.owner_similarity(current, top, min_similarity) {
+                visit(s);
+            }
         }
-        out
     }
 
     /// The words of `post` that document `doc` shares with it, in post order, each once.

@@ -156,6 +156,9 @@ pub struct Tokens {
     buf: String,
     /// (start, end) of each token in `buf`.
     spans: Vec<(u32, u32)>,
+    /// The language filled in, and whether the text had an apostrophe (the only place
+    /// where languages tokenise differently).
+    filled: Option<(Lang, bool)>,
 }
 
 impl Tokens {
@@ -164,6 +167,7 @@ impl Tokens {
         self.buf.clear();
         self.spans.clear();
         let text = analysed_prefix(text);
+        self.filled = Some((lang, text.contains(['\'', '’'])));
         for raw in text.split_whitespace() {
             if is_link_or_handle(raw) {
                 continue;
@@ -235,6 +239,13 @@ impl Tokens {
             self.spans.push((start as u32, end as u32));
         }
         end
+    }
+
+    /// Whether filling these tokens' text in `lang` would give the same tokens: it is the
+    /// language they were filled in, or the text has no apostrophe.
+    pub fn same_in(&self, lang: Lang) -> bool {
+        self.filled
+            .is_some_and(|(filled, apostrophe)| filled == lang || !apostrophe)
     }
 
     /// How many tokens there are.
