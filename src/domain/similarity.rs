@@ -14,7 +14,7 @@ mod index;
 mod stopwords;
 pub mod text;
 
-pub use index::{Index, IndexBuilder, Post, SimilarDoc};
+pub use index::{Index, IndexBuilder, Post, SimilarDoc, SimilarVisitor};
 
 /// A language carebot can stem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,7 +12,7 @@ use super::examples::Samples;
 use super::load::{Parsed, PlaybookError};
 use super::matcher::{Matched, TriggerKind};
 use super::{shorten, PlaybookMatch, PlaybookSet};
-use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post};
+use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post, SimilarVisitor};
 use crate::domain::types::{Network, Segment};
 
 #[cfg(doc)]
@@ -112,6 +112,63 @@ fn keep_best(best: &mut Vec<similarity::SimilarDoc>, s: similarity::SimilarDoc, 
     best.truncate(max);
 }
 
+/// The similar playbooks a ranking uses, kept as the index finds them.
+///
+/// Walking every similar playbook best first would sort them all; only a few are used, so
+/// the best ones are kept as they come (same order: similarity, then id), and the index
+/// is told which similarity a playbook must reach to matter ([`SimilarVisitor::bar`]).
+struct Gather<'a, F> {
+    /// Whether a playbook may be suggested for the post (filters, exclusions).
+    eligible: F,
+    /// Playbook -> 1 + its place in `candidates` (0: no trigger matched).
+    triggered: Vec<u32>,
+    candidates: &'a mut Vec<Candidate>,
+    /// The closest playbooks without a matched trigger, at least the minimum.
+    best: Vec<similarity::SimilarDoc>,
+    /// The closest below the minimum (hints, shown only when nothing else is).
+    weak: &'a mut Vec<similarity::SimilarDoc>,
+    min_similarity: f32,
+    floor: f32,
+    fallback: Option<usize>,
+}
+
+impl<F: Fn(usize) -> bool> SimilarVisitor for Gather<'_, F> {
+    fn visit(&mut self, s: similarity::SimilarDoc) {
+        if !(self.eligible)(s.owner) {
+            return;
+        }
+        if s.similarity < self.min_similarity {
+            if Some(s.owner) != self.fallback {
+                keep_best(self.weak, s, MAX_WEAK);
+            }
+            return;
+        }
+        match self.triggered[s.owner] {
+            0 => keep_best(&mut self.best, s, MAX_SIMILAR),
+            at => self.candidates[at as usize - 1].similar = Some(s),
+        }
+    }
+
+    fn bar(&self) -> f32 {
+        // Hints below the minimum are shown only when nothing else is suggested.
+        if !self.candidates.is_empty() || !self.best.is_empty() {
+            match self.best.get(MAX_SIMILAR - 1) {
+                Some(last) => last.similarity,
+                None => self.min_similarity,
+            }
+        } else {
+            match self.weak.get(MAX_WEAK - 1) {
+                Some(last) => last.similarity,
+                None => self.floor,
+            }
+        }
+    }
+
+    fn always(&self, owner: usize) -> bool {
+        self.triggered[owner] != 0
+    }
+}
+
 /// One playbook being ranked for a post.
 struct Candidate {
     playbook: usize,
@@ -169,30 +226,21 @@ impl PlaybookSet {
         let mut post: Option<Post> = None;
         if let (true, Detected::Known(lang)) = (self.use_similarity, detected) {
             let read = self.similar.index.post_from(text, lang, tokens);
-            let floor = self.min_similarity * WEAK_FRACTION;
-            // Playbook -> 1 + its place in `candidates` (0: none), for the walk below.
-            let mut triggered = vec![0u32; self.playbooks.len()];
-            for (i, c) in candidates.iter().enumerate() {
-                triggered[c.playbook] = i as u32 + 1;
+            let mut gather = Gather {
+                eligible: |i: usize| admits(i) && !vetoed.contains(&i),
+                triggered: vec![0u32; self.playbooks.len()],
+                candidates: &mut candidates,
+                best: Vec::with_capacity(MAX_SIMILAR + 1),
+                weak: &mut weak,
+                min_similarity: self.min_similarity,
+                floor: self.min_similarity * WEAK_FRACTION,
+                fallback: self.fallback,
+            };
+            for (i, c) in gather.candidates.iter().enumerate() {
+                gather.triggered[c.playbook] = i as u32 + 1;
             }
-            // Walking every similar playbook best first would sort them all; only a few are
-            // used, so the best ones are kept as they come (same order: similarity, then id).
-            let mut best: Vec<similarity::SimilarDoc> = Vec::with_capacity(MAX_SIMILAR + 1);
-            self.similar.index.for_each_similar(&read, floor, |s| {
-                if !admits(s.owner) || vetoed.contains(&s.owner) {
-                    return;
-                }
-                if s.similarity < self.min_similarity {
-                    if Some(s.owner) != self.fallback {
-                        keep_best(&mut weak, s, MAX_WEAK);
-                    }
-                    return;
-                }
-                match triggered[s.owner] {
-                    0 => keep_best(&mut best, s, MAX_SIMILAR),
-                    at => candidates[at as usize - 1].similar = Some(s),
-                }
-            });
+            self.similar.index.visit_similar(&read, gather.floor, &mut gather);
+            let best = gather.best;
             candidates.extend(best.into_iter().map(|s| Candidate {
                 playbook: s.owner,
                 trigger_score: 0,

@@ -153,6 +153,37 @@ pub struct SimilarDoc {
     pub doc_similarity: f32,
 }
 
+/// Receives the owners similar to a post from [`Index::visit_similar`], and says which
+/// of the others it still wants, so that those it cannot use are not scored in full.
+pub trait SimilarVisitor {
+    /// Takes one owner's similarity (owners come in no particular order).
+    fn visit(&mut self, s: SimilarDoc);
+    /// The similarity an owner must now reach to be of use, unless [`Self::always`] wants
+    /// it: owners whose closest document is already below it may be skipped.
+    fn bar(&self) -> f32;
+    /// Whether `owner` is wanted whatever its similarity.
+    fn always(&self, owner: usize) -> bool;
+}
+
+/// Every owner, with a closure.
+struct Every<F>(F);
+
+impl<F: FnMut(SimilarDoc)> SimilarVisitor for Every<F> {
+    fn visit(&mut self, s: SimilarDoc) {
+        (self.0)(s)
+    }
+    fn bar(&self) -> f32 {
+        0.0
+    }
+    fn always(&self, _: usize) -> bool {
+        true
+    }
+}
+
+/// An owner's similarity is at most its closest document's cosine (the weights below add
+/// up to 1); this covers the rounding of the weighted sum.
+const BOUND_SLACK: f32 = 1.0001;
+
 /// Weights of an owner's first, second and third closest documents in its similarity:
 /// several close examples are stronger evidence than one.
 const TOP_WEIGHTS: [f32; 3] = [0.6, 0.25, 0.15];
@@ -451,17 +482,17 @@ impl Index {
     /// at least `min_similarity`.
     pub fn similar(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
         let mut out = Vec::new();
-        self.for_each_similar(post, min_similarity, |s| out.push(s));
+        self.visit_similar(post, min_similarity, &mut Every(|s| out.push(s)));
         out.sort_unstable_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.owner.cmp(&b.owner)));
         out
     }
 
-    /// Calls `visit` with each owner of [`Index::similar`], in no particular order (for
-    /// callers that want a few of them: nothing is collected or sorted).
-    pub fn for_each_similar(&self, post: &Post, min_similarity: f32, mut visit: impl FnMut(SimilarDoc)) {
+    /// Gives `visitor` the owners of [`Index::similar`] it wants, in no particular order
+    /// (for callers that want a few of them: nothing is collected or sorted).
+    pub fn visit_similar(&self, post: &Post, min_similarity: f32, visitor: &mut impl SimilarVisitor) {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.similar_with(post, min_similarity, &mut s, &mut visit),
-            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default(), &mut visit),
+            Ok(mut s) => self.similar_with(post, min_similarity, &mut s, visitor),
+            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default(), visitor),
         })
     }
 
@@ -470,7 +501,7 @@ impl Index {
         post: &Post,
         min_similarity: f32,
         s: &mut Scratch,
-        visit: &mut impl FnMut(SimilarDoc),
+        visit: &mut impl SimilarVisitor,
     ) {
         if self.docs.is_empty() || post.words.is_empty() {
             return;
@@ -597,20 +628,34 @@ impl Index {
     }
 
     /// [`Index::closest`] over every document, owner by owner (no owner test per document).
+    /// Owners the visitor no longer wants are bounded by their closest document only.
     fn closest_dense(
         &self,
         acc: &[(f32, u32)],
         inv_qnorm: f32,
         min_similarity: f32,
-        visit: &mut impl FnMut(SimilarDoc),
+        visit: &mut impl SimilarVisitor,
     ) {
         for &(owner, start, end) in &self.owners {
+            let docs = &acc[start as usize..end as usize];
+            let bar = visit.bar();
+            if bar > 0.0 && !visit.always(owner as usize) {
+                // Cosines are not negative, so their bits order as they do.
+                let closest = docs
+                    .iter()
+                    .map(|&(dot, shared)| cosine(dot, shared, inv_qnorm).to_bits())
+                    .max()
+                    .map_or(0.0, f32::from_bits);
+                if closest * BOUND_SLACK < bar {
+                    continue;
+                }
+            }
             let mut top: Top3 = (0.0, 0.0, 0.0, 0);
-            for (d, &(dot, shared)) in acc[start as usize..end as usize].iter().enumerate() {
+            for (d, &(dot, shared)) in docs.iter().enumerate() {
                 push_top3(&mut top, cosine(dot, shared, inv_qnorm), start + d as u32);
             }
             if let Some(s) = self.owner_similarity(owner, top, min_similarity) {
-                visit(s);
+                visit.visit(s);
             }
         }
     }
@@ -624,7 +669,7 @@ impl Index {
         s: &Scratch,
         inv_qnorm: f32,
         min_similarity: f32,
-        visit: &mut impl FnMut(SimilarDoc),
+        visit: &mut impl SimilarVisitor,
     ) {
         let mut current = u32::MAX;
         let mut top: Top3 = (0.0, 0.0, 0.0, 0);
@@ -634,7 +679,7 @@ impl Index {
             if owner != current {
                 if current != u32::MAX {
                     if let Some(s) = self.owner_similarity(current, top, min_similarity) {
-                        visit(s);
+                        visit.visit(s);
                     }
                 }
                 current = owner;
@@ -645,7 +690,7 @@ impl Index {
         }
         if current != u32::MAX {
             if let Some(s) = self.owner_similarity(current, top, min_similarity) {
-                visit(s);
+                visit.visit(s);
             }
         }
     }
