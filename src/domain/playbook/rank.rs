@@ -342,11 +342,11 @@ impl PlaybookSet {
 
     /// `similar to example "battery died in the rental car" (battery, died, rental)`.
     fn similarity_reason(&self, playbook: usize, s: &similarity::SimilarDoc, post: &Post) -> String {
-        let shared = self.similar.index.shared_words(post, s.doc);
+        let shared = self.similar.index.shared_words(post, s.doc, 6);
         let words = if shared.is_empty() {
             String::new()
         } else {
-            format!(" ({})", shared.into_iter().take(6).collect::<Vec<_>>().join(", "))
+            format!(" ({})", shared.join(", "))
         };
         let pb = &self.playbooks[playbook];
         match self.similar.docs[s.doc] {

@@ -695,11 +695,15 @@ impl Index {
         }
     }
 
-    /// The words of `post` that document `doc` shares with it, in post order, each once.
-    pub fn shared_words<'a>(&self, post: &'a Post, doc: usize) -> Vec<&'a str> {
+    /// The first `limit` words of `post` that document `doc` shares with it, in post
+    /// order, each once.
+    pub fn shared_words<'a>(&self, post: &'a Post, doc: usize, limit: usize) -> Vec<&'a str> {
         let terms = &self.docs[self.internal[doc] as usize].terms;
         let mut out: Vec<&str> = Vec::new();
         for &(token, term) in &post.words {
+            if out.len() == limit {
+                break;
+            }
             let shared = term.is_some_and(|t| terms.binary_search_by_key(&t, |&(x, _)| x).is_ok());
             let surface = post.tokens.get(token as usize);
             if shared && !out.contains(&surface) {
@@ -734,7 +738,8 @@ mod tests {
         assert_eq!(got[0].owner, 0);
         assert_eq!(got[0].doc, 0);
         assert!(got.iter().all(|s| s.owner != 1), "{got:?}");
-        assert_eq!(ix.shared_words(&p, 0), ["rental", "battery", "car"]);
+        assert_eq!(ix.shared_words(&p, 0, 6), ["rental", "battery", "car"]);
+        assert_eq!(ix.shared_words(&p, 0, 2), ["rental", "battery"]);
     }
 
     #[test]
