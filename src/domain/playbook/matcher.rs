@@ -10,7 +10,7 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 mod literals;
 mod pair;
 
-use literals::{fold_into, fold_str, required_literals};
+use literals::{fold_char, fold_into, fold_str, required_literals};
 use pair::{pair_literals, Found, Occurrences, Pair};
 
 /// Points for a matched keyword.
@@ -279,10 +279,11 @@ impl Matcher {
             matched,
         } = scratch;
         let generation = *generation;
-        // ASCII text needs no folding (the automaton ignores ASCII case); other text is
-        // folded char by char so that "CAFÉ" finds "café" as the pattern regex would.
-        let ascii = text.is_ascii();
-        let haystack: &str = if ascii {
+        // Text whose only non-ASCII characters fold to themselves (emoji, curly quotes)
+        // needs no folding (the automaton ignores ASCII case); other text is folded char
+        // by char so that "CAFÉ" finds "café" as the pattern regex would.
+        let as_written = text.is_ascii() || text.chars().all(|c| c.is_ascii() || fold_char(c) == c);
+        let haystack: &str = if as_written {
             text
         } else {
             fold_into(text, folded, offsets);
@@ -291,7 +292,7 @@ impl Matcher {
         let bytes = haystack.as_bytes();
         for m in self.needles.find_overlapping_iter(haystack) {
             let id = m.pattern().as_usize();
-            let (start, end) = match ascii {
+            let (start, end) = match as_written {
                 true => (m.start() as u32, m.end() as u32),
                 false => (offsets[m.start()], offsets[m.end()]),
             };
