@@ -19,9 +19,13 @@
 
 use std::cell::RefCell;
 
-use super::text::{self, words, Tokens, Word};
+use super::text::{self, Tokens};
 use super::Lang;
 use rustc_hash::FxHashMap;
+
+mod build;
+
+pub use build::IndexBuilder;
 
 /// How much a shared bigram weighs against a shared word: the pair counts besides its two
 /// words, so it already weighs more than the same words apart. Less than a word: in posts
@@ -49,29 +53,10 @@ struct Vocabulary {
     surfaces: FxHashMap<Box<str>, u32>,
 }
 
-/// Collects sample texts, then builds the [`Index`].
-#[derive(Debug, Default)]
-pub struct IndexBuilder {
-    vocabularies: [Vocabulary; 4],
-    /// (first term, second term) -> term.
-    bigrams: FxHashMap<u64, u32>,
-    /// Term -> whether it is a pair of words.
-    bigram: Vec<bool>,
-    /// Per document: (owner, term counts).
-    docs: Vec<Counted>,
-    /// The "asks a question" terms.
-    questions: Vec<u32>,
-    /// The "says something kind" terms.
-    praises: Vec<u32>,
-}
-
 /// The key of the "asks a question" term.
 const QUESTION: &str = "?";
 /// The key of the "says something kind" term.
 const PRAISE: &str = "+";
-
-/// A document being collected: its owner and its term counts.
-type Counted = (u32, Vec<(u32, f32)>);
 
 /// One sample text in the index.
 #[derive(Debug, Clone)]
@@ -217,170 +202,6 @@ fn push_top3(top: &mut Top3, cos: f32, d: u32) {
     let t1 = if above1 { down0 } else { t1 };
     let t2 = if down1 > t2 { down1 } else { t2 };
     *top = (t0, t1, t2, best);
-}
-
-impl IndexBuilder {
-    /// Adds `text` in `lang` for `owner`; returns the document's number. `segments` lets a
-    /// caller add several short phrases as one document without bigrams across them.
-    pub fn add(&mut self, owner: usize, lang: Lang, segments: &[&str]) -> usize {
-        let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
-        for segment in segments {
-            let ws = words(segment, lang);
-            if text::asks(segment, lang) {
-                let t = self.signal(lang, QUESTION);
-                *counts.entry(t).or_default() += 1.0;
-            }
-            let mut tokens = Tokens::default();
-            tokens.fill(segment, lang);
-            if text::praises(&tokens, lang) {
-                let t = self.signal(lang, PRAISE);
-                *counts.entry(t).or_default() += 1.0;
-            }
-            let mut previous: Option<u32> = None;
-            for w in &ws {
-                let t = self.unigram(lang, w);
-                *counts.entry(t).or_default() += 1.0;
-                if let Some(p) = previous {
-                    let b = self.bigram_term(p, t);
-                    *counts.entry(b).or_default() += 1.0;
-                }
-                previous = Some(t);
-            }
-        }
-        let mut terms: Vec<(u32, f32)> = counts.into_iter().collect();
-        terms.sort_unstable_by_key(|&(t, _)| t);
-        self.docs.push((owner as u32, terms));
-        self.docs.len() - 1
-    }
-
-    /// The term that stands for "asks a question" ([`QUESTION`]) or "says something kind"
-    /// ([`PRAISE`]) in `lang` (not a word: `?` and `+` are no stems).
-    fn signal(&mut self, lang: Lang, key: &str) -> u32 {
-        match self.vocabularies[lang as usize].stems.get(key) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(true);
-                match key {
-                    QUESTION => self.questions.push(t),
-                    _ => self.praises.push(t),
-                }
-                self.vocabularies[lang as usize].stems.insert(key.into(), t);
-                t
-            }
-        }
-    }
-
-    fn new_term(&mut self, bigram: bool) -> u32 {
-        self.bigram.push(bigram);
-        (self.bigram.len() - 1) as u32
-    }
-
-    fn unigram(&mut self, lang: Lang, w: &Word) -> u32 {
-        let t = match self.vocabularies[lang as usize].stems.get(w.stem.as_str()) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(false);
-                self.vocabularies[lang as usize]
-                    .stems
-                    .insert(w.stem.as_str().into(), t);
-                t
-            }
-        };
-        self.vocabularies[lang as usize]
-            .surfaces
-            .entry(w.surface.as_str().into())
-            .or_insert(t);
-        t
-    }
-
-    fn bigram_term(&mut self, first: u32, second: u32) -> u32 {
-        match self.bigrams.get(&pair(first, second)) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(true);
-                self.bigrams.insert(pair(first, second), t);
-                t
-            }
-        }
-    }
-
-    pub fn build(self) -> Index {
-        let n_terms = self.bigram.len();
-        let mut df = vec![0u32; n_terms];
-        for (_, terms) in &self.docs {
-            for &(t, _) in terms {
-                df[t as usize] += 1;
-            }
-        }
-        let n = self.docs.len().max(1) as f32;
-
-        let idf: Vec<f32> = df
-            .iter()
-            .zip(&self.bigram)
-            .enumerate()
-            .map(|(t, (&d, &bigram))| {
-                let idf = (1.0 + n / d.max(1) as f32).ln();
-                if self.questions.contains(&(t as u32)) {
-                    idf * QUESTION_WEIGHT
-                } else if self.praises.contains(&(t as u32)) {
-                    idf * PRAISE_WEIGHT
-                } else if bigram {
-                    idf * BIGRAM_WEIGHT
-                } else {
-                    idf
-                }
-            })
-            .collect();
-        let mut postings: Vec<Postings> = vec![Postings::default(); n_terms];
-        // Documents grouped by owner, so that scoring finds an owner's documents together.
-        let mut order: Vec<usize> = (0..self.docs.len()).collect();
-        order.sort_by_key(|&d| self.docs[d].0);
-        let mut internal = vec![0u32; order.len()];
-        for (i, &d) in order.iter().enumerate() {
-            internal[d] = i as u32;
-        }
-        let mut by_number: Vec<Option<Counted>> = self.docs.into_iter().map(Some).collect();
-        let mut docs = Vec::with_capacity(order.len());
-        for (i, &d) in order.iter().enumerate() {
-            let Some((owner, counts)) = by_number[d].take() else {
-                continue;
-            };
-            let mut terms: Vec<(u32, f32)> = counts
-                .into_iter()
-                .map(|(t, tf)| (t, (1.0 + tf.ln()) * idf[t as usize]))
-                .collect();
-            let norm = terms.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                for (t, w) in &mut terms {
-                    *w /= norm;
-                    let p = &mut postings[*t as usize];
-                    p.docs.push(i as u32);
-                    p.weights.push(*w);
-                }
-            }
-            docs.push(Doc { owner, terms });
-        }
-        let mut owners: Vec<(u32, u32, u32)> = Vec::new();
-        for (i, d) in docs.iter().enumerate() {
-            match owners.last_mut() {
-                Some(run) if run.0 == d.owner => run.2 = i as u32 + 1,
-                _ => owners.push((d.owner, i as u32, i as u32 + 1)),
-            }
-        }
-        Index {
-            vocabularies: self.vocabularies,
-            bigrams: self.bigrams,
-            postings,
-            idf,
-            bigram: self.bigram,
-            owners,
-            doc_owner: docs.iter().map(|d| d.owner).collect(),
-            external: order.iter().map(|&d| d as u32).collect(),
-            internal,
-            docs,
-            unknown: (1.0 + n).ln() * UNKNOWN_WEIGHT,
-        }
-    }
 }
 
 /// Per-thread buffers for scoring.
