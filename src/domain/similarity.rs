@@ -14,7 +14,7 @@ mod index;
 mod stopwords;
 pub mod text;
 
-pub use index::{Index, IndexBuilder, Post, SimilarDoc};
+pub use index::{Index, IndexBuilder, Post, SimilarDoc, SimilarVisitor};
 
 /// A language carebot can stem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,8 +81,19 @@ const DETECT_BYTES: usize = 400;
 /// evidence at all: English, the library's main language (whatlang is unreliable on a few
 /// words, and such a text has few content words anyway).
 pub fn detect(text: &str) -> Detected {
+    detect_tokens(text).0
+}
+
+/// As [`detect`], also giving the tokens it read (French ones; [`Index::post_from`] reuses
+/// them when the language tokenises the text the same way).
+pub fn detect_tokens(text: &str) -> (Detected, text::Tokens) {
     let mut tokens = text::Tokens::default();
     tokens.fill(text, Lang::Fr);
+    (detect_from(text, &tokens), tokens)
+}
+
+/// [`detect`] with the text's French `tokens` read already.
+fn detect_from(text: &str, tokens: &text::Tokens) -> Detected {
     let votes = stopwords::marker_votes(tokens.iter());
     let (best, &top) = votes
         .iter()

@@ -139,7 +139,7 @@ fn vetoes_of_own_examples(check: &mut FileCheck<'_>, samples: &Samples, exclusio
     let mut reported = vec![false; exclusion_lines.len()];
     for example in &samples.examples {
         for hit in matcher.hits(&example.text) {
-            for &t in &hit.triggers {
+            for t in hit.triggers.iter().map(|m| m.trigger) {
                 if std::mem::replace(&mut reported[t], true) {
                     continue;
                 }

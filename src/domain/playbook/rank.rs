@@ -10,9 +10,9 @@
 
 use super::examples::Samples;
 use super::load::{Parsed, PlaybookError};
-use super::matcher::TriggerKind;
+use super::matcher::{Matched, TriggerKind};
 use super::{shorten, PlaybookMatch, PlaybookSet};
-use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post};
+use crate::domain::similarity::{self, Detected, Index, IndexBuilder, Lang, Post, SimilarVisitor};
 use crate::domain::types::{Network, Segment};
 
 #[cfg(doc)]
@@ -112,11 +112,68 @@ fn keep_best(best: &mut Vec<similarity::SimilarDoc>, s: similarity::SimilarDoc, 
     best.truncate(max);
 }
 
+/// The similar playbooks a ranking uses, kept as the index finds them.
+///
+/// Walking every similar playbook best first would sort them all; only a few are used, so
+/// the best ones are kept as they come (same order: similarity, then id), and the index
+/// is told which similarity a playbook must reach to matter ([`SimilarVisitor::bar`]).
+struct Gather<'a, F> {
+    /// Whether a playbook may be suggested for the post (filters, exclusions).
+    eligible: F,
+    /// Playbook -> 1 + its place in `candidates` (0: no trigger matched).
+    triggered: Vec<u32>,
+    candidates: &'a mut Vec<Candidate>,
+    /// The closest playbooks without a matched trigger, at least the minimum.
+    best: Vec<similarity::SimilarDoc>,
+    /// The closest below the minimum (hints, shown only when nothing else is).
+    weak: &'a mut Vec<similarity::SimilarDoc>,
+    min_similarity: f32,
+    floor: f32,
+    fallback: Option<usize>,
+}
+
+impl<F: Fn(usize) -> bool> SimilarVisitor for Gather<'_, F> {
+    fn visit(&mut self, s: similarity::SimilarDoc) {
+        if !(self.eligible)(s.owner) {
+            return;
+        }
+        if s.similarity < self.min_similarity {
+            if Some(s.owner) != self.fallback {
+                keep_best(self.weak, s, MAX_WEAK);
+            }
+            return;
+        }
+        match self.triggered[s.owner] {
+            0 => keep_best(&mut self.best, s, MAX_SIMILAR),
+            at => self.candidates[at as usize - 1].similar = Some(s),
+        }
+    }
+
+    fn bar(&self) -> f32 {
+        // Hints below the minimum are shown only when nothing else is suggested.
+        if !self.candidates.is_empty() || !self.best.is_empty() {
+            match self.best.get(MAX_SIMILAR - 1) {
+                Some(last) => last.similarity,
+                None => self.min_similarity,
+            }
+        } else {
+            match self.weak.get(MAX_WEAK - 1) {
+                Some(last) => last.similarity,
+                None => self.floor,
+            }
+        }
+    }
+
+    fn always(&self, owner: usize) -> bool {
+        self.triggered[owner] != 0
+    }
+}
+
 /// One playbook being ranked for a post.
 struct Candidate {
     playbook: usize,
     trigger_score: u32,
-    triggers: Vec<usize>,
+    triggers: Vec<Matched>,
     similar: Option<similarity::SimilarDoc>,
 }
 
@@ -161,33 +218,29 @@ impl PlaybookSet {
             })
             .collect();
 
-        let detected = match self.use_similarity {
-            true => similarity::detect(text),
-            false => Detected::Known(Lang::En),
+        let (detected, tokens) = match self.use_similarity {
+            true => similarity::detect_tokens(text),
+            false => (Detected::Known(Lang::En), Default::default()),
         };
         let mut weak: Vec<similarity::SimilarDoc> = Vec::new();
         let mut post: Option<Post> = None;
         if let (true, Detected::Known(lang)) = (self.use_similarity, detected) {
-            let read = self.similar.index.post(text, lang);
-            let floor = self.min_similarity * WEAK_FRACTION;
-            // Walking every similar playbook best first would sort them all; only a few are
-            // used, so the best ones are kept as they come (same order: similarity, then id).
-            let mut best: Vec<similarity::SimilarDoc> = Vec::with_capacity(MAX_SIMILAR + 1);
-            for s in self.similar.index.similar_unordered(&read, floor) {
-                if !admits(s.owner) || vetoed.contains(&s.owner) {
-                    continue;
-                }
-                if s.similarity < self.min_similarity {
-                    if Some(s.owner) != self.fallback {
-                        keep_best(&mut weak, s, MAX_WEAK);
-                    }
-                    continue;
-                }
-                match candidates.iter_mut().find(|c| c.playbook == s.owner) {
-                    Some(c) => c.similar = Some(s),
-                    None => keep_best(&mut best, s, MAX_SIMILAR),
-                }
+            let read = self.similar.index.post_from(text, lang, tokens);
+            let mut gather = Gather {
+                eligible: |i: usize| admits(i) && !vetoed.contains(&i),
+                triggered: vec![0u32; self.playbooks.len()],
+                candidates: &mut candidates,
+                best: Vec::with_capacity(MAX_SIMILAR + 1),
+                weak: &mut weak,
+                min_similarity: self.min_similarity,
+                floor: self.min_similarity * WEAK_FRACTION,
+                fallback: self.fallback,
+            };
+            for (i, c) in gather.candidates.iter().enumerate() {
+                gather.triggered[c.playbook] = i as u32 + 1;
             }
+            self.similar.index.visit_similar(&read, gather.floor, &mut gather);
+            let best = gather.best;
             candidates.extend(best.into_iter().map(|s| Candidate {
                 playbook: s.owner,
                 trigger_score: 0,
@@ -265,13 +318,16 @@ impl PlaybookSet {
 
     /// `matched: "flat tire", "stranded on the highway"`: keywords as written, patterns by
     /// the text they matched.
-    fn reason(&self, text: &str, triggers: &[usize]) -> String {
+    fn reason(&self, text: &str, triggers: &[Matched]) -> String {
         let mut quoted: Vec<String> = Vec::with_capacity(triggers.len());
-        for &i in triggers {
-            let t = self.matcher.trigger(i);
+        for m in triggers {
+            let t = self.matcher.trigger(m.trigger);
             let shown = match (t.kind, &t.regex) {
                 (TriggerKind::Pattern, Some(re)) => {
-                    let found = re.find(text).map(|m| m.as_str()).unwrap_or(&t.text);
+                    let found = match m.span {
+                        Some((start, end)) => &text[start..end],
+                        None => re.find(text).map(|m| m.as_str()).unwrap_or(&t.text),
+                    };
                     format!("{:?}", shorten(found, 40))
                 }
                 _ => format!("{:?}", t.text),
@@ -286,11 +342,11 @@ impl PlaybookSet {
 
     /// `similar to example "battery died in the rental car" (battery, died, rental)`.
     fn similarity_reason(&self, playbook: usize, s: &similarity::SimilarDoc, post: &Post) -> String {
-        let shared = self.similar.index.shared_words(post, s.doc);
+        let shared = self.similar.index.shared_words(post, s.doc, 6);
         let words = if shared.is_empty() {
             String::new()
         } else {
-            format!(" ({})", shared.into_iter().take(6).collect::<Vec<_>>().join(", "))
+            format!(" ({})", shared.join(", "))
         };
         let pb = &self.playbooks[playbook];
         match self.similar.docs[s.doc] {

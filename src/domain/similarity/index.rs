@@ -19,9 +19,13 @@
 
 use std::cell::RefCell;
 
-use super::text::{self, words, Tokens, Word};
+use super::text::{self, Tokens};
 use super::Lang;
 use rustc_hash::FxHashMap;
+
+mod build;
+
+pub use build::IndexBuilder;
 
 /// How much a shared bigram weighs against a shared word: the pair counts besides its two
 /// words, so it already weighs more than the same words apart. Less than a word: in posts
@@ -49,29 +53,10 @@ struct Vocabulary {
     surfaces: FxHashMap<Box<str>, u32>,
 }
 
-/// Collects sample texts, then builds the [`Index`].
-#[derive(Debug, Default)]
-pub struct IndexBuilder {
-    vocabularies: [Vocabulary; 4],
-    /// (first term, second term) -> term.
-    bigrams: FxHashMap<u64, u32>,
-    /// Term -> whether it is a pair of words.
-    bigram: Vec<bool>,
-    /// Per document: (owner, term counts).
-    docs: Vec<Counted>,
-    /// The "asks a question" terms.
-    questions: Vec<u32>,
-    /// The "says something kind" terms.
-    praises: Vec<u32>,
-}
-
 /// The key of the "asks a question" term.
 const QUESTION: &str = "?";
 /// The key of the "says something kind" term.
 const PRAISE: &str = "+";
-
-/// A document being collected: its owner and its term counts.
-type Counted = (u32, Vec<(u32, f32)>);
 
 /// One sample text in the index.
 #[derive(Debug, Clone)]
@@ -153,6 +138,37 @@ pub struct SimilarDoc {
     pub doc_similarity: f32,
 }
 
+/// Receives the owners similar to a post from [`Index::visit_similar`], and says which
+/// of the others it still wants, so that those it cannot use are not scored in full.
+pub trait SimilarVisitor {
+    /// Takes one owner's similarity (owners come in no particular order).
+    fn visit(&mut self, s: SimilarDoc);
+    /// The similarity an owner must now reach to be of use, unless [`Self::always`] wants
+    /// it: owners whose closest document is already below it may be skipped.
+    fn bar(&self) -> f32;
+    /// Whether `owner` is wanted whatever its similarity.
+    fn always(&self, owner: usize) -> bool;
+}
+
+/// Every owner, with a closure.
+struct Every<F>(F);
+
+impl<F: FnMut(SimilarDoc)> SimilarVisitor for Every<F> {
+    fn visit(&mut self, s: SimilarDoc) {
+        (self.0)(s)
+    }
+    fn bar(&self) -> f32 {
+        0.0
+    }
+    fn always(&self, _: usize) -> bool {
+        true
+    }
+}
+
+/// An owner's similarity is at most its closest document's cosine (the weights below add
+/// up to 1); this covers the rounding of the weighted sum.
+const BOUND_SLACK: f32 = 1.0001;
+
 /// Weights of an owner's first, second and third closest documents in its similarity:
 /// several close examples are stronger evidence than one.
 const TOP_WEIGHTS: [f32; 3] = [0.6, 0.25, 0.15];
@@ -186,170 +202,6 @@ fn push_top3(top: &mut Top3, cos: f32, d: u32) {
     let t1 = if above1 { down0 } else { t1 };
     let t2 = if down1 > t2 { down1 } else { t2 };
     *top = (t0, t1, t2, best);
-}
-
-impl IndexBuilder {
-    /// Adds `text` in `lang` for `owner`; returns the document's number. `segments` lets a
-    /// caller add several short phrases as one document without bigrams across them.
-    pub fn add(&mut self, owner: usize, lang: Lang, segments: &[&str]) -> usize {
-        let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
-        for segment in segments {
-            let ws = words(segment, lang);
-            if text::asks(segment, lang) {
-                let t = self.signal(lang, QUESTION);
-                *counts.entry(t).or_default() += 1.0;
-            }
-            let mut tokens = Tokens::default();
-            tokens.fill(segment, lang);
-            if text::praises(&tokens, lang) {
-                let t = self.signal(lang, PRAISE);
-                *counts.entry(t).or_default() += 1.0;
-            }
-            let mut previous: Option<u32> = None;
-            for w in &ws {
-                let t = self.unigram(lang, w);
-                *counts.entry(t).or_default() += 1.0;
-                if let Some(p) = previous {
-                    let b = self.bigram_term(p, t);
-                    *counts.entry(b).or_default() += 1.0;
-                }
-                previous = Some(t);
-            }
-        }
-        let mut terms: Vec<(u32, f32)> = counts.into_iter().collect();
-        terms.sort_unstable_by_key(|&(t, _)| t);
-        self.docs.push((owner as u32, terms));
-        self.docs.len() - 1
-    }
-
-    /// The term that stands for "asks a question" ([`QUESTION`]) or "says something kind"
-    /// ([`PRAISE`]) in `lang` (not a word: `?` and `+` are no stems).
-    fn signal(&mut self, lang: Lang, key: &str) -> u32 {
-        match self.vocabularies[lang as usize].stems.get(key) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(true);
-                match key {
-                    QUESTION => self.questions.push(t),
-                    _ => self.praises.push(t),
-                }
-                self.vocabularies[lang as usize].stems.insert(key.into(), t);
-                t
-            }
-        }
-    }
-
-    fn new_term(&mut self, bigram: bool) -> u32 {
-        self.bigram.push(bigram);
-        (self.bigram.len() - 1) as u32
-    }
-
-    fn unigram(&mut self, lang: Lang, w: &Word) -> u32 {
-        let t = match self.vocabularies[lang as usize].stems.get(w.stem.as_str()) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(false);
-                self.vocabularies[lang as usize]
-                    .stems
-                    .insert(w.stem.as_str().into(), t);
-                t
-            }
-        };
-        self.vocabularies[lang as usize]
-            .surfaces
-            .entry(w.surface.as_str().into())
-            .or_insert(t);
-        t
-    }
-
-    fn bigram_term(&mut self, first: u32, second: u32) -> u32 {
-        match self.bigrams.get(&pair(first, second)) {
-            Some(&t) => t,
-            None => {
-                let t = self.new_term(true);
-                self.bigrams.insert(pair(first, second), t);
-                t
-            }
-        }
-    }
-
-    pub fn build(self) -> Index {
-        let n_terms = self.bigram.len();
-        let mut df = vec![0u32; n_terms];
-        for (_, terms) in &self.docs {
-            for &(t, _) in terms {
-                df[t as usize] += 1;
-            }
-        }
-        let n = self.docs.len().max(1) as f32;
-
-        let idf: Vec<f32> = df
-            .iter()
-            .zip(&self.bigram)
-            .enumerate()
-            .map(|(t, (&d, &bigram))| {
-                let idf = (1.0 + n / d.max(1) as f32).ln();
-                if self.questions.contains(&(t as u32)) {
-                    idf * QUESTION_WEIGHT
-                } else if self.praises.contains(&(t as u32)) {
-                    idf * PRAISE_WEIGHT
-                } else if bigram {
-                    idf * BIGRAM_WEIGHT
-                } else {
-                    idf
-                }
-            })
-            .collect();
-        let mut postings: Vec<Postings> = vec![Postings::default(); n_terms];
-        // Documents grouped by owner, so that scoring finds an owner's documents together.
-        let mut order: Vec<usize> = (0..self.docs.len()).collect();
-        order.sort_by_key(|&d| self.docs[d].0);
-        let mut internal = vec![0u32; order.len()];
-        for (i, &d) in order.iter().enumerate() {
-            internal[d] = i as u32;
-        }
-        let mut by_number: Vec<Option<Counted>> = self.docs.into_iter().map(Some).collect();
-        let mut docs = Vec::with_capacity(order.len());
-        for (i, &d) in order.iter().enumerate() {
-            let Some((owner, counts)) = by_number[d].take() else {
-                continue;
-            };
-            let mut terms: Vec<(u32, f32)> = counts
-                .into_iter()
-                .map(|(t, tf)| (t, (1.0 + tf.ln()) * idf[t as usize]))
-                .collect();
-            let norm = terms.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                for (t, w) in &mut terms {
-                    *w /= norm;
-                    let p = &mut postings[*t as usize];
-                    p.docs.push(i as u32);
-                    p.weights.push(*w);
-                }
-            }
-            docs.push(Doc { owner, terms });
-        }
-        let mut owners: Vec<(u32, u32, u32)> = Vec::new();
-        for (i, d) in docs.iter().enumerate() {
-            match owners.last_mut() {
-                Some(run) if run.0 == d.owner => run.2 = i as u32 + 1,
-                _ => owners.push((d.owner, i as u32, i as u32 + 1)),
-            }
-        }
-        Index {
-            vocabularies: self.vocabularies,
-            bigrams: self.bigrams,
-            postings,
-            idf,
-            bigram: self.bigram,
-            owners,
-            doc_owner: docs.iter().map(|d| d.owner).collect(),
-            external: order.iter().map(|&d| d as u32).collect(),
-            internal,
-            docs,
-            unknown: (1.0 + n).ln() * UNKNOWN_WEIGHT,
-        }
-    }
 }
 
 /// Per-thread buffers for scoring.
@@ -409,8 +261,15 @@ impl Index {
 
     /// Reads `text` in `lang`: its content words and their terms.
     pub fn post(&self, text: &str, lang: Lang) -> Post {
-        let mut tokens = Tokens::default();
-        tokens.fill(text, lang);
+        self.post_from(text, lang, Tokens::default())
+    }
+
+    /// As [`Index::post`], reusing `tokens` if they are `text`'s in a language that
+    /// tokenises it the same way (see [`Tokens::same_in`]).
+    pub fn post_from(&self, text: &str, lang: Lang, mut tokens: Tokens) -> Post {
+        if !tokens.same_in(lang) {
+            tokens.fill(text, lang);
+        }
         let vocabulary = &self.vocabularies[lang as usize];
         let mut words = Vec::with_capacity(tokens.len());
         for (i, token) in tokens.iter().enumerate() {
@@ -443,22 +302,30 @@ impl Index {
     /// Owners whose documents share terms with `post`, best first (then by owner), each
     /// at least `min_similarity`.
     pub fn similar(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
-        let mut out = self.similar_unordered(post, min_similarity);
+        let mut out = Vec::new();
+        self.visit_similar(post, min_similarity, &mut Every(|s| out.push(s)));
         out.sort_unstable_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.owner.cmp(&b.owner)));
         out
     }
 
-    /// As [`Index::similar`], in no particular order (for callers that want a few of them).
-    pub fn similar_unordered(&self, post: &Post, min_similarity: f32) -> Vec<SimilarDoc> {
+    /// Gives `visitor` the owners of [`Index::similar`] it wants, in no particular order
+    /// (for callers that want a few of them: nothing is collected or sorted).
+    pub fn visit_similar(&self, post: &Post, min_similarity: f32, visitor: &mut impl SimilarVisitor) {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.similar_with(post, min_similarity, &mut s),
-            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default()),
+            Ok(mut s) => self.similar_with(post, min_similarity, &mut s, visitor),
+            Err(_) => self.similar_with(post, min_similarity, &mut Scratch::default(), visitor),
         })
     }
 
-    fn similar_with(&self, post: &Post, min_similarity: f32, s: &mut Scratch) -> Vec<SimilarDoc> {
+    fn similar_with(
+        &self,
+        post: &Post,
+        min_similarity: f32,
+        s: &mut Scratch,
+        visit: &mut impl SimilarVisitor,
+    ) {
         if self.docs.is_empty() || post.words.is_empty() {
-            return Vec::new();
+            return;
         }
         let n_docs = self.docs.len();
         let generation = s.begin(n_docs, self.idf.len());
@@ -504,7 +371,7 @@ impl Index {
             postings += self.postings[*t as usize].docs.len();
         }
         if s.query.is_empty() || norm2 <= 0.0 {
-            return Vec::new();
+            return;
         }
         let inv_qnorm = 1.0 / norm2.sqrt();
 
@@ -554,16 +421,16 @@ impl Index {
         }
 
         let mut touched = std::mem::take(&mut s.docs);
-        let out = if dense {
-            self.closest_dense(&s.acc[..n_docs], inv_qnorm, min_similarity)
+        if dense {
+            self.closest_dense(&s.acc[..n_docs], inv_qnorm, min_similarity, visit);
         } else {
             // In document order, as the dense walk: equally close documents are then told
             // apart the same way whichever walk found them.
             touched.sort_unstable();
-            self.closest(touched.iter().map(|&d| d as usize), s, inv_qnorm, min_similarity)
-        };
+            let walk = touched.iter().map(|&d| d as usize);
+            self.closest(walk, s, inv_qnorm, min_similarity, visit);
+        }
         s.docs = touched;
-        out
     }
 
     /// An owner's similarity from its three closest documents' cosines.
@@ -582,16 +449,36 @@ impl Index {
     }
 
     /// [`Index::closest`] over every document, owner by owner (no owner test per document).
-    fn closest_dense(&self, acc: &[(f32, u32)], inv_qnorm: f32, min_similarity: f32) -> Vec<SimilarDoc> {
-        let mut out = Vec::new();
+    /// Owners the visitor no longer wants are bounded by their closest document only.
+    fn closest_dense(
+        &self,
+        acc: &[(f32, u32)],
+        inv_qnorm: f32,
+        min_similarity: f32,
+        visit: &mut impl SimilarVisitor,
+    ) {
         for &(owner, start, end) in &self.owners {
+            let docs = &acc[start as usize..end as usize];
+            let bar = visit.bar();
+            if bar > 0.0 && !visit.always(owner as usize) {
+                // Cosines are not negative, so their bits order as they do.
+                let closest = docs
+                    .iter()
+                    .map(|&(dot, shared)| cosine(dot, shared, inv_qnorm).to_bits())
+                    .max()
+                    .map_or(0.0, f32::from_bits);
+                if closest * BOUND_SLACK < bar {
+                    continue;
+                }
+            }
             let mut top: Top3 = (0.0, 0.0, 0.0, 0);
-            for (d, &(dot, shared)) in acc[start as usize..end as usize].iter().enumerate() {
+            for (d, &(dot, shared)) in docs.iter().enumerate() {
                 push_top3(&mut top, cosine(dot, shared, inv_qnorm), start + d as u32);
             }
-            out.extend(self.owner_similarity(owner, top, min_similarity));
+            if let Some(s) = self.owner_similarity(owner, top, min_similarity) {
+                visit.visit(s);
+            }
         }
-        out
     }
 
     /// Each owner's three closest documents among `walk` (in document order, so an owner's
@@ -603,8 +490,8 @@ impl Index {
         s: &Scratch,
         inv_qnorm: f32,
         min_similarity: f32,
-    ) -> Vec<SimilarDoc> {
-        let mut out = Vec::new();
+        visit: &mut impl SimilarVisitor,
+    ) {
         let mut current = u32::MAX;
         let mut top: Top3 = (0.0, 0.0, 0.0, 0);
         let acc = &s.acc[..self.docs.len()];
@@ -612,7 +499,9 @@ impl Index {
             let owner = self.doc_owner[d];
             if owner != current {
                 if current != u32::MAX {
-                    out.extend(self.owner_similarity(current, top, min_similarity));
+                    if let Some(s) = self.owner_similarity(current, top, min_similarity) {
+                        visit.visit(s);
+                    }
                 }
                 current = owner;
                 top = (0.0, 0.0, 0.0, 0);
@@ -621,16 +510,21 @@ impl Index {
             push_top3(&mut top, cosine(dot, shared, inv_qnorm), d as u32);
         }
         if current != u32::MAX {
-            out.extend(self.owner_similarity(current, top, min_similarity));
+            if let Some(s) = self.owner_similarity(current, top, min_similarity) {
+                visit.visit(s);
+            }
         }
-        out
     }
 
-    /// The words of `post` that document `doc` shares with it, in post order, each once.
-    pub fn shared_words<'a>(&self, post: &'a Post, doc: usize) -> Vec<&'a str> {
+    /// The first `limit` words of `post` that document `doc` shares with it, in post
+    /// order, each once.
+    pub fn shared_words<'a>(&self, post: &'a Post, doc: usize, limit: usize) -> Vec<&'a str> {
         let terms = &self.docs[self.internal[doc] as usize].terms;
         let mut out: Vec<&str> = Vec::new();
         for &(token, term) in &post.words {
+            if out.len() == limit {
+                break;
+            }
             let shared = term.is_some_and(|t| terms.binary_search_by_key(&t, |&(x, _)| x).is_ok());
             let surface = post.tokens.get(token as usize);
             if shared && !out.contains(&surface) {
@@ -665,7 +559,8 @@ mod tests {
         assert_eq!(got[0].owner, 0);
         assert_eq!(got[0].doc, 0);
         assert!(got.iter().all(|s| s.owner != 1), "{got:?}");
-        assert_eq!(ix.shared_words(&p, 0), ["rental", "battery", "car"]);
+        assert_eq!(ix.shared_words(&p, 0, 6), ["rental", "battery", "car"]);
+        assert_eq!(ix.shared_words(&p, 0, 2), ["rental", "battery"]);
     }
 
     #[test]

@@ -156,6 +156,9 @@ pub struct Tokens {
     buf: String,
     /// (start, end) of each token in `buf`.
     spans: Vec<(u32, u32)>,
+    /// The language filled in, and whether the text had an apostrophe (the only place
+    /// where languages tokenise differently).
+    filled: Option<(Lang, bool)>,
 }
 
 impl Tokens {
@@ -164,6 +167,7 @@ impl Tokens {
         self.buf.clear();
         self.spans.clear();
         let text = analysed_prefix(text);
+        self.filled = Some((lang, text.contains(['\'', '’'])));
         for raw in text.split_whitespace() {
             if is_link_or_handle(raw) {
                 continue;
@@ -173,6 +177,11 @@ impl Tokens {
     }
 
     fn word(&mut self, raw: &str, lang: Lang) {
+        // Most words are ASCII letters and digits only: no apostrophe, accent or separator.
+        if raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            self.ascii_word(raw.as_bytes());
+            return;
+        }
         let mut start = self.buf.len();
         let mut last: Option<char> = None;
         let mut run = 0usize;
@@ -228,6 +237,28 @@ impl Tokens {
         self.flush(start);
     }
 
+    /// [`Tokens::word`] for a word of ASCII letters and digits: the same token, lower case,
+    /// a letter repeated three or more times kept once.
+    fn ascii_word(&mut self, raw: &[u8]) {
+        let start = self.buf.len();
+        let (mut last, mut run) = (0u8, 0usize);
+        for &b in raw {
+            let b = b.to_ascii_lowercase();
+            if b == last {
+                run += 1;
+            } else {
+                last = b;
+                run = 1;
+            }
+            if run == 3 {
+                self.buf.pop();
+            } else if run < 3 {
+                self.buf.push(char::from(b));
+            }
+        }
+        self.flush(start);
+    }
+
     /// Ends the token that started at `start` (if any); returns where the next one starts.
     fn flush(&mut self, start: usize) -> usize {
         let end = self.buf.len();
@@ -235,6 +266,13 @@ impl Tokens {
             self.spans.push((start as u32, end as u32));
         }
         end
+    }
+
+    /// Whether filling these tokens' text in `lang` would give the same tokens: it is the
+    /// language they were filled in, or the text has no apostrophe.
+    pub fn same_in(&self, lang: Lang) -> bool {
+        self.filled
+            .is_some_and(|(filled, apostrophe)| filled == lang || !apostrophe)
     }
 
     /// How many tokens there are.
@@ -263,11 +301,16 @@ impl Tokens {
 /// URLs, @handles and e-mail addresses carry no topic.
 fn is_link_or_handle(raw: &str) -> bool {
     let t = raw.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '@');
-    let lower = t.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    // Only a word of at least 8 bytes is read as a link (compared without allocating).
+    let head = t.get(..8).unwrap_or_default().as_bytes();
+    let opens = |prefix: &str| {
+        head.get(..prefix.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
     t.starts_with('@')
-        || lower.starts_with("http://")
-        || lower.starts_with("https://")
-        || lower.starts_with("www.")
+        || opens("http://")
+        || opens("https://")
+        || opens("www.")
         || (t.contains('@') && t.contains('.'))
 }
 
@@ -307,6 +350,11 @@ mod tests {
             ["my", "car", "died", "see", "fail"]
         );
         assert!(toks("🙄🙄🙄 https://example.com/a?b=c").is_empty());
+    }
+
+    #[test]
+    fn links_are_told_whatever_their_case_from_eight_bytes_on() {
+        assert_eq!(toks("WWW.Example.com HTTP://x.y/z www.ab"), ["w", "ab"]);
     }
 
     #[test]
