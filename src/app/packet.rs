@@ -36,7 +36,8 @@ pub fn status_line(e: &Escalation) -> String {
 }
 
 /// The packet: what is asked and why, who decides by when, and the case's whole story
-/// (`story`, as it is when the packet is rendered). Decided escalations keep their buttons, greyed out.
+/// (`story`, as it is when the packet is rendered). Decided escalations keep their buttons,
+/// greyed out.
 pub fn packet(e: &Escalation, story: &[Field], pings: Vec<Ping>) -> Message {
     let mut fields = vec![
         Field::new("Status", status_line(e), false),

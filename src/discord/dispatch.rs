@@ -317,11 +317,15 @@ impl Dispatcher {
         let nonce = format!("carebot-{}", row.id);
         match out {
             Outgoing::OpenCase { case_id } => {
+                let (thread, card_ref) = self.store().case_refs(case_id).await?;
+                if thread.is_some() && card_ref.is_some() {
+                    // Delivered before (a retry after the answer was lost): nothing to render.
+                    return Ok(());
+                }
                 let Some(opening) = delivery::opening(self.store(), case_id).await? else {
                     tracing::warn!(case = %case_id, "case not found; its thread is not opened");
                     return Ok(());
                 };
-                let (thread, card_ref) = self.store().case_refs(case_id).await?;
                 let thread = match thread {
                     Some(thread) => thread,
                     None => {
