@@ -13,8 +13,8 @@
 //!    on a SQLite file opened as the app opens it (WAL) and on PostgreSQL, each beside two
 //!    **raw baselines, the physical limit**: (a) the mention rows alone into a plain table with
 //!    the columns of `mentions` (its primary key, no other index), `IMPORT_BATCH` rows at a
-//!    time: one prepared multi-row `INSERT` per batch in a transaction of its own (SQLite), one
-//!    `COPY ... FROM STDIN (FORMAT csv)` per batch (PostgreSQL); (b) **the same rows**: every
+//!    time: prepared multi-row `INSERT`s (as many rows each as SQLite binds) in a transaction
+//!    per batch (SQLite), one `COPY ... FROM STDIN (FORMAT csv)` per batch (PostgreSQL); (b) **the same rows**: every
 //!    row of every table that carebot's import wrote (customers, cases, mentions, timeline,
 //!    clocks, outbox, ...), copied from its database into tables with the same columns and
 //!    only their primary keys, in as many transactions as the import had batches, each with its
@@ -251,7 +251,7 @@ async fn sqlite_pool(db: &Path) -> SqlitePool {
         .expect("sqlite file")
 }
 
-/// The SQLite baseline: one prepared multi-row INSERT per batch, a transaction per batch.
+/// The SQLite baseline: prepared multi-row INSERTs, a transaction per batch.
 async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) -> StdDuration {
     let pool = sqlite_pool(db).await;
     sqlx::query(
@@ -265,41 +265,45 @@ async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) ->
     .execute(&pool)
     .await
     .expect("baseline table");
-    // One statement text per batch size (the last batch may be shorter): prepared once each,
-    // then taken from sqlx's statement cache.
+    // One statement text per statement size (the last may be shorter): prepared once each,
+    // then taken from sqlx's statement cache. A statement binds at most SQLite's 32,766
+    // parameters, so a batch takes several.
+    let per_statement = 32_766 / 16;
     let mut statements: BTreeMap<usize, String> = BTreeMap::new();
     let start = Instant::now();
-    for (b, chunk) in mentions.chunks(IMPORT_BATCH).enumerate() {
-        let sql = statements.entry(chunk.len()).or_insert_with(|| {
-            let row = format!("({})", vec!["?"; 16].join(", "));
-            format!(
-                "INSERT INTO mentions (id, {MENTION_COLUMNS}) VALUES {}",
-                vec![row; chunk.len()].join(", ")
-            )
-        });
-        let mut query = sqlx::query::<sqlx::Sqlite>(sql.as_str());
-        for (k, m) in chunk.iter().enumerate() {
-            let i = (b * IMPORT_BATCH + k) as i64;
-            query = query
-                .bind(i + 1)
-                .bind(i)
-                .bind(i)
-                .bind(&m.source_id)
-                .bind(m.external_id.as_deref())
-                .bind(m.network.as_str())
-                .bind(m.handle.as_str())
-                .bind(m.display_name.as_deref())
-                .bind(&m.text)
-                .bind(m.url.as_deref())
-                .bind(m.followers.map(|f| f as i64))
-                .bind(m.unparsed)
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(m.posted_at.timestamp())
-                .bind(now.timestamp());
-        }
+    for (b, batch) in mentions.chunks(IMPORT_BATCH).enumerate() {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
-        query.execute(&mut *tx).await.expect("baseline insert");
+        for (c, chunk) in batch.chunks(per_statement).enumerate() {
+            let sql = statements.entry(chunk.len()).or_insert_with(|| {
+                let row = format!("({})", vec!["?"; 16].join(", "));
+                format!(
+                    "INSERT INTO mentions (id, {MENTION_COLUMNS}) VALUES {}",
+                    vec![row; chunk.len()].join(", ")
+                )
+            });
+            let mut query = sqlx::query::<sqlx::Sqlite>(sql.as_str());
+            for (k, m) in chunk.iter().enumerate() {
+                let i = (b * IMPORT_BATCH + c * per_statement + k) as i64;
+                query = query
+                    .bind(i + 1)
+                    .bind(i)
+                    .bind(i)
+                    .bind(&m.source_id)
+                    .bind(m.external_id.as_deref())
+                    .bind(m.network.as_str())
+                    .bind(m.handle.as_str())
+                    .bind(m.display_name.as_deref())
+                    .bind(&m.text)
+                    .bind(m.url.as_deref())
+                    .bind(m.followers.map(|f| f as i64))
+                    .bind(m.unparsed)
+                    .bind(None::<&str>)
+                    .bind(None::<&str>)
+                    .bind(m.posted_at.timestamp())
+                    .bind(now.timestamp());
+            }
+            query.execute(&mut *tx).await.expect("baseline insert");
+        }
         tx.commit().await.expect("commit");
     }
     let elapsed = start.elapsed();
@@ -447,7 +451,7 @@ async fn ingest_part() {
         carebot,
         base,
         same,
-        "one prepared multi-row INSERT per batch, a transaction each, WAL",
+        "prepared multi-row INSERTs, a transaction per batch, WAL",
     );
     drop(dir);
 

@@ -4,11 +4,12 @@ mod support;
 
 use carebot::app::outbox::Outgoing;
 use carebot::app::{Actor, Command, CommandError, CustomerRef, IngestOutcome, QueueView, Reply};
+use carebot::cli::ingest_jsonl;
 use carebot::domain::case::{CaseStatus, Owner};
 use carebot::domain::feed::{IgnoreReason, Mention};
 use carebot::domain::{CaseId, Handle, Network, Priority, Role, Segment};
 use chrono::Duration;
-use support::app::{agent, spawn_app, t0};
+use support::app::{agent, spawn_app, spawn_app_with, t0};
 
 const FLAT_TYRE: &str = "[Twitter] @dana_travels: Flat tyre on my rental on the way to a meeting, roadside says the tools are in the trunk https://twitter.com/dana_travels/status/1";
 
@@ -419,6 +420,98 @@ async fn a_failed_playbook_reload_keeps_the_previous_set() {
     ));
     app.run(&admin, Command::PlaybookReload).await.unwrap();
     std::fs::remove_dir_all(&bad).unwrap();
+}
+
+/// An import ranks each batch's posts ahead, on another thread, for customers of the standard
+/// segment and with the playbooks in force then: a post whose author is a VIP, when a playbook
+/// is for VIPs only, or whose playbooks were reloaded meanwhile, is ranked again when placed.
+#[tokio::test]
+async fn posts_ranked_ahead_are_ranked_again_for_another_segment_or_a_reloaded_set() {
+    let books = std::env::temp_dir().join(format!("carebot-vipbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&books).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, books.join(path.file_name().unwrap())).unwrap();
+    }
+    let lounge = "id = \"vip-lounge\"\ntitle = \"Lounge access\"\npriority = \"P2\"\n\
+                  [triggers]\nkeywords = [\"platinum lounge\"]\nsegments = [\"vip\"]\n\
+                  [reply]\ntemplate = \"Hi {{ customer.name }}\"\n";
+    std::fs::write(books.join("vip-lounge.toml"), lounge).unwrap();
+    let dir = books.clone();
+    let mut app = spawn_app_with(move |c| c.playbooks_dir = dir).await;
+    app.feed(FLAT_TYRE, t0()).await;
+    assert_eq!(app.case(1).await.priority, Priority::P2);
+    let vip = Command::CustomerSegment {
+        customer: CustomerRef::Handle {
+            network: None,
+            handle: Handle::parse("dana_travels").unwrap(),
+        },
+        segment: Segment::Vip,
+    };
+    let sofia = Actor::new("sofia", "Sofia", vec![Role::Senior]);
+    app.run(&sofia, vip).await.unwrap();
+
+    // Dana's post joins her case: ranked as hers, the VIP playbook (P2, raised to P1 for a
+    // VIP); ranked as a standard customer's, the fallback (P3, raised to P2).
+    let line = |id: &str, handle: &str| {
+        format!(
+            r#"{{"id":"{id}","network":"twitter","handle":"{handle}","text":"what about the platinum lounge"}}"#
+        )
+    };
+    let input = format!("{}\n{}\n", line("11", "dana_travels"), line("12", "leo"));
+    let mut errors = Vec::new();
+    let now = t0() + Duration::minutes(5);
+    let stats = ingest_jsonl(&app.engine, input.as_bytes(), now, &mut errors)
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.merged, stats.opened),
+        (1, 1),
+        "{}",
+        String::from_utf8_lossy(&errors)
+    );
+    assert_eq!(app.case(1).await.priority, Priority::P1);
+    assert_eq!(app.case(2).await.category, "general");
+
+    // Ranked with the set in force, then placed after a reload that changed it.
+    let ahead = ["a flat tyre on the motorway"].map(|text| Mention {
+        source_id: "import:13".into(),
+        external_id: Some("13".into()),
+        network: Network::parse("twitter").unwrap(),
+        handle: Handle::parse("mia").unwrap(),
+        display_name: None,
+        text: text.into(),
+        url: None,
+        posted_at: now,
+        followers: None,
+        unparsed: false,
+    });
+    let rankings = app.engine.ranker().rank(&ahead);
+    std::fs::write(
+        books.join("roadside-breakdown.toml"),
+        lounge.replace("vip-lounge", "roadside-breakdown").replace(
+            "keywords = [\"platinum lounge\"]\nsegments = [\"vip\"]",
+            "keywords = [\"roadside\"]",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        books.join("tyres.toml"),
+        lounge.replace("vip-lounge", "tyres").replace(
+            "keywords = [\"platinum lounge\"]\nsegments = [\"vip\"]",
+            "keywords = [\"flat tyre\"]",
+        ),
+    )
+    .unwrap();
+    app.engine.reload_playbooks(None).unwrap();
+    let outcomes = app
+        .engine
+        .receive_ranked(&ahead, Some(rankings), now)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [IngestOutcome::Opened(CaseId(3))]);
+    assert_eq!(app.case(3).await.category, "tyres");
+    std::fs::remove_dir_all(&books).unwrap();
 }
 
 #[tokio::test]

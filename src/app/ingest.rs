@@ -2,12 +2,14 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::incidents::{self, Grouping};
 use super::outbox::{self, Outgoing};
+use super::read_ahead::Rankings;
 use super::Engine;
 use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
 use crate::domain::feed::{FeedOutcome, FeedPost, IgnoreReason, Mention};
@@ -139,6 +141,15 @@ impl Incoming<'_> {
     }
 }
 
+/// The new mentions of a batch to place: (index in the batch, mention, where it was posted).
+struct Batch<'b, 'm> {
+    fresh: &'b [(usize, &'m Mention, FeedRef<'m>)],
+    /// Their rankings, by index in the batch, when worked out ahead.
+    rankings: Option<Rankings>,
+    /// The highest case id stored: new cases count on from it.
+    max_case_id: i64,
+}
+
 /// A case the batch touched.
 struct Touched {
     case: Case,
@@ -179,15 +190,26 @@ impl Engine {
         };
         let cursor = (!post.channel_id.is_empty() && !post.message_id.is_empty())
             .then_some((post.channel_id.as_str(), post.message_id.as_str()));
-        let outcomes = self.ingest(&[item], cursor, now).await?;
+        let outcomes = self.ingest(&[item], cursor, None, now).await?;
         Ok((outcomes[0], unparsed))
     }
 
     /// Mentions that did not come through a feed channel (an import), all in one transaction.
-    #[tracing::instrument(skip_all, fields(count = mentions.len()))]
     pub async fn receive_mentions(
         &self,
         mentions: &[Mention],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        self.receive_ranked(mentions, None, now).await
+    }
+
+    /// [`Engine::receive_mentions`] with their rankings worked out ahead
+    /// ([`super::read_ahead`]); a mention whose ranking no longer holds is ranked again.
+    #[tracing::instrument(skip_all, fields(count = mentions.len()))]
+    pub async fn receive_ranked(
+        &self,
+        mentions: &[Mention],
+        rankings: Option<Rankings>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let items: Vec<Incoming> = mentions
@@ -197,7 +219,7 @@ impl Engine {
                 None => Incoming::Mention(m, FeedRef::default()),
             })
             .collect();
-        self.ingest(&items, None, now).await
+        self.ingest(&items, None, rankings, now).await
     }
 
     /// Places a batch of posts (a single feed post is a batch of one) in one transaction, with a
@@ -209,6 +231,7 @@ impl Engine {
         &self,
         items: &[Incoming<'_>],
         cursor: Option<(&str, &str)>,
+        rankings: Option<Rankings>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         // Surge detection warms up from the store before the write transaction takes its
@@ -261,7 +284,12 @@ impl Engine {
         }
 
         if !fresh.is_empty() {
-            self.place_batch(&mut tx, &playbooks, &fresh, known.max_case_id, &mut outcomes, now)
+            let batch = Batch {
+                fresh: &fresh,
+                rankings,
+                max_case_id: known.max_case_id,
+            };
+            self.place_batch(&mut tx, &playbooks, batch, &mut outcomes, now)
                 .await?;
         }
         if let Some((channel_id, message_id)) = cursor {
@@ -275,12 +303,16 @@ impl Engine {
     async fn place_batch(
         &self,
         tx: &mut Tx,
-        playbooks: &PlaybookSet,
-        fresh: &[(usize, &Mention, FeedRef<'_>)],
-        max_case_id: i64,
+        playbooks: &Arc<PlaybookSet>,
+        batch: Batch<'_, '_>,
         outcomes: &mut [IngestOutcome],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let Batch {
+            fresh,
+            mut rankings,
+            max_case_id,
+        } = batch;
         // Customers in order of first appearance, which is the order new ones get their ids in.
         // Each is upserted with the batch's last display name; a mention sees the name as of
         // itself, as if the posts had been placed one by one.
@@ -399,7 +431,10 @@ impl Engine {
                 Some(_) => 1,
                 None => self.settings.suggestions_on_card.max(1),
             };
-            let matches = playbooks.classify_top(&m.text, &m.network, customer.segment, ranked);
+            let matches = rankings
+                .as_mut()
+                .and_then(|r| r.take(i, playbooks, customer.segment, ranked))
+                .unwrap_or_else(|| playbooks.classify_top(&m.text, &m.network, customer.segment, ranked));
             let best = matches.first().and_then(|b| playbooks.get(&b.id));
             let triage = self.triage.triage(
                 &m.text,

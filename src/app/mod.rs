@@ -15,6 +15,7 @@ pub mod outbox;
 mod packet;
 pub mod playbook_source;
 mod privacy;
+pub mod read_ahead;
 pub mod retention;
 pub mod sla;
 pub mod suggestions;

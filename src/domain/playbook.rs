@@ -403,6 +403,12 @@ impl PlaybookSet {
         &self.playbooks
     }
 
+    /// Whether a playbook triggers only for some customer segments, so that a post's ranking
+    /// depends on its author's segment.
+    pub fn limits_segments(&self) -> bool {
+        self.playbooks.iter().any(|p| !p.triggers.segments.is_empty())
+    }
+
     pub fn get(&self, id: &str) -> Option<&Playbook> {
         self.by_id.get(id).map(|&i| &self.playbooks[i])
     }
