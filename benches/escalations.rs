@@ -30,12 +30,12 @@
 //!
 //! # Measurements
 //!
-//! 1. **Timer sweep**: one `Engine::fire_due_timers(T)` (claims in batches of 500 and acts:
+//! 1. **Timer sweep**: one `Engine::fire_due_timers(T)` (claims in batches of `SWEEP_BATCH` and acts:
 //!    reminders post a message, deadlines apply the timeout policy), on a fresh copy of the setup
 //!    each run; min / median / max. Baselines on their own copies: the raw claim
 //!    `UPDATE timers SET fired_at = ? WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL
 //!    AND due_at <= ? ORDER BY due_at LIMIT 1000)` in one transaction, and the engine's own claim
-//!    statement (`RETURNING` the rows) in transactions of 500 as the sweep runs it, acting on
+//!    statement (`RETURNING` the rows) in transactions of `SWEEP_BATCH` as the sweep runs it, acting on
 //!    nothing.
 //! 2. **Offer -> decision**: per iteration, on its own case, a blocked `/case offer` by `ana`
 //!    then `/escalation approve` by the supervisor `sam`, through `Engine::execute`; the pair and
@@ -60,7 +60,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
 
-use carebot::app::{Actor, Command, Engine, Reply, SweepReport};
+use carebot::app::{Actor, Command, Engine, Reply, SweepReport, SWEEP_BATCH};
 use carebot::config::Config;
 use carebot::domain::escalation::EscalationId;
 use carebot::domain::feed::{FeedOutcome, FeedPost, Mention};
@@ -84,8 +84,6 @@ const FILLER_CASES: usize = 100;
 /// Offer/approve pairs before the measured ones, and after them with statements counted.
 const OFFER_WARMUP: usize = 50;
 const OFFER_DIAGNOSED: usize = 100;
-/// The sweep's batch size (`SWEEP_BATCH` in src/app/timers.rs), for the baseline that claims like it.
-const ENGINE_BATCH: i64 = 500;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -728,7 +726,7 @@ async fn raw_claim_batches(pool: &SqlitePool, now: DateTime<Utc>) -> usize {
              RETURNING id, kind, case_id, escalation_id, tier, detail, due_at",
         )
         .bind(now.timestamp())
-        .bind(ENGINE_BATCH)
+        .bind(SWEEP_BATCH)
         .fetch_all(&mut *tx)
         .await
         .expect("claim batch");
@@ -748,7 +746,7 @@ async fn raw_claim_batches(pool: &SqlitePool, now: DateTime<Utc>) -> usize {
             .collect();
         tx.commit().await.expect("commit");
         claimed += decoded.len();
-        if (decoded.len() as i64) < ENGINE_BATCH {
+        if (decoded.len() as i64) < SWEEP_BATCH {
             return claimed;
         }
     }
@@ -823,7 +821,10 @@ async fn sweep_bench(dir: &Path, setup: &Setup, runs: usize) {
         each.join(", ")
     );
     row("baseline: raw claim UPDATE ... LIMIT 1000, 1 tx", &c);
-    row("baseline: engine's claim SQL + RETURNING, 500 per tx", &b);
+    row(
+        &format!("baseline: engine's claim SQL + RETURNING, {SWEEP_BATCH} per tx"),
+        &b,
+    );
     println!(
         "  target < 50 ms per sweep: {} (median {:.1} ms, max {:.1} ms); engine / raw claim (median): {:.1}x; per due timer {:.1} µs; load average {}",
         if e.max < 50.0 { "met" } else { "MISSED" },

@@ -33,7 +33,7 @@ pub use escalations::{EscalationItem, EscalationView};
 pub use ingest::{IngestOutcome, IngestStats, BOT_ACTOR};
 pub use playbook_source::PlaybookSource;
 pub use privacy::Forgotten;
-pub use timers::SweepReport;
+pub use timers::{SweepReport, SWEEP_BATCH};
 
 /// The wall clock, to the whole second: what the adapters pass the engine as `now`. No rule of
 /// carebot needs a finer time, and every stored time is shorter for it (on SQLite a time is
