@@ -92,13 +92,17 @@ async fn a_second_post_by_the_customer_joins_the_open_case() {
         vec!["opened", "mention"]
     );
     let out = app.outbox().await;
-    assert!(matches!(
-        out[2],
-        Outgoing::CaseMessage {
-            case_id: CaseId(1),
-            ..
-        }
-    ));
+    // Stored as the post's source id, rendered from the post when delivered.
+    assert_eq!(
+        serde_json::to_value(&out[2]).unwrap(),
+        serde_json::json!({"kind": "mention_line", "case_id": 1, "source_id": "test:2", "line": "merged"})
+    );
+    let line = app.line(&out[2]).await;
+    assert_eq!(line.title.as_deref(), Some("New mention from @dana_travels"));
+    assert_eq!(
+        line.body,
+        "still waiting on the hard shoulder\nhttps://twitter.com/dana_travels/status/2"
+    );
     assert!(matches!(
         out[3],
         Outgoing::UpdateCard {
@@ -643,6 +647,7 @@ async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
                 Outgoing::OpenCase { .. } => "open",
                 Outgoing::UpdateCard { .. } => "card",
                 Outgoing::CaseMessage { .. } => "message",
+                Outgoing::MentionLine { .. } => "line",
                 Outgoing::ChannelMessage { .. } => "channel",
                 Outgoing::EscalationPacket { .. } | Outgoing::UpdateEscalation { .. } => "escalation",
                 _ => "other",
@@ -657,11 +662,11 @@ async fn a_batch_places_repeat_customers_and_duplicates_exactly_once() {
             ("message", 1),
             ("open", 2),
             ("message", 2),
-            ("message", 1),
+            ("line", 1),
             ("card", 1),
-            ("message", 1),
+            ("line", 1),
             ("card", 1),
-            ("message", 2),
+            ("line", 2),
             ("card", 2),
             ("open", 3),
             ("message", 3),

@@ -62,14 +62,10 @@ async fn a_spike_opens_one_incident_and_groups_the_cases_that_follow() {
         .fields
         .iter()
         .any(|f| f.name == "Bulk reply: Checkout or site outage"));
-    let joined: Vec<String> = out
-        .iter()
-        .filter_map(|o| match o {
-            Outgoing::CaseMessage { message, .. } => message.title.clone(),
-            _ => None,
-        })
-        .filter(|t| t.contains("joined I1"))
-        .collect();
+    let mut joined: Vec<String> = Vec::new();
+    for o in out.iter().filter(|o| matches!(o, Outgoing::MentionLine { .. })) {
+        joined.extend(app.line(o).await.title.filter(|t| t.contains("joined I1")));
+    }
     assert_eq!(joined.len(), 5, "{joined:?}");
     let Reply::Incidents { items } = app.run(&agent("ana"), Command::Incidents).await.unwrap() else {
         panic!("incidents")

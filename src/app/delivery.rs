@@ -1,14 +1,15 @@
-//! What the outbox rows that are rendered when delivered show: a case card and an escalation's
-//! packet, read from the case or the escalation as they are at that moment.
+//! What the outbox rows that are rendered when delivered show: a case card, an escalation's
+//! packet and a post's line in a thread, read from the case, the escalation or the post as
+//! they are at that moment.
 //!
-//! Why at delivery: both are large (a card quotes the customer's post, a packet the whole
-//! story) and only ever need to show the latest state. Stored as a case or escalation id, a
+//! Why at delivery: they are large (a card or a line quotes the customer's post, a packet the
+//! whole story) and only ever need to show the latest state. Stored as a case or escalation id, a
 //! row costs a few bytes instead of kilobytes; the change that queues it (an offer that
 //! escalates, a sweep's deadlines, an import's repeat posts) renders nothing and reads nothing
 //! for it; and a row delivered late shows the case as it is then, not as it was.
 
 use super::escalations::tier_pings;
-use super::outbox::{case_card, thread_name, Card, Field, Message};
+use super::outbox::{case_card, thread_line, thread_name, Card, Field, LineKind, Message};
 use super::packet;
 use super::text::{event_detail, one_line};
 use super::Engine;
@@ -53,6 +54,31 @@ pub async fn opening(store: &Store, id: CaseId) -> Result<Option<Opening>, Store
         thread_name: thread_name(case, customer),
         card: case_card(case, customer, text, url, &read.clocks),
     }))
+}
+
+/// The thread line of post `source_id` in case `case_id`, quoting the post as it is now
+/// (`None`: no such post).
+pub async fn mention_line(
+    store: &Store,
+    case_id: CaseId,
+    source_id: &str,
+    line: LineKind,
+) -> Result<Option<Message>, StoreError> {
+    let mut tx = store.read().await?;
+    let Some(m) = tx.mention_by_source(source_id).await? else {
+        return Ok(None);
+    };
+    let title = match line {
+        LineKind::Merged => format!("New mention from {}", m.handle),
+        LineKind::Reopened => format!("Case reopened: {} wrote again", m.handle),
+        LineKind::Joined(incident) => format!("Case {case_id} {} joined {incident}", m.handle.shown(case_id)),
+    };
+    let mut body = m.text;
+    if let Some(url) = &m.url {
+        body.push('\n');
+        body.push_str(url);
+    }
+    Ok(Some(thread_line(&title, body)))
 }
 
 /// How an escalation's packet is shown.

@@ -426,19 +426,3 @@ impl Engine {
         })
     }
 }
-
-/// The case thread line of a new case that joined an incident (posted into its thread).
-pub(super) fn joined_line(
-    case: &Case,
-    handle: &str,
-    text: &str,
-    url: Option<&str>,
-    incident: IncidentId,
-) -> Message {
-    let mut body = text.to_string();
-    if let Some(url) = url {
-        body.push('\n');
-        body.push_str(url);
-    }
-    outbox::thread_line(&format!("Case {} {handle} joined {incident}", case.id), body)
-}

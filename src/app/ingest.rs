@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::incidents::{self, Grouping};
-use super::outbox::{self, Outgoing};
+use super::incidents::Grouping;
+use super::outbox::{self, LineKind, Outgoing};
 use super::read_ahead::Rankings;
 use super::Engine;
 use crate::domain::case::{self, Case, CaseStatus, Customer, Placement};
@@ -601,14 +601,8 @@ impl Engine {
                 tx.append_event(case.id, now, BOT_ACTOR, "opened", &detail)
                     .await?;
                 if let Grouping::Grouped(incident) = grouping {
-                    let line = incidents::joined_line(
-                        case,
-                        &customer.handle.shown(case.id),
-                        &m.text,
-                        m.url.as_deref(),
-                        incident,
-                    );
-                    self.enqueue_thread_message(tx, case.id, line, now).await?;
+                    self.enqueue_mention_line(tx, case.id, m, LineKind::Joined(incident), now)
+                        .await?;
                 }
             }
             IngestOutcome::Opened(_) => {
@@ -629,18 +623,12 @@ impl Engine {
                 let reopened = matches!(outcome, IngestOutcome::Reopened(_));
                 let kind = if reopened { "reopened" } else { "mention" };
                 tx.append_event(case.id, now, BOT_ACTOR, kind, &detail).await?;
-                let title = if reopened {
-                    format!("Case reopened: {} wrote again", customer.handle)
+                let line = if reopened {
+                    LineKind::Reopened
                 } else {
-                    format!("New mention from {}", customer.handle)
+                    LineKind::Merged
                 };
-                let mut body = m.text.clone();
-                if let Some(url) = &m.url {
-                    body.push('\n');
-                    body.push_str(url);
-                }
-                let message = outbox::thread_line(&title, body);
-                self.enqueue_thread_message(tx, case.id, message, now).await?;
+                self.enqueue_mention_line(tx, case.id, m, line, now).await?;
                 self.enqueue_card(tx, case, now).await?;
             }
         }
@@ -667,6 +655,23 @@ impl Engine {
     ) -> Result<(), StoreError> {
         self.enqueue(tx, &Outgoing::CaseMessage { case_id, message }, now)
             .await
+    }
+
+    /// Queues a post's line in the case thread (rendered when delivered, from the post).
+    async fn enqueue_mention_line(
+        &self,
+        tx: &mut Tx,
+        case_id: CaseId,
+        m: &Mention,
+        line: LineKind,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let out = Outgoing::MentionLine {
+            case_id,
+            source_id: m.source_id.clone(),
+            line,
+        };
+        self.enqueue(tx, &out, now).await
     }
 
     /// Queues the edit of a changed case's card (rendered when delivered, from the case as it

@@ -22,6 +22,14 @@ pub enum Outgoing {
     UpdateCard { case_id: CaseId },
     /// A message in the case thread.
     CaseMessage { case_id: CaseId, message: Message },
+    /// A post placed in the case, as a line in its thread (the incident's, for a case grouped
+    /// under a surge incident) quoting the post; rendered when delivered by
+    /// [`super::delivery::mention_line`] from the post's row, found by its source id.
+    MentionLine {
+        case_id: CaseId,
+        source_id: String,
+        line: LineKind,
+    },
     /// A message about a case in a team channel (e.g. the escalations channel).
     ChannelMessage {
         case_id: CaseId,
@@ -73,6 +81,18 @@ pub enum Outgoing {
     },
 }
 
+/// Why a post gets a line in a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// It joined an active case.
+    Merged,
+    /// It reopened a resolved case.
+    Reopened,
+    /// It opened a case that was grouped under this surge incident.
+    Joined(IncidentId),
+}
+
 /// Team channels the adapters map to real places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +120,7 @@ impl Outgoing {
             Outgoing::OpenCase { case_id, .. }
             | Outgoing::UpdateCard { case_id, .. }
             | Outgoing::CaseMessage { case_id, .. }
+            | Outgoing::MentionLine { case_id, .. }
             | Outgoing::ChannelMessage { case_id, .. }
             | Outgoing::EscalationPacket { case_id, .. }
             | Outgoing::UpdateEscalation { case_id, .. } => Some(*case_id),

@@ -418,6 +418,12 @@ pub fn outgoing(out: &Outgoing) -> String {
         // Rendered when delivered: [`card_update`] shows the card.
         Outgoing::UpdateCard { case_id } => format!("↻ card {case_id} updated\n"),
         Outgoing::CaseMessage { case_id, message } => message_text(*case_id, message),
+        // Rendered when delivered: the console shows [`super::delivery::mention_line`]'s.
+        Outgoing::MentionLine {
+            case_id, source_id, ..
+        } => {
+            format!("  (case {case_id}: the line of post {source_id})\n")
+        }
         // The queue channel repeats what the case thread says: one line is enough here.
         Outgoing::ChannelMessage {
             channel: TeamChannel::Queue,

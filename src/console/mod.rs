@@ -337,6 +337,19 @@ impl<'a, W: Write> Console<'a, W> {
                             None => writeln!(self.out, "  (card {case_id}: no such case)")?,
                         }
                     }
+                    Ok(Outgoing::MentionLine {
+                        case_id,
+                        source_id,
+                        line,
+                    }) => match delivery::mention_line(self.engine.store(), case_id, &source_id, line).await?
+                    {
+                        Some(message) => write!(
+                            self.out,
+                            "{}",
+                            text::outgoing(&Outgoing::CaseMessage { case_id, message })
+                        )?,
+                        None => writeln!(self.out, "  (post {source_id}: not found)")?,
+                    },
                     Ok(Outgoing::EscalationPacket {
                         case_id,
                         escalation_id,

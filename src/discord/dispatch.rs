@@ -311,6 +311,29 @@ impl Dispatcher {
         Ok(pass)
     }
 
+    /// Posts `message` in the case's thread (the incident's, for a case grouped under a surge
+    /// incident).
+    async fn post_in_case_thread(
+        &self,
+        case_id: CaseId,
+        message: &OutMessage,
+        nonce: &str,
+    ) -> Result<(), DeliverError> {
+        let thread = match self.store().case_refs(case_id).await? {
+            (Some(thread), _) => Some(thread),
+            _ => self.store().case_incident_thread(case_id).await?,
+        };
+        match thread {
+            Some(thread) => {
+                let path = format!("/channels/{thread}/messages");
+                let body = render::thread_message(message, nonce, &self.audience(message), None);
+                let _: Message = self.rest.post(&path, &body).await?;
+            }
+            None => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
+        }
+        Ok(())
+    }
+
     async fn deliver(&self, row: &OutboxRow) -> Result<(), DeliverError> {
         let out: Outgoing =
             serde_json::from_str(&row.payload).map_err(|e| DeliverError::Payload(e.to_string()))?;
@@ -364,20 +387,16 @@ impl Dispatcher {
                 _ => tracing::debug!(case = %case_id, "case has no card in Discord; card update skipped"),
             },
             Outgoing::CaseMessage { case_id, message } => {
-                // A case grouped under a surge incident lives in the incident's thread.
-                let thread = match self.store().case_refs(case_id).await? {
-                    (Some(thread), _) => Some(thread),
-                    _ => self.store().case_incident_thread(case_id).await?,
-                };
-                match thread {
-                    Some(thread) => {
-                        let path = format!("/channels/{thread}/messages");
-                        let body = render::thread_message(&message, &nonce, &self.audience(&message), None);
-                        let _: Message = self.rest.post(&path, &body).await?;
-                    }
-                    None => tracing::warn!(case = %case_id, "case has no thread in Discord; message skipped"),
-                }
+                self.post_in_case_thread(case_id, &message, &nonce).await?
             }
+            Outgoing::MentionLine {
+                case_id,
+                source_id,
+                line,
+            } => match delivery::mention_line(self.store(), case_id, &source_id, line).await? {
+                Some(message) => self.post_in_case_thread(case_id, &message, &nonce).await?,
+                None => tracing::warn!(case = %case_id, "post not found; its thread line is skipped"),
+            },
             Outgoing::IncidentAlert {
                 incident_id,
                 thread_name,

@@ -331,6 +331,8 @@ tx_methods! {
     /// The post that opened the case.
     fn opening_mention(&mut self, case_id: CaseId) -> Result<Option<StoredMention>, StoreError>;
     fn mentions(&mut self, case_id: CaseId) -> Result<Vec<StoredMention>, StoreError>;
+    /// The post with this source id.
+    fn mention_by_source(&mut self, source_id: &str) -> Result<Option<StoredMention>, StoreError>;
     /// What an escalation packet tells of a case (staged changes included): its posts and
     /// its timeline, oldest first, and all cases of its customer, newest first.
     fn case_story(&mut self, case_id: CaseId, customer_id: i64) -> Result<(Vec<StoredMention>, Vec<CaseEvent>, Vec<CaseSummary>), StoreError>;

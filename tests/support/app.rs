@@ -172,6 +172,22 @@ impl TestApp {
             .collect()
     }
 
+    /// A post's line in a thread (`Outgoing::MentionLine`) as its delivery now renders it.
+    pub async fn line(&self, out: &Outgoing) -> Message {
+        let Outgoing::MentionLine {
+            case_id,
+            source_id,
+            line,
+        } = out
+        else {
+            panic!("not a post's line: {out:?}")
+        };
+        delivery::mention_line(self.engine.store(), *case_id, source_id, *line)
+            .await
+            .unwrap()
+            .expect("the post exists")
+    }
+
     /// Runs a command five minutes after `t0`.
     pub async fn run(&self, actor: &Actor, command: Command) -> Result<Reply, CommandError> {
         self.engine

@@ -705,6 +705,15 @@ impl Tx {
         self.mentions_where(case_id, None).await
     }
 
+    pub async fn mention_by_source(&mut self, source_id: &str) -> Result<Option<StoredMention>, StoreError> {
+        self.flush().await?;
+        let row = sqlx::query("SELECT * FROM mentions WHERE source_id = $1")
+            .bind(source_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(mention_from_row).transpose()
+    }
+
     async fn mentions_where(
         &mut self,
         case_id: CaseId,

@@ -913,6 +913,15 @@ impl Tx {
         self.mentions_where(case_id, -1).await
     }
 
+    pub async fn mention_by_source(&mut self, source_id: &str) -> Result<Option<StoredMention>, StoreError> {
+        let rows = self
+            .flush_then("SELECT * FROM mentions WHERE source_id = ?", |w| {
+                w.bind(source_id.to_string())
+            })
+            .await?;
+        rows.first().map(mention_from_row).transpose()
+    }
+
     async fn mentions_where(
         &mut self,
         case_id: CaseId,
