@@ -216,6 +216,8 @@ pub struct PlaybookSet {
     similar: Arc<Similar>,
     /// Per playbook, the line of each example in its file (for warnings).
     example_lines: Arc<Vec<Vec<usize>>>,
+    /// Per playbook, its place in id order (a ranking breaks ties by id).
+    id_rank: Arc<Vec<u32>>,
     build_warnings: Arc<Vec<PlaybookError>>,
     min_similarity: f32,
     /// `false`: triggers only, as carebot matched before similarity (for comparisons).
@@ -362,6 +364,12 @@ impl PlaybookSet {
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         let fallback = playbooks.iter().position(|p| p.fallback);
+        let mut by_id_order: Vec<usize> = (0..playbooks.len()).collect();
+        by_id_order.sort_by(|&a, &b| playbooks[a].id.cmp(&playbooks[b].id));
+        let mut id_rank = vec![0u32; playbooks.len()];
+        for (rank, &i) in by_id_order.iter().enumerate() {
+            id_rank[i] = rank as u32;
+        }
         Ok(PlaybookSet {
             playbooks,
             by_id,
@@ -370,6 +378,7 @@ impl PlaybookSet {
             excluder: Arc::new(excluder),
             similar: Arc::new(similar),
             example_lines: Arc::new(example_lines),
+            id_rank: Arc::new(id_rank),
             build_warnings: Arc::new(build_warnings),
             min_similarity: DEFAULT_MIN_SIMILARITY,
             use_similarity: true,
@@ -509,7 +518,8 @@ pub fn grant(remedy: &Remedy, escalation: &EscalationPolicy, role: Role, segment
 }
 
 fn shorten(s: &str, max_chars: usize) -> String {
-    if s.chars().count() <= max_chars {
+    // A character is at least one byte: most texts are short enough without counting.
+    if s.len() <= max_chars || s.chars().count() <= max_chars {
         return s.to_string();
     }
     let mut out: String = s.chars().take(max_chars).collect();

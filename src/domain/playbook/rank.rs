@@ -262,8 +262,8 @@ impl PlaybookSet {
                 (c.trigger_score + similarity, similarity, c)
             })
             .collect();
-        let id = |c: &Candidate| self.playbooks[c.playbook].id.as_str();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| id(&a.2).cmp(id(&b.2))));
+        let id = |c: &Candidate| self.id_rank[c.playbook];
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| id(&a.2).cmp(&id(&b.2))));
         scored.truncate(limit);
         let mut out: Vec<PlaybookMatch> = scored
             .into_iter()
