@@ -284,23 +284,7 @@ async fn sqlite_baseline(db: &Path, mentions: &[Mention], now: DateTime<Utc>) ->
             let mut query = sqlx::query::<sqlx::Sqlite>(sql.as_str());
             for (k, m) in chunk.iter().enumerate() {
                 let i = (b * IMPORT_BATCH + c * per_statement + k) as i64;
-                query = query
-                    .bind(i + 1)
-                    .bind(i)
-                    .bind(i)
-                    .bind(&m.source_id)
-                    .bind(m.external_id.as_deref())
-                    .bind(m.network.as_str())
-                    .bind(m.handle.as_str())
-                    .bind(m.display_name.as_deref())
-                    .bind(&m.text)
-                    .bind(m.url.as_deref())
-                    .bind(m.followers.map(|f| f as i64))
-                    .bind(m.unparsed)
-                    .bind(None::<&str>)
-                    .bind(None::<&str>)
-                    .bind(m.posted_at.timestamp())
-                    .bind(now.timestamp());
+                query = workload::bind_mention_row(query.bind(i + 1), i, m, now);
             }
             query.execute(&mut *tx).await.expect("baseline insert");
         }

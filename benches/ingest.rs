@@ -155,29 +155,14 @@ async fn baseline_pool(db: &Path) -> SqlitePool {
 }
 
 async fn baseline_insert(conn: &mut sqlx::SqliteConnection, i: usize, m: &Mention, now: DateTime<Utc>) {
-    sqlx::query(
-        "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name, text,
-                               url, followers, unparsed, feed_channel_id, feed_message_id, posted_at, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(i as i64)
-    .bind(i as i64)
-    .bind(&m.source_id)
-    .bind(m.external_id.as_deref())
-    .bind(m.network.as_str())
-    .bind(m.handle.as_str())
-    .bind(m.display_name.as_deref())
-    .bind(&m.text)
-    .bind(m.url.as_deref())
-    .bind(m.followers.map(|f| f as i64))
-    .bind(m.unparsed)
-    .bind(None::<&str>)
-    .bind(None::<&str>)
-    .bind(m.posted_at.timestamp())
-    .bind(now.timestamp())
-    .execute(&mut *conn)
-    .await
-    .expect("baseline insert");
+    let sql = "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name,
+                                     text, url, followers, unparsed, feed_channel_id, feed_message_id, posted_at,
+                                     received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    workload::bind_mention_row(sqlx::query(sql), i as i64, m, now)
+        .execute(&mut *conn)
+        .await
+        .expect("baseline insert");
 }
 
 fn rate(n: usize, d: StdDuration) -> f64 {

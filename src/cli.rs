@@ -721,8 +721,7 @@ pub async fn ingest_jsonl_with_progress(
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
     let mut ahead: Option<Ahead> = None;
     let (mut bytes, mut mentions) = (0u64, 0u64);
-    let mut lines = reader.lines().enumerate().peekable();
-    while let Some((i, line)) = lines.next() {
+    for (i, line) in reader.lines().enumerate() {
         let line = match line {
             Ok(l) => {
                 bytes += l.len() as u64 + 1;
@@ -734,35 +733,33 @@ pub async fn ingest_jsonl_with_progress(
                 continue;
             }
         };
-        if !line.trim().is_empty() {
-            let parsed = serde_json::from_str::<ImportLine>(&line)
-                .map_err(|e| format!("not a valid mention: {e}"))
-                .and_then(|l| l.into_mention(now));
-            match parsed {
-                Ok(m) => {
-                    mentions += 1;
-                    batch.push(m)
-                }
-                Err(e) => {
-                    writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
-                    stats.errors += 1;
-                }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = serde_json::from_str::<ImportLine>(&line)
+            .map_err(|e| format!("not a valid mention: {e}"))
+            .and_then(|l| l.into_mention(now));
+        match parsed {
+            Ok(m) => {
+                mentions += 1;
+                batch.push(m)
+            }
+            Err(e) => {
+                writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
+                stats.errors += 1;
             }
         }
-        if batch.len() >= IMPORT_BATCH || (lines.peek().is_none() && !batch.is_empty()) {
-            let ranker = engine.ranker();
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
-            let next = Ahead {
-                ranking: tokio::task::spawn_blocking(move || {
-                    let rankings = ranker.rank(&full);
-                    (full, rankings)
-                }),
-                bytes,
-                mentions,
-            };
+        if batch.len() >= IMPORT_BATCH {
+            let next = rank_ahead(engine, std::mem::take(&mut batch), bytes, mentions);
             if let Some(done) = ahead.replace(next) {
                 place(engine, done, now, &mut stats, progress).await?;
             }
+        }
+    }
+    if !batch.is_empty() {
+        let next = rank_ahead(engine, batch, bytes, mentions);
+        if let Some(done) = ahead.replace(next) {
+            place(engine, done, now, &mut stats, progress).await?;
         }
     }
     match ahead {
@@ -770,6 +767,20 @@ pub async fn ingest_jsonl_with_progress(
         None => progress(bytes, mentions),
     }
     Ok(stats)
+}
+
+/// Starts ranking `batch` on another thread; `bytes` and `mentions`: how far the input was
+/// read when it was full.
+fn rank_ahead(engine: &Engine, batch: Vec<Mention>, bytes: u64, mentions: u64) -> Ahead {
+    let ranker = engine.ranker();
+    Ahead {
+        ranking: tokio::task::spawn_blocking(move || {
+            let rankings = ranker.rank(&batch);
+            (batch, rankings)
+        }),
+        bytes,
+        mentions,
+    }
 }
 
 /// Places a batch ranked ahead, in one transaction.

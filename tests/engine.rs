@@ -426,6 +426,20 @@ async fn a_failed_playbook_reload_keeps_the_previous_set() {
     std::fs::remove_dir_all(&bad).unwrap();
 }
 
+#[tokio::test]
+async fn an_import_whose_last_line_cannot_be_read_keeps_the_lines_before_it() {
+    let app = spawn_app().await;
+    let mut input = br#"{"id":"21","network":"twitter","handle":"leo","text":"charged twice"}"#.to_vec();
+    input.extend_from_slice(b"\n\xff\xfe not text\n");
+    let mut errors = Vec::new();
+    let stats = ingest_jsonl(&app.engine, input.as_slice(), t0(), &mut errors)
+        .await
+        .unwrap();
+    assert_eq!((stats.opened, stats.errors), (1, 1));
+    assert!(String::from_utf8_lossy(&errors).contains("line 2: cannot read"));
+    assert_eq!(app.case(1).await.mention_count, 1);
+}
+
 /// An import ranks each batch's posts ahead, on another thread, for customers of the standard
 /// segment and with the playbooks in force then: a post whose author is a VIP, when a playbook
 /// is for VIPs only, or whose playbooks were reloaded meanwhile, is ranked again when placed.
@@ -491,22 +505,16 @@ async fn posts_ranked_ahead_are_ranked_again_for_another_segment_or_a_reloaded_s
         unparsed: false,
     });
     let rankings = app.engine.ranker().rank(&ahead);
-    std::fs::write(
-        books.join("roadside-breakdown.toml"),
-        lounge.replace("vip-lounge", "roadside-breakdown").replace(
+    // A playbook like the lounge one, for anybody, on `keyword`.
+    let write = |id: &str, keyword: &str| {
+        let book = lounge.replace("vip-lounge", id).replace(
             "keywords = [\"platinum lounge\"]\nsegments = [\"vip\"]",
-            "keywords = [\"roadside\"]",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        books.join("tyres.toml"),
-        lounge.replace("vip-lounge", "tyres").replace(
-            "keywords = [\"platinum lounge\"]\nsegments = [\"vip\"]",
-            "keywords = [\"flat tyre\"]",
-        ),
-    )
-    .unwrap();
+            &format!("keywords = [\"{keyword}\"]"),
+        );
+        std::fs::write(books.join(format!("{id}.toml")), book).unwrap();
+    };
+    write("roadside-breakdown", "roadside");
+    write("tyres", "flat tyre");
     app.engine.reload_playbooks(None).unwrap();
     let outcomes = app
         .engine

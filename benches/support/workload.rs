@@ -191,3 +191,29 @@ impl Workload {
         item
     }
 }
+
+/// Binds mention `m` as the raw baselines insert it, from `case_id` on (the columns of
+/// `mentions` after its id; the case and customer ids are `i`, as if each had its own).
+pub fn bind_mention_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    i: i64,
+    m: &'q carebot::domain::feed::Mention,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(i)
+        .bind(i)
+        .bind(&m.source_id)
+        .bind(m.external_id.as_deref())
+        .bind(m.network.as_str())
+        .bind(m.handle.as_str())
+        .bind(m.display_name.as_deref())
+        .bind(&m.text)
+        .bind(m.url.as_deref())
+        .bind(m.followers.map(|f| f as i64))
+        .bind(m.unparsed)
+        .bind(None::<&str>)
+        .bind(None::<&str>)
+        .bind(m.posted_at.timestamp())
+        .bind(now.timestamp())
+}
