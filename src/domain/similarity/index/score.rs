@@ -44,20 +44,16 @@ fn closest(cosines: &[f32]) -> f32 {
     max(max(max(lanes[0], lanes[1]), max(lanes[2], lanes[3])), rest)
 }
 
-/// Adds document `d`'s cosine to `top`, with selects rather than branches: which document
-/// beats which is unpredictable.
+/// Adds document `d`'s cosine to `top`, with selects rather than branches (which document
+/// beats which is unpredictable), each of the three new values computed from the old ones
+/// alone, so that the next document need not wait for a chain of them.
 #[inline]
 fn push_top3(top: &mut Top3, cos: f32, d: u32) {
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    let min = |a: f32, b: f32| if a > b { b } else { a };
     let (t0, t1, t2, best) = *top;
-    let above0 = cos > t0;
-    let best = if above0 { d } else { best };
-    let down0 = if above0 { t0 } else { cos };
-    let t0 = if above0 { cos } else { t0 };
-    let above1 = down0 > t1;
-    let down1 = if above1 { t1 } else { down0 };
-    let t1 = if above1 { down0 } else { t1 };
-    let t2 = if down1 > t2 { down1 } else { t2 };
-    *top = (t0, t1, t2, best);
+    let best = if cos > t0 { d } else { best };
+    *top = (max(cos, t0), max(t1, min(t0, cos)), max(t2, min(t1, cos)), best);
 }
 
 /// Per-thread buffers for scoring.
@@ -310,13 +306,23 @@ impl Index {
                 .iter()
                 .map(|&(_, start, end)| closest(&cos[start as usize..end as usize])),
         );
+        // The first LEADS owners by closest document (ties: the earlier owner first), kept
+        // in order by shifting, which costs less than a binary search and a move per owner.
         leads.clear();
         for (i, &c) in closest_of.iter().enumerate() {
-            if leads.len() < LEADS || c > leads[LEADS - 1].0 {
-                let at = leads.partition_point(|&(l, _)| l >= c);
-                leads.insert(at, (c, i as u32));
-                leads.truncate(LEADS);
+            if leads.len() == LEADS {
+                if c <= leads[LEADS - 1].0 {
+                    continue;
+                }
+                leads.pop();
             }
+            let mut at = leads.len();
+            leads.push((c, i as u32));
+            while at > 0 && leads[at - 1].0 < c {
+                leads[at] = leads[at - 1];
+                at -= 1;
+            }
+            leads[at] = (c, i as u32);
         }
         let score = |i: usize, visit: &mut _| {
             let (owner, start, end) = self.owners[i];
