@@ -527,7 +527,8 @@ fn card_text(card: &Card) -> String {
     out
 }
 
-fn message_text(case: impl std::fmt::Display, m: &Message) -> String {
+/// A message in a case's thread (or about the case elsewhere), as the terminal shows it.
+pub fn message_text(case: impl std::fmt::Display, m: &Message) -> String {
     let mut out = format!("  {case} ▸ {}\n", m.title.as_deref().unwrap_or(""));
     if !m.pings.is_empty() {
         let who: Vec<String> = m

@@ -343,11 +343,7 @@ impl<'a, W: Write> Console<'a, W> {
                         line,
                     }) => match delivery::mention_line(self.engine.store(), case_id, &source_id, line).await?
                     {
-                        Some(message) => write!(
-                            self.out,
-                            "{}",
-                            text::outgoing(&Outgoing::CaseMessage { case_id, message })
-                        )?,
+                        Some(message) => write!(self.out, "{}", text::message_text(case_id, &message))?,
                         None => writeln!(self.out, "  (post {source_id}: not found)")?,
                     },
                     Ok(Outgoing::EscalationPacket {
