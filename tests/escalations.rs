@@ -94,8 +94,9 @@ async fn fingerprint(app: &TestApp) -> (usize, usize, Vec<String>) {
 }
 
 /// The messages for a case's thread and for the escalations channel, in order: a packet post
-/// rendered now, as its delivery would (`TestApp::packet_shown`), and a packet edit as an empty
-/// message (see `TestApp::packet`).
+/// or a reminder rendered now, as its delivery would (`TestApp::packet_shown`,
+/// `TestApp::reminder`; a reminder with nothing left to remind of is left out), and a packet
+/// edit as an empty message (see `TestApp::packet`).
 async fn messages_about(app: &TestApp, out: &[Outgoing], case: i64) -> Vec<(&'static str, Message)> {
     let mut all = vec![];
     for o in out.iter().filter(|o| o.case_id() == Some(CaseId(case))) {
@@ -117,6 +118,10 @@ async fn messages_about(app: &TestApp, out: &[Outgoing], case: i64) -> Vec<(&'st
                 .await,
             ),
             Outgoing::UpdateEscalation { .. } => ("edit", Message::default()),
+            Outgoing::EscalationReminder { .. } => match app.reminder(o).await {
+                Some(message) => ("channel", message),
+                None => continue,
+            },
             _ => continue,
         });
     }
@@ -646,14 +651,21 @@ async fn a_question_goes_to_the_requester_and_their_next_note_answers_it() {
     );
 }
 
-/// The reminders, re-posts and the deadline of E1 in the outbox, as (title, pings); a re-post
-/// rendered now, as its delivery would.
-async fn timer_messages(app: &TestApp, out: &[Outgoing]) -> Vec<(String, Vec<Ping>)> {
+/// The reminders, re-posts and the deadline of E1 queued since `shown` rows of the outbox, as
+/// (title, pings), rendered now as their delivery would (a reminder with nothing left to
+/// remind of is not posted); `shown` moves past them.
+async fn timer_messages(app: &TestApp, shown: &mut usize) -> Vec<(String, Vec<Ping>)> {
+    let out = app.outbox().await;
     let mut seen = vec![];
-    for o in out {
+    for o in &out[*shown..] {
         match o {
             Outgoing::ChannelMessage { message, .. } => {
                 seen.push((message.title.clone().unwrap_or_default(), message.pings.clone()))
+            }
+            Outgoing::EscalationReminder { .. } => {
+                if let Some(message) = app.reminder(o).await {
+                    seen.push((message.title.clone().unwrap_or_default(), message.pings))
+                }
             }
             Outgoing::EscalationPacket {
                 escalation_id,
@@ -671,6 +683,7 @@ async fn timer_messages(app: &TestApp, out: &[Outgoing]) -> Vec<(String, Vec<Pin
             _ => {}
         }
     }
+    *shown = out.len();
     seen
 }
 
@@ -680,7 +693,10 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
     app.feed(CHARGED_TWICE, t0()).await;
     app.run(&agent("ana"), offer(1, "refund", "300")).await.unwrap();
     // billing-dispute: supervisor, 4h, on timeout the next tier (admin), then nothing is left.
+    // What each sweep queues is rendered before the next one, as a running bot delivers it.
     let engine = &app.engine;
+    let mut shown = 0;
+    let mut seen: Vec<(String, Vec<Ping>)> = timer_messages(&app, &mut shown).await;
     assert_eq!(engine.fire_due_timers(minutes(64)).await.unwrap().fired, 0);
     assert_eq!(
         engine.fire_due_timers(minutes(65)).await.unwrap().fired,
@@ -692,13 +708,16 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
         0,
         "fired once"
     );
+    seen.extend(timer_messages(&app, &mut shown).await);
     assert_eq!(
         engine.fire_due_timers(minutes(185)).await.unwrap().fired,
         1,
         "75%"
     );
+    seen.extend(timer_messages(&app, &mut shown).await);
     let report = engine.fire_due_timers(minutes(245)).await.unwrap();
     assert_eq!(report.fired, 1, "the deadline");
+    seen.extend(timer_messages(&app, &mut shown).await);
     let e = &engine.escalations(&EscalationFilter::default()).await.unwrap()[0];
     assert_eq!(
         (e.status, e.approver, e.tier),
@@ -710,20 +729,31 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
         1,
         "tier 2, 25%"
     );
+    seen.extend(timer_messages(&app, &mut shown).await);
     engine.fire_due_timers(minutes(425)).await.unwrap();
+    seen.extend(timer_messages(&app, &mut shown).await);
     assert_eq!(
         engine.fire_due_timers(minutes(485)).await.unwrap().fired,
         1,
         "tier 2 deadline"
     );
+    seen.extend(timer_messages(&app, &mut shown).await);
     let e = &engine.escalations(&EscalationFilter::default()).await.unwrap()[0];
     assert_eq!(e.status, EscalationStatus::Denied);
     assert!(e.timed_out);
     assert_eq!(e.decided_by.as_deref(), Some("carebot (timeout policy)"));
     assert_eq!(engine.store().pending_timers().await.unwrap(), 0);
-
+    // Delivered only now, a reminder has nothing left to remind of.
     let out = app.outbox().await;
-    let seen: Vec<(String, Vec<Ping>)> = timer_messages(&app, &out).await;
+    let reminders: Vec<&Outgoing> = out
+        .iter()
+        .filter(|o| matches!(o, Outgoing::EscalationReminder { .. }))
+        .collect();
+    assert_eq!(reminders.len(), 4);
+    for r in reminders {
+        assert_eq!(app.reminder(r).await, None, "{r:?}");
+    }
+
     let supervisors = vec![Ping::Role(Role::Supervisor)];
     let admins = vec![Ping::Role(Role::Admin)];
     assert_eq!(
@@ -858,22 +888,82 @@ async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says
         0
     );
     let out = app.outbox().await;
-    let late = messages_about(&app, &out, 1)
+    let late: Vec<&'static str> = messages_about(&app, &out, 1)
         .await
         .into_iter()
         .filter(|(_, m)| m.body.contains("carebot was not running"))
-        .count();
-    assert!(late >= 3, "reminders and the timeout say they are late");
-    let timeouts = app
-        .engine
-        .case_detail(CaseId(1), t0())
-        .await
-        .unwrap()
-        .timeline
+        .map(|(to, _)| to)
+        .collect();
+    // The timeout says so in the thread and the escalations channel; the two reminders swept
+    // with it have nothing left to remind of and are not posted (their events say they fired).
+    assert_eq!(late, ["thread", "channel"]);
+    let reminders = out
         .iter()
-        .filter(|e| e.kind == "timeout")
+        .filter(|o| matches!(o, Outgoing::EscalationReminder { late: Some(_), .. }))
         .count();
-    assert_eq!(timeouts, 1);
+    assert_eq!(reminders, 2);
+    let timeline = app.engine.case_detail(CaseId(1), t0()).await.unwrap().timeline;
+    let fired: Vec<(&str, &serde_json::Value)> = timeline
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "reminder" | "timeout"))
+        .map(|e| (e.kind.as_str(), &e.detail["late"]))
+        .collect();
+    let late = &serde_json::Value::Bool(true);
+    assert_eq!(fired, [("reminder", late), ("reminder", late), ("timeout", late)]);
+}
+
+#[tokio::test]
+async fn a_reminder_delivered_after_the_decision_is_not_posted() {
+    let mut app = spawn_without_sla(|_| {}).await;
+    app.feed(FLAT_TYRE, t0()).await;
+    app.feed(RUDE, t0()).await;
+    let ana = agent("ana");
+    app.run(&ana, offer(1, "fee_waiver", "180")).await.unwrap();
+    app.run(&ana, offer(2, "credit", "60")).await.unwrap();
+    // roadside-breakdown (E1): 2h, reminders at 50% and 90%; rude-staff (E2): 24h.
+    let at = minutes(5 + 60);
+    assert_eq!(app.engine.fire_due_timers(at).await.unwrap().fired, 1);
+    let out = app.outbox().await;
+    let reminder = out.last().unwrap();
+    assert_eq!(
+        reminder,
+        &Outgoing::EscalationReminder {
+            case_id: CaseId(1),
+            escalation_id: EscalationId(1),
+            tier: 1,
+            at,
+            late: None,
+        }
+    );
+    let payload = serde_json::to_value(reminder).unwrap();
+    assert_eq!(
+        payload,
+        serde_json::json!({"kind": "escalation_reminder", "case_id": 1, "escalation_id": "E1", "tier": 1, "at": at})
+    );
+    let shown = app.reminder(reminder).await.expect("E1 is still open");
+    assert_eq!(
+        shown.title.as_deref(),
+        Some("Reminder: E1 waits for a supervisor to decide")
+    );
+    assert!(shown.body.contains("(in 1h 00m)"), "{}", shown.body);
+    assert_eq!(shown.pings, vec![Ping::Role(Role::Supervisor)]);
+    // The supervisor decides before the dispatcher gets to the reminder: pinging them now
+    // would ask for a decision already made.
+    let sam = person("sam", Role::Supervisor);
+    app.run_at(&sam, approve(1, None), minutes(66)).await.unwrap();
+    assert_eq!(app.reminder(reminder).await, None);
+    // An escalation that moved on is as good as decided for its old tier's reminders.
+    let mut moved = reminder.clone();
+    if let Outgoing::EscalationReminder {
+        escalation_id,
+        case_id,
+        tier,
+        ..
+    } = &mut moved
+    {
+        (*escalation_id, *case_id, *tier) = (EscalationId(2), CaseId(2), 0);
+    }
+    assert_eq!(app.reminder(&moved).await, None);
 }
 
 #[tokio::test]

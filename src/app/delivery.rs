@@ -1,5 +1,5 @@
 //! What the outbox rows that are rendered when delivered show: a case card, an escalation's
-//! packet and a post's line in a thread, read from the case, the escalation or the post as
+//! packet and reminders, and a post's line in a thread, read from the case, the escalation or the post as
 //! they are at that moment.
 //!
 //! Why at delivery: they are large (a card or a line quotes the customer's post, a packet the
@@ -7,6 +7,8 @@
 //! row costs a few bytes instead of kilobytes; the change that queues it (an offer that
 //! escalates, a sweep's deadlines, an import's repeat posts) renders nothing and reads nothing
 //! for it; and a row delivered late shows the case as it is then, not as it was.
+
+use chrono::{DateTime, Utc};
 
 use super::escalations::tier_pings;
 use super::outbox::{case_card, thread_line, thread_name, Card, Field, LineKind, Message};
@@ -79,6 +81,25 @@ pub async fn mention_line(
         body.push_str(url);
     }
     Ok(Some(thread_line(&title, body)))
+}
+
+/// The reminder that escalation `id` at `tier` waits for a decision, fired at `at` (`late`:
+/// when it was due, if carebot was not running then). `None` when it has nothing left to
+/// remind of: the escalation is gone, decided, or at another tier (also when that happened in
+/// the sweep that fired it, e.g. a late reminder swept with its deadline).
+pub async fn reminder(
+    store: &Store,
+    id: EscalationId,
+    tier: u32,
+    at: DateTime<Utc>,
+    late: Option<DateTime<Utc>>,
+) -> Result<Option<Message>, StoreError> {
+    let mut tx = store.read().await?;
+    Ok(tx
+        .escalation(id)
+        .await?
+        .filter(|e| e.is_open() && e.tier == tier)
+        .map(|e| packet::reminder(&e, at, late)))
 }
 
 /// How an escalation's packet is shown.

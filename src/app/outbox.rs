@@ -45,6 +45,19 @@ pub enum Outgoing {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         next_tier: bool,
     },
+    /// A reminder in the escalations channel that escalation `escalation_id` (at `tier`)
+    /// waits for a decision, pinging its approvers; rendered when delivered by
+    /// [`super::delivery::reminder`]. `at`: when it fired (the time left is counted from
+    /// then); `late`: when it was due, if carebot was not running then. Not posted when the
+    /// escalation was decided or moved to another tier before it went out.
+    EscalationReminder {
+        case_id: CaseId,
+        escalation_id: EscalationId,
+        tier: u32,
+        at: chrono::DateTime<chrono::Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        late: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Edit the posted packet in place to show the escalation as it is when delivered (a
     /// question, an answer, the decision; rendered then, by [`super::delivery::packet`]).
     /// `superseded`: the post of a tier that timed out, which now points to the new post.
@@ -123,6 +136,7 @@ impl Outgoing {
             | Outgoing::MentionLine { case_id, .. }
             | Outgoing::ChannelMessage { case_id, .. }
             | Outgoing::EscalationPacket { case_id, .. }
+            | Outgoing::EscalationReminder { case_id, .. }
             | Outgoing::UpdateEscalation { case_id, .. } => Some(*case_id),
             Outgoing::Digest { .. } => None,
             Outgoing::IncidentAlert { .. }

@@ -434,9 +434,13 @@ pub fn outgoing(out: &Outgoing) -> String {
             case_id,
             channel,
             message,
-        } => {
-            format!("[#{}]\n{}", channel.as_str(), message_text(*case_id, message))
-        }
+        } => team_message(*case_id, *channel, message),
+        // Rendered when delivered: the console shows [`super::delivery::reminder`]'s.
+        Outgoing::EscalationReminder {
+            case_id,
+            escalation_id,
+            ..
+        } => format!("  (case {case_id}: a reminder of {escalation_id})\n"),
         Outgoing::EscalationPacket { escalation_id, .. } => {
             format!("[#escalations] {escalation_id} posted\n")
         }
@@ -525,6 +529,11 @@ fn card_text(card: &Card) -> String {
         let _ = writeln!(out, "└ {}", labels.join(" "));
     }
     out
+}
+
+/// A message about a case in a team channel, as the terminal shows it.
+pub fn team_message(case_id: CaseId, channel: TeamChannel, message: &Message) -> String {
+    format!("[#{}]\n{}", channel.as_str(), message_text(case_id, message))
 }
 
 /// A message in a case's thread (or about the case elsewhere), as the terminal shows it.

@@ -187,10 +187,12 @@ impl Engine {
         });
         tx.append_event(e.case_id, now, super::BOT_ACTOR, "reminder", &detail)
             .await?;
-        let reminder = Outgoing::ChannelMessage {
+        let reminder = Outgoing::EscalationReminder {
             case_id: e.case_id,
-            channel: TeamChannel::Escalations,
-            message: packet::reminder(e, now, late),
+            escalation_id: e.id,
+            tier: e.tier,
+            at: now,
+            late,
         };
         self.enqueue(tx, &reminder, now).await
     }

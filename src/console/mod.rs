@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 pub use parse::{command as parse_command, SyntaxError, HELP};
 
 use crate::app::delivery::PacketShown;
-use crate::app::outbox::Outgoing;
+use crate::app::outbox::{Outgoing, TeamChannel};
 use crate::app::{delivery, digest_render, text, wall_clock, Actor, Engine, IngestOutcome};
 use crate::domain::feed::{FeedEmbed, FeedPost};
 use crate::domain::Role;
@@ -355,6 +355,24 @@ impl<'a, W: Write> Console<'a, W> {
                     {
                         Some(packet) => write!(self.out, "{}", text::packet_post(case_id, &packet))?,
                         None => writeln!(self.out, "  (escalation {escalation_id}: not found)")?,
+                    },
+                    Ok(Outgoing::EscalationReminder {
+                        case_id,
+                        escalation_id,
+                        tier,
+                        at,
+                        late,
+                    }) => match delivery::reminder(self.engine.store(), escalation_id, tier, at, late).await?
+                    {
+                        Some(message) => write!(
+                            self.out,
+                            "{}",
+                            text::team_message(case_id, TeamChannel::Escalations, &message)
+                        )?,
+                        None => writeln!(
+                            self.out,
+                            "  (reminder of {escalation_id} not posted: decided or moved on since it fired)"
+                        )?,
                     },
                     Ok(Outgoing::UpdateEscalation {
                         escalation_id,

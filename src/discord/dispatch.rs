@@ -512,6 +512,21 @@ impl Dispatcher {
                         .await?;
                 }
             }
+            Outgoing::EscalationReminder {
+                case_id,
+                escalation_id,
+                tier,
+                at,
+                late,
+            } => match delivery::reminder(self.store(), escalation_id, tier, at, late).await? {
+                Some(message) => {
+                    self.post_to_team(TeamChannel::Escalations, case_id, &message, &nonce)
+                        .await?;
+                }
+                None => {
+                    tracing::debug!(escalation = %escalation_id, "escalation decided or moved on since the reminder fired; reminder not posted")
+                }
+            },
             Outgoing::UpdateEscalation {
                 case_id,
                 escalation_id,

@@ -188,6 +188,24 @@ impl TestApp {
             .expect("the post exists")
     }
 
+    /// An escalation's reminder (`Outgoing::EscalationReminder`) as its delivery now renders
+    /// it (`None`: not posted, nothing left to remind of).
+    pub async fn reminder(&self, out: &Outgoing) -> Option<Message> {
+        let Outgoing::EscalationReminder {
+            escalation_id,
+            tier,
+            at,
+            late,
+            ..
+        } = out
+        else {
+            panic!("not a reminder: {out:?}")
+        };
+        delivery::reminder(self.engine.store(), *escalation_id, *tier, *at, *late)
+            .await
+            .unwrap()
+    }
+
     /// Runs a command five minutes after `t0`.
     pub async fn run(&self, actor: &Actor, command: Command) -> Result<Reply, CommandError> {
         self.engine
