@@ -1,6 +1,6 @@
 //! What the outbox rows that are rendered when delivered show: a case card, an escalation's
-//! packet and reminders, and a post's line in a thread, read from the case, the escalation or the post as
-//! they are at that moment.
+//! packet and reminders, and a post's line in a thread, read from the case, the escalation or
+//! the post as they are at that moment.
 //!
 //! Why at delivery: they are large (a card or a line quotes the customer's post, a packet the
 //! whole story) and only ever need to show the latest state. Stored as a case or escalation id, a
