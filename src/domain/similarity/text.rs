@@ -48,7 +48,7 @@ pub fn asks(text: &str, lang: Lang) -> bool {
         return true;
     }
     let mut tokens = Tokens::default();
-    tokens.fill(text.get(..64).unwrap_or(text), lang);
+    tokens.fill_until(text.get(..64).unwrap_or(text), lang, 1);
     let first = if tokens.is_empty() { "" } else { tokens.get(0) };
     let openers: &[&str] = match lang {
         Lang::En => &[
@@ -164,11 +164,20 @@ pub struct Tokens {
 impl Tokens {
     /// Replaces the content with the tokens of `text` in `lang` (see the module doc).
     pub fn fill(&mut self, text: &str, lang: Lang) {
+        self.fill_until(text, lang, usize::MAX);
+    }
+
+    /// As [`Tokens::fill`], stopping once there are at least `enough` tokens (the first
+    /// ones are then the same as `fill` gives).
+    fn fill_until(&mut self, text: &str, lang: Lang, enough: usize) {
         self.buf.clear();
         self.spans.clear();
         let text = analysed_prefix(text);
         self.filled = Some((lang, text.contains(['\'', '’'])));
         for raw in text.split_whitespace() {
+            if self.spans.len() >= enough {
+                break;
+            }
             if is_link_or_handle(raw) {
                 continue;
             }
