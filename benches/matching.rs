@@ -22,7 +22,9 @@
 //!
 //! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
 //! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
-//! Run: `cargo bench --bench matching`.
+//! Run: `cargo bench --bench matching`. With `MATCHING_FINGERPRINT=FILE` set, nothing is
+//! timed: every text's `classify`, `classify_top(.., 3)` and keyword-only results are written
+//! to FILE instead, so that a change meant to be faster only can be checked to give the same.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -331,7 +333,9 @@ fn main() {
         .map(|i| (format!("care-{i:03}.toml"), care_playbook_source(i)))
         .collect();
     run("care", &sources, &mut rng, care_text);
-    accuracy();
+    if std::env::var_os("MATCHING_FINGERPRINT").is_none() {
+        accuracy();
+    }
 }
 
 /// Top-1 and top-3 on the held-out labelled posts, keyword-only against the full matcher.
@@ -367,6 +371,11 @@ fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&m
 
     let texts: Vec<String> = (0..TEXTS).map(|_| make_text(rng)).collect();
     let network = Network::parse("twitter").expect("valid network");
+    if let Some(file) = std::env::var_os("MATCHING_FINGERPRINT") {
+        let fresh: Vec<String> = (0..TEXTS).map(|_| make_text(rng)).collect();
+        fingerprint(name, &set, texts.iter().chain(&fresh), &network, &file);
+        return;
+    }
     // Warm up: the lazy DFA builds its states on first use.
     for t in texts.iter().take(1000) {
         black_box(set.classify(t, &network, Segment::Standard));
@@ -386,6 +395,31 @@ fn run(name: &str, sources: &[(String, String)], rng: &mut Rng, make_text: fn(&m
     println!("[{name}] classify, steady state: {steady}");
     println!("[{name}] best 3, steady state:   {top3}");
     println!("[{name}] triggers only, steady:  {triggers}");
+}
+
+/// Appends every result for `texts` to `file` (see the module doc).
+fn fingerprint<'a>(
+    name: &str,
+    set: &PlaybookSet,
+    texts: impl Iterator<Item = &'a String>,
+    network: &Network,
+    file: &std::ffi::OsStr,
+) {
+    use std::fmt::Write as _;
+    let keywords = set.triggers_only();
+    let mut out = String::new();
+    for t in texts {
+        let all = set.classify(t, network, Segment::Standard);
+        let top = set.classify_top(t, network, Segment::Standard, 3);
+        let only = keywords.classify(t, network, Segment::Standard);
+        let _ = writeln!(out, "[{name}] {t:?}\n{all:?}\n{top:?}\n{only:?}");
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("fingerprint file");
+    std::io::Write::write_all(&mut f, out.as_bytes()).expect("fingerprint written");
 }
 
 /// Times `classify_top(.., limit)` per text (`usize::MAX`: the whole ranking, as `classify`).

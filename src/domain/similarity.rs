@@ -94,7 +94,7 @@ pub fn detect_tokens(text: &str) -> (Detected, text::Tokens) {
 
 /// [`detect`] with the text's French `tokens` read already.
 fn detect_from(text: &str, tokens: &text::Tokens) -> Detected {
-    let votes = stopwords::marker_votes(tokens.iter());
+    let votes = stopwords::marker_votes(tokens.bits());
     let (best, &top) = votes
         .iter()
         .enumerate()

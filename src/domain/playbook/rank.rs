@@ -29,33 +29,25 @@ const MAX_WEAK: usize = 2;
 /// ... if their similarity is at least this fraction of the minimum.
 const WEAK_FRACTION: f32 = 0.25;
 
-/// What a document of the similarity index is, for the reasons shown to agents.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum DocRef {
-    Example(usize),
-    /// All the examples in one language together: the playbook's vocabulary.
-    AllExamples,
-    Keywords,
-    Title,
-}
-
-/// The similarity index of a set and what each of its documents is.
+/// The similarity index of a set and, per document, how a reason names it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Similar {
     pub index: Index,
-    pub docs: Vec<DocRef>,
+    /// Per document: `similar to example "..."`, `similar to its keywords`, ... (written
+    /// once here rather than for every post).
+    pub labels: Vec<String>,
 }
 
 /// Builds the index of every playbook's examples (each in its own language), keywords and
 /// title (English); warns about examples in a language carebot cannot stem.
 pub(crate) fn build_similar(parsed: &[Parsed]) -> (Similar, Vec<PlaybookError>) {
     let mut builder = IndexBuilder::default();
-    let mut docs = Vec::new();
+    let mut labels = Vec::new();
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         let Samples { examples, .. } = &p.samples;
         let mut by_lang: Vec<(Lang, Vec<&str>)> = Vec::new();
-        for (j, e) in examples.iter().enumerate() {
+        for e in examples {
             let lang = match similarity::detect(&e.text) {
                 Detected::Known(lang) => lang,
                 Detected::Other(name) => {
@@ -68,7 +60,7 @@ pub(crate) fn build_similar(parsed: &[Parsed]) -> (Similar, Vec<PlaybookError>) 
                 }
             };
             builder.add(i, lang, &[&e.text]);
-            docs.push(DocRef::Example(j));
+            labels.push(format!("similar to example {:?}", shorten(&e.text, 60)));
             match by_lang.iter_mut().find(|(l, _)| *l == lang) {
                 Some((_, texts)) => texts.push(&e.text),
                 None => by_lang.push((lang, vec![&e.text])),
@@ -77,23 +69,23 @@ pub(crate) fn build_similar(parsed: &[Parsed]) -> (Similar, Vec<PlaybookError>) 
         for (lang, texts) in by_lang {
             if texts.len() > 1 {
                 builder.add(i, lang, &texts);
-                docs.push(DocRef::AllExamples);
+                labels.push("similar to its examples".to_string());
             }
         }
         if !p.keywords.is_empty() {
             let keywords: Vec<&str> = p.keywords.iter().map(String::as_str).collect();
             builder.add(i, Lang::En, &keywords);
-            docs.push(DocRef::Keywords);
+            labels.push("similar to its keywords".to_string());
         }
         if !p.playbook.fallback {
             builder.add(i, Lang::En, &[&p.playbook.title]);
-            docs.push(DocRef::Title);
+            labels.push(format!("similar to its title {:?}", p.playbook.title));
         }
     }
     (
         Similar {
             index: builder.build(),
-            docs,
+            labels,
         },
         warnings,
     )
@@ -273,7 +265,7 @@ impl PlaybookSet {
                     reasons.push(self.reason(text, &c.triggers));
                 }
                 if let (Some(s), Some(post)) = (&c.similar, &post) {
-                    reasons.push(self.similarity_reason(c.playbook, s, post));
+                    reasons.push(self.similarity_reason(s, post));
                 }
                 PlaybookMatch {
                     id: self.playbooks[c.playbook].id.clone(),
@@ -304,7 +296,7 @@ impl PlaybookSet {
             for s in weak.into_iter().take(room) {
                 let Some(post) = &post else { break };
                 let similarity = (s.similarity * SIMILARITY_POINTS).round() as u32;
-                let reason = format!("{}, below the minimum", self.similarity_reason(s.owner, &s, post));
+                let reason = format!("{}, below the minimum", self.similarity_reason(&s, post));
                 out.push(PlaybookMatch {
                     id: self.playbooks[s.owner].id.clone(),
                     score: similarity,
@@ -341,23 +333,24 @@ impl PlaybookSet {
     }
 
     /// `similar to example "battery died in the rental car" (battery, died, rental)`.
-    fn similarity_reason(&self, playbook: usize, s: &similarity::SimilarDoc, post: &Post) -> String {
+    fn similarity_reason(&self, s: &similarity::SimilarDoc, post: &Post) -> String {
+        let label = &self.similar.labels[s.doc];
         let shared = self.similar.index.shared_words(post, s.doc, 6);
-        let words = if shared.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", shared.join(", "))
-        };
-        let pb = &self.playbooks[playbook];
-        match self.similar.docs[s.doc] {
-            DocRef::Example(j) => format!(
-                "similar to example {:?}{words}",
-                shorten(&pb.triggers.examples[j], 60)
-            ),
-            DocRef::AllExamples => format!("similar to its examples{words}"),
-            DocRef::Keywords => format!("similar to its keywords{words}"),
-            DocRef::Title => format!("similar to its title {:?}{words}", pb.title),
+        if shared.is_empty() {
+            return label.clone();
         }
+        let mut out =
+            String::with_capacity(label.len() + 3 + shared.iter().map(|w| w.len() + 2).sum::<usize>());
+        out.push_str(label);
+        out.push_str(" (");
+        for (i, w) in shared.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(w);
+        }
+        out.push(')');
+        out
     }
 
     /// Problems that do not refuse the set but make suggestions worse, each with file and

@@ -359,32 +359,49 @@ fn table() -> &'static FxHashMap<&'static str, u16> {
     })
 }
 
-/// Whether `word` is a word of praise in `lang`, and whether it undoes one right after it
-/// ("not", "would", "pas", "nicht"; see [`praises`](super::text::praises)).
-pub fn praise_or_undo(lang: Lang, word: &str) -> (bool, bool) {
-    let bits = table().get(word).copied().unwrap_or(0);
-    (
-        bits & (1 << (8 + lang as usize)) != 0,
-        bits & (1 << (12 + lang as usize)) != 0,
-    )
+/// Everything the tables say about one word (see [`table`]): looked up once per token,
+/// then asked in each language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WordBits(u16);
+
+impl WordBits {
+    /// The bits of `word` (none for most words).
+    pub fn of(word: &str) -> Self {
+        WordBits(table().get(word).copied().unwrap_or(0))
+    }
+
+    /// Whether the word is a stop word in `lang`.
+    pub fn is_stop(self, lang: Lang) -> bool {
+        self.0 & (1 << lang as usize) != 0
+    }
+
+    /// Whether the word is a word of praise in `lang`, and whether it undoes one right after
+    /// it ("not", "would", "pas", "nicht"; see [`praises`](super::text::praises)).
+    pub fn praise_or_undo(self, lang: Lang) -> (bool, bool) {
+        (
+            self.0 & (1 << (8 + lang as usize)) != 0,
+            self.0 & (1 << (12 + lang as usize)) != 0,
+        )
+    }
+
+    /// Per language in [`Lang::ALL`] order: 1 if the word is one of its function words.
+    fn marks(self) -> [usize; 4] {
+        std::array::from_fn(|i| usize::from(self.0 & (1 << (4 + i)) != 0))
+    }
 }
 
 /// Whether `word` is a stop word in `lang`.
 pub fn is_stop(lang: Lang, word: &str) -> bool {
-    table()
-        .get(word)
-        .is_some_and(|bits| bits & (1 << lang as usize) != 0)
+    WordBits::of(word).is_stop(lang)
 }
 
-/// How many of `words` are function words of each language, in [`Lang::ALL`] order.
-pub fn marker_votes<'a>(words: impl IntoIterator<Item = &'a str>) -> [usize; 4] {
-    let table = table();
+/// How many words (given by their bits) are function words of each language, in
+/// [`Lang::ALL`] order.
+pub fn marker_votes(words: impl IntoIterator<Item = WordBits>) -> [usize; 4] {
     let mut votes = [0usize; 4];
     for w in words {
-        if let Some(&bits) = table.get(w) {
-            for (i, v) in votes.iter_mut().enumerate() {
-                *v += usize::from(bits & (1 << (4 + i)) != 0);
-            }
+        for (v, m) in votes.iter_mut().zip(w.marks()) {
+            *v += m;
         }
     }
     votes
@@ -410,7 +427,8 @@ mod tests {
 
     #[test]
     fn function_words_vote_for_their_language() {
-        assert_eq!(marker_votes(["je", "suis", "pas", "content"]), [0, 0, 3, 0]);
-        assert_eq!(marker_votes(["ich", "habe", "nicht"]), [0, 0, 0, 3]);
+        let votes = |words: &[&str]| marker_votes(words.iter().map(|w| WordBits::of(w)));
+        assert_eq!(votes(&["je", "suis", "pas", "content"]), [0, 0, 3, 0]);
+        assert_eq!(votes(&["ich", "habe", "nicht"]), [0, 0, 0, 3]);
     }
 }

@@ -10,7 +10,7 @@
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
-use super::stopwords;
+use super::stopwords::{self, WordBits};
 use super::Lang;
 
 /// The most of a post that is analysed: longer posts are cut here (at a character
@@ -48,7 +48,7 @@ pub fn asks(text: &str, lang: Lang) -> bool {
         return true;
     }
     let mut tokens = Tokens::default();
-    tokens.fill(text.get(..64).unwrap_or(text), lang);
+    tokens.fill_until(text.get(..64).unwrap_or(text), lang, 1);
     let first = if tokens.is_empty() { "" } else { tokens.get(0) };
     let openers: &[&str] = match lang {
         Lang::En => &[
@@ -76,8 +76,8 @@ pub fn asks(text: &str, lang: Lang) -> bool {
 /// complaints say it too.
 pub fn praises(tokens: &Tokens, lang: Lang) -> bool {
     let mut undone = false;
-    for token in tokens.iter() {
-        let (kind, undo) = stopwords::praise_or_undo(lang, token);
+    for &bits in &tokens.bits {
+        let (kind, undo) = bits.praise_or_undo(lang);
         if kind && !undone {
             return true;
         }
@@ -90,6 +90,11 @@ pub fn praises(tokens: &Tokens, lang: Lang) -> bool {
 /// letter, not an amount or an order number.
 pub fn is_content(lang: Lang, token: &str) -> bool {
     !stopwords::is_stop(lang, token) && keep_token(token)
+}
+
+/// [`is_content`] for token number `i` of `tokens` (its stop-word bits are known already).
+pub fn is_content_at(tokens: &Tokens, lang: Lang, i: usize) -> bool {
+    !tokens.bits[i].is_stop(lang) && keep_token(tokens.get(i))
 }
 
 /// The Snowball stem of `token` in `lang`, but for the few words whose stem would merge
@@ -156,6 +161,9 @@ pub struct Tokens {
     buf: String,
     /// (start, end) of each token in `buf`.
     spans: Vec<(u32, u32)>,
+    /// Per token: what the stop-word tables say about it (one look-up per token, where
+    /// language detection, stop words and praise each asked once before).
+    bits: Vec<WordBits>,
     /// The language filled in, and whether the text had an apostrophe (the only place
     /// where languages tokenise differently).
     filled: Option<(Lang, bool)>,
@@ -164,11 +172,21 @@ pub struct Tokens {
 impl Tokens {
     /// Replaces the content with the tokens of `text` in `lang` (see the module doc).
     pub fn fill(&mut self, text: &str, lang: Lang) {
+        self.fill_until(text, lang, usize::MAX);
+    }
+
+    /// As [`Tokens::fill`], stopping once there are at least `enough` tokens (the first
+    /// ones are then the same as `fill` gives).
+    fn fill_until(&mut self, text: &str, lang: Lang, enough: usize) {
         self.buf.clear();
         self.spans.clear();
+        self.bits.clear();
         let text = analysed_prefix(text);
         self.filled = Some((lang, text.contains(['\'', '’'])));
         for raw in text.split_whitespace() {
+            if self.spans.len() >= enough {
+                break;
+            }
             if is_link_or_handle(raw) {
                 continue;
             }
@@ -264,6 +282,7 @@ impl Tokens {
         let end = self.buf.len();
         if end > start {
             self.spans.push((start as u32, end as u32));
+            self.bits.push(WordBits::of(&self.buf[start..end]));
         }
         end
     }
@@ -288,6 +307,11 @@ impl Tokens {
     pub fn get(&self, i: usize) -> &str {
         let (start, end) = self.spans[i];
         &self.buf[start as usize..end as usize]
+    }
+
+    /// Each token's stop-word bits, in order.
+    pub(super) fn bits(&self) -> impl Iterator<Item = WordBits> + '_ {
+        self.bits.iter().copied()
     }
 
     /// The tokens in order.
