@@ -159,6 +159,12 @@ struct Touched {
     changed: bool,
 }
 
+impl AsMut<Case> for Touched {
+    fn as_mut(&mut self) -> &mut Case {
+        &mut self.case
+    }
+}
+
 /// The timeline detail of a mention event: the triage at that moment. The post itself (its
 /// author, network, source id, whether it was parsed) is the mention's row, and the customer
 /// the case's: repeating them here would store them twice, in every case's timeline.
@@ -534,11 +540,9 @@ impl Engine {
             outcomes[i] = outcome;
             let opened = matches!(outcome, IngestOutcome::Opened(_));
             let incidents_before = open.len();
-            let grouping = {
-                let mut cases: Vec<&mut Case> = touched.iter_mut().map(|t| &mut t.case).collect();
-                self.track_surge(tx, &mut open, &mut cases, k, &m.text, opened, now)
-                    .await?
-            };
+            let grouping = self
+                .track_surge(tx, &mut open, &mut touched, k, &m.text, opened, now)
+                .await?;
             if open.len() > incidents_before {
                 // A new incident grouped the batch's cases of its window: write them back.
                 for t in touched.iter_mut().filter(|t| t.case.incident_id.is_some()) {
