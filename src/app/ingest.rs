@@ -157,6 +157,8 @@ struct Touched {
     clocks: Vec<Clock>,
     /// Opened or changed by the batch, so written back at the end.
     changed: bool,
+    /// The case as stored before the batch; none when the batch opened it.
+    stored: Option<Case>,
 }
 
 impl AsMut<Case> for Touched {
@@ -412,6 +414,7 @@ impl Engine {
                 None => latest.remove(&customer.id).map(|case| {
                     touched.push(Touched {
                         clocks: clocks_of.remove(&case.id).unwrap_or_default(),
+                        stored: Some(case.clone()),
                         case,
                         changed: false,
                     });
@@ -519,6 +522,7 @@ impl Engine {
                         },
                         clocks: Vec::new(),
                         changed: true,
+                        stored: None,
                     });
                     let k = touched.len() - 1;
                     let t = &mut touched[k];
@@ -571,9 +575,10 @@ impl Engine {
             .await?;
         }
         self.save_incidents(tx, &open, now).await?;
-        for t in touched {
-            if t.changed {
-                tx.stage_case(t.case);
+        for t in touched.into_iter().filter(|t| t.changed) {
+            match t.stored {
+                Some(before) => tx.stage_case_change(before, t.case),
+                None => tx.stage_case(t.case),
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+mod cases;
 mod conn;
 pub mod digest;
 mod escalations;
@@ -564,52 +565,8 @@ impl Tx {
             sql: begin.map(|b| format!("{b};\n")).unwrap_or_default(),
             args: SqliteArguments::default(),
         };
-        let mut rows = pending.cases.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
-            w.sql.push_str(&values_sql(
-                "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
-                                    owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
-                                    updated_at, first_response_at, last_customer_at, resolved_at, granted,
-                                    incident_id)",
-                21,
-                n,
-            ));
-            w.sql.push_str(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
-                    priority_reasons = excluded.priority_reasons, category = excluded.category, tags = excluded.tags,
-                    owner_id = excluded.owner_id, owner_name = excluded.owner_name,
-                    mention_count = excluded.mention_count, updated_at = excluded.updated_at,
-                    first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
-                    resolved_at = excluded.resolved_at, granted = excluded.granted,
-                    incident_id = excluded.incident_id",
-            );
-            for c in chunk {
-                w.bind(c.id.0)?;
-                w.bind(c.customer_id)?;
-                w.bind(c.status.as_str())?;
-                w.bind(c.priority.as_str())?;
-                w.bind(serde_json::to_string(&c.priority_reasons).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.category.as_str())?;
-                w.bind(c.title.as_str())?;
-                w.bind(serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.owner.as_ref().map(|o| o.id.as_str()))?;
-                w.bind(c.owner.as_ref().map(|o| o.name.as_str()))?;
-                w.bind(c.mention_count)?;
-                w.bind(c.unparsed)?;
-                w.bind(c.feed_channel_id.as_deref())?;
-                w.bind(c.feed_message_id.as_deref())?;
-                w.bind(secs(c.opened_at))?;
-                w.bind(secs(c.updated_at))?;
-                w.bind(secs_opt(c.first_response_at))?;
-                w.bind(secs(c.last_customer_at))?;
-                w.bind(secs_opt(c.resolved_at))?;
-                w.bind(serde_json::to_string(&c.granted).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.incident_id)?;
-            }
-            w.end(conn).await?;
-        }
+        cases::write_cases(&mut w, conn, &pending.cases).await?;
+        cases::write_case_changes(&mut w, conn, &pending.case_changes).await?;
         sla::write_clocks(&mut w, conn, &pending.clocks).await?;
         escalations::write_grants(&mut w, conn, &pending.grants).await?;
         let mut rows = pending.ignored.as_slice();
