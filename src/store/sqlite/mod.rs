@@ -26,7 +26,7 @@ use times::{outbox_time, secs, secs_opt};
 use super::pending::Pending;
 use super::records::{
     decode, stored_url, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
-    CASE_SUMMARY_COLUMNS, MENTION_URL,
+    CASE_FIELDS, CASE_SUMMARY_COLUMNS, CUSTOMER_FIELDS, MENTION_URL,
 };
 use super::{
     CaseCards, CaseEvent, CaseFilter, CaseSummary, CustomerKey, CustomersAndCases, KnownPosts, OutboxRow,
@@ -747,32 +747,42 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<CustomersAndCases, StoreError> {
         let keys = json_keys(customers);
-        let rows = sqlx::query(
+        // The customers and cases come back as one JSON array each: sqlx hands rows over one
+        // by one, which cost more than the statements themselves for a batch's thousands.
+        let rows = sqlx::query(&format!(
             "SELECT 'name' AS kind, cu.network, cu.handle, cu.display_name FROM json_each(?) j
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              INSERT INTO customers (network, handle, display_name, created_at)
                  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
-                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
-                 RETURNING *;
-             SELECT 1 AS latest_case, c.* FROM cases c
+                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name);
+             SELECT json_group_array(json_array({CUSTOMER_FIELDS})) AS customers FROM json_each(?) j
+                 JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
+             SELECT json_group_array(json_array({CASE_FIELDS})) AS latest_cases FROM cases c
                  WHERE c.id IN (SELECT (SELECT max(id) FROM cases WHERE customer_id = cu.id) FROM json_each(?) j
-                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
-        )
+                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)"
+        ))
         .bind(json_keys(old_names_for))
         .bind(secs(at))
+        .bind(&keys)
         .bind(&keys)
         .bind(&keys)
         .fetch_all(self.tx.conn().await?)
         .await?;
         let mut out = CustomersAndCases::default();
         for r in &rows {
-            if r.try_column("latest_case").is_ok() {
-                out.latest_cases.push(case_from_row(r)?);
-            } else if r.try_column("kind").is_ok() {
+            if let Ok(cases) = r.try_get::<&str, _>("latest_cases") {
+                out.latest_cases = json_rows::<CaseRecord>(cases)?
+                    .into_iter()
+                    .map(CaseRecord::into_case)
+                    .collect::<Result<_, _>>()?;
+            } else if let Ok(customers) = r.try_get::<&str, _>("customers") {
+                out.customers = json_rows::<CustomerRecord>(customers)?
+                    .into_iter()
+                    .map(CustomerRecord::into_customer)
+                    .collect::<Result<_, _>>()?;
+            } else {
                 out.old_names
                     .push((r.get("network"), r.get("handle"), r.get("display_name")));
-            } else {
-                out.customers.push(customer_from_row(r)?);
             }
         }
         Ok(out)
