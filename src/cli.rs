@@ -1,24 +1,25 @@
 //! The command line. Each command parses its arguments, calls the library, renders the result.
 
+mod import;
+
+pub use import::{ingest_jsonl, ingest_jsonl_with_progress, ImportLine, IMPORT_BATCH};
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use serde::Deserialize;
 
 mod playbooks;
 
 pub use playbooks::check_playbooks;
 
-use crate::app::read_ahead::Rankings;
-use crate::app::{text, wall_clock, Actor, Engine, IngestStats, PlaybookSource};
+use crate::app::{text, wall_clock, Actor, Engine, PlaybookSource};
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::domain::case::CaseStatus;
 use crate::domain::escalation::EscalationStatus;
-use crate::domain::feed::Mention;
 use crate::domain::playbook::{PlaybookSet, TemplateVars};
 use crate::domain::{CaseId, Handle, Network, Role, Segment};
 use crate::store::{CaseFilter, EscalationFilter};
@@ -623,184 +624,6 @@ fn sample_vars(text: &str, network: &Network, segment: Segment) -> TemplateVars 
     vars.mention.text = text.to_string();
     vars.mention.network = network.to_string();
     vars
-}
-
-/// One line of an import file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportLine {
-    pub id: Option<serde_json::Value>,
-    pub network: Option<String>,
-    pub handle: Option<String>,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub text: String,
-    pub url: Option<String>,
-    pub posted_at: Option<DateTime<Utc>>,
-    pub followers: Option<u64>,
-}
-
-impl ImportLine {
-    /// Turns the line into a mention; a missing or bad handle makes it an unparsed mention.
-    pub fn into_mention(self, now: DateTime<Utc>) -> Result<Mention, String> {
-        let id = match &self.id {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(_) => return Err("`id` must be a string or a number".into()),
-            None => self
-                .url
-                .clone()
-                .ok_or("give each line an `id` (or at least a `url`)")?,
-        };
-        let network = match &self.network {
-            Some(n) => Network::parse(n).map_err(|e| e.to_string())?,
-            None => Network::unknown(),
-        };
-        let (handle, unparsed) = match self.handle.as_deref().map(Handle::parse) {
-            Some(Ok(h)) => (h, false),
-            _ => {
-                let safe: String = id
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric())
-                    .take(60)
-                    .collect();
-                (
-                    Handle::parse(&format!("unparsed-{safe}")).map_err(|e| e.to_string())?,
-                    true,
-                )
-            }
-        };
-        Ok(Mention {
-            source_id: format!("import:{id}"),
-            external_id: self.url.clone(),
-            network,
-            handle,
-            display_name: self.name,
-            text: self.text.trim().to_string(),
-            url: self.url,
-            posted_at: self.posted_at.unwrap_or(now),
-            followers: self.followers,
-            unparsed,
-        })
-    }
-}
-
-/// How many mentions go into one transaction during an import. A transaction writes each page
-/// it changed once, and the indexes' pages are changed all over: fewer, bigger transactions
-/// write far less (the import holds the write lock for a fraction of a second per batch).
-pub const IMPORT_BATCH: usize = 5000;
-
-/// Imports JSON Lines: bad lines are reported (with their number) to `errors` and skipped.
-pub async fn ingest_jsonl(
-    engine: &Engine,
-    reader: impl BufRead,
-    now: DateTime<Utc>,
-    errors: &mut impl Write,
-) -> anyhow::Result<IngestStats> {
-    ingest_jsonl_with_progress(engine, reader, now, errors, &mut |_, _| {}).await
-}
-
-/// A batch of mentions read, ranked on another thread, and how far the input was read then.
-struct Ahead {
-    ranking: tokio::task::JoinHandle<(Vec<Mention>, Rankings)>,
-    bytes: u64,
-    mentions: u64,
-}
-
-/// [`ingest_jsonl`], telling `progress` after each batch how many bytes of the input were read
-/// and how many lines were mentions. Each batch's playbook rankings are worked out on another
-/// thread while the batch before it is written, so the two overlap.
-pub async fn ingest_jsonl_with_progress(
-    engine: &Engine,
-    reader: impl BufRead,
-    now: DateTime<Utc>,
-    errors: &mut impl Write,
-    progress: &mut dyn FnMut(u64, u64),
-) -> anyhow::Result<IngestStats> {
-    let mut stats = IngestStats::default();
-    let mut batch = Vec::with_capacity(IMPORT_BATCH);
-    let mut ahead: Option<Ahead> = None;
-    let (mut bytes, mut mentions) = (0u64, 0u64);
-    for (i, line) in reader.lines().enumerate() {
-        let line = match line {
-            Ok(l) => {
-                bytes += l.len() as u64 + 1;
-                l
-            }
-            Err(e) => {
-                writeln!(errors, "line {}: cannot read: {e}", i + 1)?;
-                stats.errors += 1;
-                continue;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = serde_json::from_str::<ImportLine>(&line)
-            .map_err(|e| format!("not a valid mention: {e}"))
-            .and_then(|l| l.into_mention(now));
-        match parsed {
-            Ok(m) => {
-                mentions += 1;
-                batch.push(m)
-            }
-            Err(e) => {
-                writeln!(errors, "line {}: {e} (skipped)", i + 1)?;
-                stats.errors += 1;
-            }
-        }
-        if batch.len() >= IMPORT_BATCH {
-            let next = rank_ahead(engine, std::mem::take(&mut batch), bytes, mentions);
-            if let Some(done) = ahead.replace(next) {
-                place(engine, done, now, &mut stats, progress).await?;
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let next = rank_ahead(engine, batch, bytes, mentions);
-        if let Some(done) = ahead.replace(next) {
-            place(engine, done, now, &mut stats, progress).await?;
-        }
-    }
-    match ahead {
-        Some(done) => place(engine, done, now, &mut stats, progress).await?,
-        None => progress(bytes, mentions),
-    }
-    Ok(stats)
-}
-
-/// Starts ranking `batch` on another thread; `bytes` and `mentions`: how far the input was
-/// read when it was full.
-fn rank_ahead(engine: &Engine, batch: Vec<Mention>, bytes: u64, mentions: u64) -> Ahead {
-    let ranker = engine.ranker();
-    Ahead {
-        ranking: tokio::task::spawn_blocking(move || {
-            let rankings = ranker.rank(&batch);
-            (batch, rankings)
-        }),
-        bytes,
-        mentions,
-    }
-}
-
-/// Places a batch ranked ahead, in one transaction.
-async fn place(
-    engine: &Engine,
-    ahead: Ahead,
-    now: DateTime<Utc>,
-    stats: &mut IngestStats,
-    progress: &mut dyn FnMut(u64, u64),
-) -> anyhow::Result<()> {
-    let (batch, rankings) = ahead.ranking.await.context("ranking an import batch failed")?;
-    let outcomes = engine
-        .receive_ranked(&batch, Some(rankings), now)
-        .await
-        .context("import failed; this batch was not saved")?;
-    for (m, o) in batch.iter().zip(outcomes) {
-        stats.count(o, m.unparsed);
-    }
-    progress(ahead.bytes, ahead.mentions);
-    Ok(())
 }
 
 /// `carebot demo`: the bundled scenario on a fresh database in a temporary folder.

@@ -130,19 +130,19 @@ impl Engine {
         &self,
         tx: &mut Tx,
         open: &mut OpenIncidents,
-        cases: &mut [&mut Case],
+        cases: &mut [impl AsMut<Case>],
         k: usize,
         text: &str,
         opened: bool,
         now: DateTime<Utc>,
     ) -> Result<Grouping, StoreError> {
-        let category = cases[k].category.clone();
+        let category = cases[k].as_mut().category.clone();
         let rate: Rate = self.with_rates(|r| r.record(&category, now));
         if let Some(incident) = open.by_category.get_mut(&category) {
-            if opened && cases[k].incident_id.is_none() {
-                cases[k].incident_id = Some(incident.id.0);
+            if opened && cases[k].as_mut().incident_id.is_none() {
+                cases[k].as_mut().incident_id = Some(incident.id.0);
             }
-            if cases[k].incident_id != Some(incident.id.0) {
+            if cases[k].as_mut().incident_id != Some(incident.id.0) {
                 return Ok(Grouping::Alone);
             }
             incident.joined(text, opened, rate);
@@ -181,7 +181,7 @@ impl Engine {
         let since = now - Duration::seconds(self.surge.window_secs);
         let stored = tx.group_cases(incident.id, &category, since).await?;
         let mut grouped = stored.len() as u32;
-        for case in cases.iter_mut() {
+        for case in cases.iter_mut().map(AsMut::as_mut) {
             let joins = case.category == category
                 && case.status.is_active()
                 && case.opened_at >= since
@@ -202,10 +202,10 @@ impl Engine {
         self.enqueue(tx, &post, now).await?;
         self.schedule_incident_check(tx, &incident, now);
         tracing::info!(incident = %incident.id, category = %category, window = rate.window, baseline = rate.baseline, "surge: incident opened");
-        let joined = cases[k].incident_id == Some(incident.id.0);
+        let joined = cases[k].as_mut().incident_id == Some(incident.id.0);
         open.by_category.insert(category, incident);
         Ok(if joined {
-            Grouping::Grouped(IncidentId(cases[k].incident_id.unwrap_or_default()))
+            Grouping::Grouped(IncidentId(cases[k].as_mut().incident_id.unwrap_or_default()))
         } else {
             Grouping::Alone
         })

@@ -157,6 +157,14 @@ struct Touched {
     clocks: Vec<Clock>,
     /// Opened or changed by the batch, so written back at the end.
     changed: bool,
+    /// The case as stored before the batch; none when the batch opened it.
+    stored: Option<Case>,
+}
+
+impl AsMut<Case> for Touched {
+    fn as_mut(&mut self) -> &mut Case {
+        &mut self.case
+    }
 }
 
 /// The timeline detail of a mention event: the triage at that moment. The post itself (its
@@ -406,6 +414,7 @@ impl Engine {
                 None => latest.remove(&customer.id).map(|case| {
                     touched.push(Touched {
                         clocks: clocks_of.remove(&case.id).unwrap_or_default(),
+                        stored: Some(case.clone()),
                         case,
                         changed: false,
                     });
@@ -513,6 +522,7 @@ impl Engine {
                         },
                         clocks: Vec::new(),
                         changed: true,
+                        stored: None,
                     });
                     let k = touched.len() - 1;
                     let t = &mut touched[k];
@@ -534,11 +544,9 @@ impl Engine {
             outcomes[i] = outcome;
             let opened = matches!(outcome, IngestOutcome::Opened(_));
             let incidents_before = open.len();
-            let grouping = {
-                let mut cases: Vec<&mut Case> = touched.iter_mut().map(|t| &mut t.case).collect();
-                self.track_surge(tx, &mut open, &mut cases, k, &m.text, opened, now)
-                    .await?
-            };
+            let grouping = self
+                .track_surge(tx, &mut open, &mut touched, k, &m.text, opened, now)
+                .await?;
             if open.len() > incidents_before {
                 // A new incident grouped the batch's cases of its window: write them back.
                 for t in touched.iter_mut().filter(|t| t.case.incident_id.is_some()) {
@@ -567,9 +575,10 @@ impl Engine {
             .await?;
         }
         self.save_incidents(tx, &open, now).await?;
-        for t in touched {
-            if t.changed {
-                tx.stage_case(t.case);
+        for t in touched.into_iter().filter(|t| t.changed) {
+            match t.stored {
+                Some(before) => tx.stage_case_change(before, t.case),
+                None => tx.stage_case(t.case),
             }
         }
         Ok(())

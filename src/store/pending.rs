@@ -16,6 +16,8 @@ use crate::domain::CaseId;
 #[derive(Default)]
 pub(crate) struct Pending {
     pub(crate) cases: Vec<Case>,
+    /// Stored cases written back, with how they were read (after `cases` when flushed).
+    pub(crate) case_changes: Vec<CaseChange>,
     pub(crate) ignored: Vec<PendingIgnored>,
     pub(crate) mentions: Vec<PendingMention>,
     pub(crate) events: Vec<PendingEvent>,
@@ -27,6 +29,13 @@ pub(crate) struct Pending {
     pub(crate) grants: Vec<Grant>,
     /// With the time they were scheduled at.
     pub(crate) timers: Vec<(NewTimer, DateTime<Utc>)>,
+}
+
+/// A stored case as the transaction read it and as it is to be written back: an adapter may
+/// write only the columns that differ.
+pub(crate) struct CaseChange {
+    pub(crate) before: Case,
+    pub(crate) after: Case,
 }
 
 pub(crate) struct PendingIgnored {
@@ -61,6 +70,7 @@ pub(crate) struct PendingOutbox {
 impl Pending {
     pub(crate) fn rows(&self) -> usize {
         self.cases.len()
+            + self.case_changes.len()
             + self.ignored.len()
             + self.mentions.len()
             + self.events.len()

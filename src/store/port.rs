@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::pending::Pending;
+use super::pending::{CaseChange, Pending};
 use super::{
     postgres, sqlite, CaseCards, CaseEvent, CaseFilter, CaseSummary, CustomerKey, CustomersAndCases,
     DigestCase, EscalationFilter, IncidentRow, KnownPosts, NewTimer, NotableRow, OutboxRow, PendingDigest,
@@ -126,6 +126,12 @@ impl Tx {
     /// [`KnownPosts::max_case_id`].
     pub fn stage_case(&mut self, case: Case) {
         self.pending().cases.push(case);
+    }
+
+    /// Writes back a stored case that this transaction read as `before` (buffered like
+    /// [`Tx::stage_case`], and the same row in the end; an adapter may write only what changed).
+    pub fn stage_case_change(&mut self, before: Case, after: Case) {
+        self.pending().case_changes.push(CaseChange { before, after });
     }
 
     /// Stores a mention (buffered until the next read of mentions or the commit).

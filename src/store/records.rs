@@ -45,7 +45,16 @@ where
     convert(R::from_row(row)?)
 }
 
-#[derive(FromRow)]
+/// The columns of a `cases` row in [`CaseRecord`] order, for `json_array(...)` (`c.` their table).
+pub(super) const CASE_FIELDS: &str =
+    "c.id, c.customer_id, c.status, c.priority, c.priority_reasons, c.category,
+    c.title, c.tags, c.granted, c.incident_id, c.owner_id, c.owner_name, c.mention_count, c.unparsed,
+    c.feed_channel_id, c.feed_message_id, c.thread_ref, c.card_ref, c.opened_at, c.updated_at,
+    c.first_response_at, c.last_customer_at, c.resolved_at";
+
+/// A `cases` row: decoded by name from a row, or from a JSON array of its columns in
+/// [`CASE_FIELDS`] order (how SQLite returns many at once: one value instead of a row each).
+#[derive(FromRow, serde::Deserialize)]
 pub(super) struct CaseRecord {
     id: i64,
     customer_id: i64,
@@ -60,15 +69,21 @@ pub(super) struct CaseRecord {
     owner_id: Option<String>,
     owner_name: Option<String>,
     mention_count: i64,
+    #[serde(deserialize_with = "json_bool")]
     unparsed: bool,
     feed_channel_id: Option<String>,
     feed_message_id: Option<String>,
     thread_ref: Option<String>,
     card_ref: Option<String>,
+    #[serde(deserialize_with = "json_time")]
     opened_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time")]
     updated_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time_opt")]
     first_response_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "json_time")]
     last_customer_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time_opt")]
     resolved_at: Option<DateTime<Utc>>,
 }
 
@@ -105,7 +120,13 @@ impl CaseRecord {
     }
 }
 
-#[derive(FromRow)]
+/// The columns of a `customers` row in [`CustomerRecord`] order, for `json_array(...)` (`cu.`
+/// their table).
+pub(super) const CUSTOMER_FIELDS: &str =
+    "cu.id, cu.network, cu.handle, cu.display_name, cu.segment, cu.notes, cu.created_at";
+
+/// A `customers` row: by name from a row, or from a JSON array in [`CUSTOMER_FIELDS`] order.
+#[derive(FromRow, serde::Deserialize)]
 pub(super) struct CustomerRecord {
     id: i64,
     network: String,
@@ -113,6 +134,7 @@ pub(super) struct CustomerRecord {
     display_name: Option<String>,
     segment: String,
     notes: String,
+    #[serde(deserialize_with = "json_time")]
     created_at: DateTime<Utc>,
 }
 

@@ -349,7 +349,10 @@ impl Tx {
             return Ok(());
         }
         let conn = &mut *self.tx;
-        let cases = last_of_each(pending.cases, |c| c.id);
+        // A write-back is an upsert here too: an unchanged indexed value keeps an update HOT.
+        let mut cases = pending.cases;
+        cases.extend(pending.case_changes.into_iter().map(|c| c.after));
+        let cases = last_of_each(cases, |c| c.id);
         if !cases.is_empty() {
             let owner = |c: &Case| c.owner.clone();
             sqlx::query(

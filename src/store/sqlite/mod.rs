@@ -1,5 +1,6 @@
 //! The SQLite adapter: WAL mode, one writer, prepared statements cached per connection.
 
+mod cases;
 mod conn;
 pub mod digest;
 mod escalations;
@@ -25,7 +26,7 @@ use times::{outbox_time, secs, secs_opt};
 use super::pending::Pending;
 use super::records::{
     decode, stored_url, CaseRecord, CustomerRecord, EventRecord, MentionRecord, OutboxRecord, SummaryRecord,
-    CASE_SUMMARY_COLUMNS, MENTION_URL,
+    CASE_FIELDS, CASE_SUMMARY_COLUMNS, CUSTOMER_FIELDS, MENTION_URL,
 };
 use super::{
     CaseCards, CaseEvent, CaseFilter, CaseSummary, CustomerKey, CustomersAndCases, KnownPosts, OutboxRow,
@@ -564,52 +565,8 @@ impl Tx {
             sql: begin.map(|b| format!("{b};\n")).unwrap_or_default(),
             args: SqliteArguments::default(),
         };
-        let mut rows = pending.cases.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
-            w.sql.push_str(&values_sql(
-                "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
-                                    owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
-                                    updated_at, first_response_at, last_customer_at, resolved_at, granted,
-                                    incident_id)",
-                21,
-                n,
-            ));
-            w.sql.push_str(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
-                    priority_reasons = excluded.priority_reasons, category = excluded.category, tags = excluded.tags,
-                    owner_id = excluded.owner_id, owner_name = excluded.owner_name,
-                    mention_count = excluded.mention_count, updated_at = excluded.updated_at,
-                    first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
-                    resolved_at = excluded.resolved_at, granted = excluded.granted,
-                    incident_id = excluded.incident_id",
-            );
-            for c in chunk {
-                w.bind(c.id.0)?;
-                w.bind(c.customer_id)?;
-                w.bind(c.status.as_str())?;
-                w.bind(c.priority.as_str())?;
-                w.bind(serde_json::to_string(&c.priority_reasons).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.category.as_str())?;
-                w.bind(c.title.as_str())?;
-                w.bind(serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.owner.as_ref().map(|o| o.id.as_str()))?;
-                w.bind(c.owner.as_ref().map(|o| o.name.as_str()))?;
-                w.bind(c.mention_count)?;
-                w.bind(c.unparsed)?;
-                w.bind(c.feed_channel_id.as_deref())?;
-                w.bind(c.feed_message_id.as_deref())?;
-                w.bind(secs(c.opened_at))?;
-                w.bind(secs(c.updated_at))?;
-                w.bind(secs_opt(c.first_response_at))?;
-                w.bind(secs(c.last_customer_at))?;
-                w.bind(secs_opt(c.resolved_at))?;
-                w.bind(serde_json::to_string(&c.granted).unwrap_or_else(|_| "[]".into()))?;
-                w.bind(c.incident_id)?;
-            }
-            w.end(conn).await?;
-        }
+        cases::write_cases(&mut w, conn, &pending.cases).await?;
+        cases::write_case_changes(&mut w, conn, &pending.case_changes).await?;
         sla::write_clocks(&mut w, conn, &pending.clocks).await?;
         escalations::write_grants(&mut w, conn, &pending.grants).await?;
         let mut rows = pending.ignored.as_slice();
@@ -790,32 +747,42 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<CustomersAndCases, StoreError> {
         let keys = json_keys(customers);
-        let rows = sqlx::query(
+        // The customers and cases come back as one JSON array each: sqlx hands rows over one
+        // by one, which cost more than the statements themselves for a batch's thousands.
+        let rows = sqlx::query(&format!(
             "SELECT 'name' AS kind, cu.network, cu.handle, cu.display_name FROM json_each(?) j
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              INSERT INTO customers (network, handle, display_name, created_at)
                  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
-                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)
-                 RETURNING *;
-             SELECT 1 AS latest_case, c.* FROM cases c
+                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name);
+             SELECT json_group_array(json_array({CUSTOMER_FIELDS})) AS customers FROM json_each(?) j
+                 JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
+             SELECT json_group_array(json_array({CASE_FIELDS})) AS latest_cases FROM cases c
                  WHERE c.id IN (SELECT (SELECT max(id) FROM cases WHERE customer_id = cu.id) FROM json_each(?) j
-                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)",
-        )
+                                JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1)"
+        ))
         .bind(json_keys(old_names_for))
         .bind(secs(at))
+        .bind(&keys)
         .bind(&keys)
         .bind(&keys)
         .fetch_all(self.tx.conn().await?)
         .await?;
         let mut out = CustomersAndCases::default();
         for r in &rows {
-            if r.try_column("latest_case").is_ok() {
-                out.latest_cases.push(case_from_row(r)?);
-            } else if r.try_column("kind").is_ok() {
+            if let Ok(cases) = r.try_get::<&str, _>("latest_cases") {
+                out.latest_cases = json_rows::<CaseRecord>(cases)?
+                    .into_iter()
+                    .map(CaseRecord::into_case)
+                    .collect::<Result<_, _>>()?;
+            } else if let Ok(customers) = r.try_get::<&str, _>("customers") {
+                out.customers = json_rows::<CustomerRecord>(customers)?
+                    .into_iter()
+                    .map(CustomerRecord::into_customer)
+                    .collect::<Result<_, _>>()?;
+            } else {
                 out.old_names
                     .push((r.get("network"), r.get("handle"), r.get("display_name")));
-            } else {
-                out.customers.push(customer_from_row(r)?);
             }
         }
         Ok(out)

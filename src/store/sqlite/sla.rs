@@ -139,13 +139,20 @@ impl Tx {
     /// The clocks of these cases, oldest first per case.
     pub async fn clocks(&mut self, cases: &[CaseId]) -> Result<Vec<Clock>, StoreError> {
         let ids = id_list(cases.iter().map(|c| c.0));
+        // One JSON array rather than a row per clock (sqlx hands rows over one by one).
         let rows = self
             .flush_then(
-                "SELECT * FROM sla_clocks WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, id",
+                &format!(
+                    "SELECT json_group_array(json_array({CLOCK_FIELDS}) ORDER BY case_id, id) AS clocks
+                     FROM sla_clocks WHERE case_id IN (SELECT value FROM json_each(?))"
+                ),
                 |w| w.bind(ids),
             )
             .await?;
-        rows.iter().map(clock_from_row).collect()
+        match rows.first() {
+            Some(r) => clocks_from_json(sqlx::Row::get(r, "clocks")),
+            None => Ok(Vec::new()),
+        }
     }
 
     pub async fn clocks_by_id(&mut self, ids: &[i64]) -> Result<Vec<Clock>, StoreError> {
