@@ -817,14 +817,21 @@ async fn an_unanswered_escalation_reminds_then_moves_to_the_next_tier_then_is_de
     );
 }
 
-#[tokio::test]
-async fn grant_up_to_grants_the_cap_and_deny_denies_at_the_deadline() {
+/// A flat tyre (E1 on case 1: a fee waiver of 180 USD) and rude staff (E2 on case 2: a credit
+/// of 60 USD), both asked for by `ana` five minutes after `t0` and beyond her limits.
+async fn two_escalations() -> TestApp {
     let mut app = spawn_without_sla(|_| {}).await;
     app.feed(FLAT_TYRE, t0()).await;
     app.feed(RUDE, t0()).await;
     let ana = agent("ana");
     app.run(&ana, offer(1, "fee_waiver", "180")).await.unwrap();
     app.run(&ana, offer(2, "credit", "60")).await.unwrap();
+    app
+}
+
+#[tokio::test]
+async fn grant_up_to_grants_the_cap_and_deny_denies_at_the_deadline() {
+    let app = two_escalations().await;
     // roadside-breakdown: 2h, grant up to 150; rude-staff: 24h, deny.
     let report = app
         .engine
@@ -914,12 +921,7 @@ async fn a_restart_between_request_and_deadline_fires_the_deadline_once_and_says
 
 #[tokio::test]
 async fn a_reminder_delivered_after_the_decision_is_not_posted() {
-    let mut app = spawn_without_sla(|_| {}).await;
-    app.feed(FLAT_TYRE, t0()).await;
-    app.feed(RUDE, t0()).await;
-    let ana = agent("ana");
-    app.run(&ana, offer(1, "fee_waiver", "180")).await.unwrap();
-    app.run(&ana, offer(2, "credit", "60")).await.unwrap();
+    let app = two_escalations().await;
     // roadside-breakdown (E1): 2h, reminders at 50% and 90%; rude-staff (E2): 24h.
     let at = minutes(5 + 60);
     assert_eq!(app.engine.fire_due_timers(at).await.unwrap().fired, 1);

@@ -336,16 +336,11 @@ impl Case {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(h: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + h * 3600, 0).unwrap()
-    }
-
-    fn case() -> Case {
+impl Case {
+    /// A new P3 case of customer 1, opened at `at`, for tests.
+    pub(crate) fn sample(id: CaseId, at: DateTime<Utc>) -> Case {
         Case {
-            id: CaseId(1),
+            id,
             customer_id: 1,
             status: CaseStatus::New,
             priority: Priority::P3,
@@ -362,12 +357,25 @@ mod tests {
             feed_message_id: None,
             thread_ref: None,
             card_ref: None,
-            opened_at: at(0),
-            updated_at: at(0),
+            opened_at: at,
+            updated_at: at,
             first_response_at: None,
-            last_customer_at: at(0),
+            last_customer_at: at,
             resolved_at: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + h * 3600, 0).unwrap()
+    }
+
+    fn case() -> Case {
+        Case::sample(CaseId(1), at(0))
     }
 
     fn owner(id: &str) -> Owner {

@@ -205,30 +205,7 @@ mod tests {
     }
 
     fn case(id: i64) -> Case {
-        Case {
-            id: CaseId(id),
-            customer_id: 1,
-            status: CaseStatus::New,
-            priority: Priority::P3,
-            priority_reasons: vec![],
-            category: "general".into(),
-            title: "t".into(),
-            tags: vec![],
-            granted: vec![],
-            incident_id: None,
-            owner: None,
-            mention_count: 1,
-            unparsed: false,
-            feed_channel_id: None,
-            feed_message_id: None,
-            thread_ref: None,
-            card_ref: None,
-            opened_at: at(0),
-            updated_at: at(0),
-            first_response_at: None,
-            last_customer_at: at(0),
-            resolved_at: None,
-        }
+        Case::sample(CaseId(id), at(0))
     }
 
     #[tokio::test]
