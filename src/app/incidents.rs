@@ -218,7 +218,14 @@ impl Engine {
         open: &OpenIncidents,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for incident in open.by_category.values().filter(|i| open.changed.contains(&i.id)) {
+        // In incident order, so that the same input writes the same rows in the same order.
+        let mut changed: Vec<&Incident> = open
+            .by_category
+            .values()
+            .filter(|i| open.changed.contains(&i.id))
+            .collect();
+        changed.sort_unstable_by_key(|i| i.id);
+        for incident in changed {
             tx.update_incident(incident).await?;
             if incident.mention_count % 5 == 0 {
                 let edit = Outgoing::UpdateIncidentAlert {
