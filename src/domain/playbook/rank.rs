@@ -339,6 +339,8 @@ impl PlaybookSet {
         if shared.is_empty() {
             return label.clone();
         }
+        // Built in one allocation rather than `format!` over `join` (a reason per suggestion
+        // shown, on the per-post path whose p99 the matching bench holds to 50 µs).
         let mut out =
             String::with_capacity(label.len() + 3 + shared.iter().map(|w| w.len() + 2).sum::<usize>());
         out.push_str(label);

@@ -199,7 +199,7 @@ impl Index {
         let vocabulary = &self.vocabularies[lang as usize];
         let mut words = Vec::with_capacity(tokens.len());
         for (i, token) in tokens.iter().enumerate() {
-            if !text::is_content_at(&tokens, lang, i) {
+            if !text::is_content(&tokens, lang, i) {
                 continue;
             }
             let term = match vocabulary.surfaces.get(token) {

@@ -10,7 +10,7 @@
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
-use super::stopwords::{self, WordBits};
+use super::stopwords::WordBits;
 use super::Lang;
 
 /// The most of a post that is analysed: longer posts are cut here (at a character
@@ -30,9 +30,9 @@ pub struct Word {
 pub fn words(text: &str, lang: Lang) -> Vec<Word> {
     let mut tokens = Tokens::default();
     tokens.fill(text, lang);
-    tokens
-        .iter()
-        .filter(|t| is_content(lang, t))
+    (0..tokens.len())
+        .filter(|&i| is_content(&tokens, lang, i))
+        .map(|i| tokens.get(i))
         .map(|token| Word {
             surface: token.to_string(),
             stem: stem(lang, token).into_owned(),
@@ -86,14 +86,10 @@ pub fn praises(tokens: &Tokens, lang: Lang) -> bool {
     false
 }
 
-/// Whether `token` says something about the topic in `lang`: not a stop word, not a single
-/// letter, not an amount or an order number.
-pub fn is_content(lang: Lang, token: &str) -> bool {
-    !stopwords::is_stop(lang, token) && keep_token(token)
-}
-
-/// [`is_content`] for token number `i` of `tokens` (its stop-word bits are known already).
-pub fn is_content_at(tokens: &Tokens, lang: Lang, i: usize) -> bool {
+/// Whether token number `i` of `tokens` says something about the topic in `lang`: not a stop
+/// word (its bits were looked up when it was read), not a single letter, not an amount or an
+/// order number.
+pub fn is_content(tokens: &Tokens, lang: Lang, i: usize) -> bool {
     !tokens.bits[i].is_stop(lang) && keep_token(tokens.get(i))
 }
 
