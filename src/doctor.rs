@@ -149,6 +149,7 @@ async fn database(url: &str) -> Check {
             pending,
             unknown,
             failed,
+            broken,
             ..
         }) => {
             if !failed.is_empty() {
@@ -168,6 +169,14 @@ async fn database(url: &str) -> Check {
                     "database",
                     format!("{shown} is reachable; {} of {known} migrations to apply: {}", pending.len(), pending.join(", ")),
                     "nothing to do: carebot applies them when it next starts (back the file up first if you like)",
+                )
+            } else if !broken.is_empty() {
+                let found: Vec<String> = broken.iter().map(|(what, n)| format!("{n} {what}")).collect();
+                Check::fail(
+                    "database",
+                    format!("{shown} is migrated, but rows refer to rows that are missing: {}", found.join(", ")),
+                    "carebot writes a case and the rows that refer to it in one transaction, so something else changed \
+                     the database (a hand edit, a partial restore): restore it from a backup, or report it as a bug",
                 )
             } else {
                 Check::ok(

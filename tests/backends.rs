@@ -291,3 +291,49 @@ async fn a_new_sqlite_file_gives_the_pages_of_pruned_rows_back_without_a_vacuum(
     assert!(after < before, "the file shrank: {before} -> {after} pages");
     conn.close().await.unwrap();
 }
+
+/// Deletes case 1 (and the timers that PostgreSQL still checks refer to it) behind carebot's
+/// back, as a hand edit would, leaving its mention, events and clocks behind.
+async fn delete_case_behind_carebots_back(url: &str) {
+    use sqlx::{ConnectOptions, Executor};
+    let sql = "DELETE FROM timers WHERE case_id = 1; DELETE FROM cases WHERE id = 1;";
+    if url.starts_with("postgres") {
+        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        options.connect().await.unwrap().execute(sql).await.unwrap();
+    } else {
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let mut conn = options.foreign_keys(false).connect().await.unwrap();
+        conn.execute(sql).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn doctor_counts_the_rows_whose_case_is_missing() {
+    let mut app = support::app::spawn_app().await;
+    app.feed("@AcmeShop my parcel never arrived, order 5512", t0())
+        .await;
+    let database = |checks: Vec<carebot::doctor::Check>| {
+        checks
+            .into_iter()
+            .find(|c| c.check == "database")
+            .expect("a database check")
+    };
+    let healthy = database(carebot::doctor::run(&app.config).await);
+    assert_eq!(healthy.status, carebot::doctor::Status::Ok, "{healthy:?}");
+
+    delete_case_behind_carebots_back(&app.config.database.url).await;
+    let broken = database(carebot::doctor::run(&app.config).await);
+    assert_eq!(broken.status, carebot::doctor::Status::Fail, "{broken:?}");
+    for found in [
+        "1 mentions whose case is missing",
+        "1 timeline events whose case is missing",
+        "2 SLA clocks whose case is missing",
+    ] {
+        assert!(broken.detail.contains(found), "{found}: {}", broken.detail);
+    }
+    assert!(!broken.detail.contains("customer"), "{}", broken.detail);
+    assert!(
+        broken.fix.as_deref().unwrap_or("").contains("restore"),
+        "{broken:?}"
+    );
+}

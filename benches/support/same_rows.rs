@@ -19,12 +19,25 @@ enum Value {
     Blob(Vec<u8>),
 }
 
-/// A table's definition without its indexes, and its rows.
+/// A table's definition without its indexes, its indexes, and its rows.
 struct Table<R> {
     name: String,
     create: String,
+    /// `CREATE INDEX` statements of the table's other indexes (unique ones included), for
+    /// [`Indexes::Carebot`].
+    indexes: Vec<String>,
     columns: usize,
     rows: Vec<R>,
+}
+
+/// Which indexes the baseline's tables have.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Indexes {
+    /// Only their primary keys: the physical limit of writing the rows.
+    PrimaryKeys,
+    /// Every index of carebot's tables too (no foreign key): the limit of writing them where
+    /// carebot keeps them, what its indexes cost included.
+    Carebot,
 }
 
 /// The rows of the `k`-th of `batches` parts of `len` rows.
@@ -59,6 +72,13 @@ async fn sqlite_tables(src: &SqlitePool) -> Vec<Table<Vec<Value>>> {
         if !pk.is_empty() {
             defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
         }
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        )
+        .bind(&name)
+        .fetch_all(src)
+        .await
+        .expect("indexes");
         let rows = sqlx::query(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
             .fetch_all(src)
             .await
@@ -83,6 +103,7 @@ async fn sqlite_tables(src: &SqlitePool) -> Vec<Table<Vec<Value>>> {
             .collect();
         tables.push(Table {
             create: format!("CREATE TABLE \"{name}\" ({})", defs.join(", ")),
+            indexes,
             name,
             columns: cols.len(),
             rows,
@@ -92,11 +113,21 @@ async fn sqlite_tables(src: &SqlitePool) -> Vec<Table<Vec<Value>>> {
 }
 
 /// Writes the rows of carebot's SQLite database `src` into the empty one `dst` in `batches`
-/// transactions: (rows written, time).
-pub async fn sqlite_same_rows(src: &SqlitePool, dst: &SqlitePool, batches: usize) -> (usize, StdDuration) {
+/// transactions, into tables with `indexes`: (rows written, time).
+pub async fn sqlite_same_rows(
+    src: &SqlitePool,
+    dst: &SqlitePool,
+    batches: usize,
+    indexes: Indexes,
+) -> (usize, StdDuration) {
     let tables = sqlite_tables(src).await;
     for t in &tables {
         sqlx::query(&t.create).execute(dst).await.expect("baseline table");
+        if indexes == Indexes::Carebot {
+            for index in &t.indexes {
+                sqlx::query(index).execute(dst).await.expect("baseline index");
+            }
+        }
     }
     let mut written = 0;
     let start = Instant::now();
@@ -163,6 +194,14 @@ async fn postgres_tables(src: &mut PgConnection) -> Vec<Table<Vec<u8>>> {
         if !pk.is_empty() {
             defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
         }
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::regclass
+             AND NOT indisprimary",
+        )
+        .bind(&name)
+        .fetch_all(&mut *src)
+        .await
+        .expect("indexes");
         let mut csv = Vec::new();
         let mut out = src
             .copy_out_raw(&format!(
@@ -177,6 +216,7 @@ async fn postgres_tables(src: &mut PgConnection) -> Vec<Table<Vec<u8>>> {
         drop(out);
         tables.push(Table {
             create: format!("CREATE TABLE \"{name}\" ({})", defs.join(", ")),
+            indexes,
             name,
             columns: cols.len(),
             rows: csv_records(&csv),
@@ -202,8 +242,13 @@ fn csv_records(csv: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Writes the rows of carebot's PostgreSQL database at `src` into the empty one at `dst` in
-/// `batches` transactions: (rows written, time).
-pub async fn postgres_same_rows(src: &str, dst: &str, batches: usize) -> (usize, StdDuration) {
+/// `batches` transactions, into tables with `indexes`: (rows written, time).
+pub async fn postgres_same_rows(
+    src: &str,
+    dst: &str,
+    batches: usize,
+    indexes: Indexes,
+) -> (usize, StdDuration) {
     let mut from = PgConnection::connect(src).await.expect("carebot's database");
     let tables = postgres_tables(&mut from).await;
     from.close().await.expect("close");
@@ -213,6 +258,11 @@ pub async fn postgres_same_rows(src: &str, dst: &str, batches: usize) -> (usize,
             .execute(&mut to)
             .await
             .expect("baseline table");
+        if indexes == Indexes::Carebot {
+            for index in &t.indexes {
+                sqlx::query(index).execute(&mut to).await.expect("baseline index");
+            }
+        }
     }
     let mut written = 0;
     let mut buf = Vec::new();

@@ -303,6 +303,38 @@ pub struct PendingDigest {
     pub due_at: DateTime<Utc>,
 }
 
+/// The references between tables that carebot keeps by writing a case and the rows that
+/// refer to it in one transaction, which PostgreSQL does not check (its migration 0006 says
+/// why): what a broken one is called, and the query that counts them (the same on both
+/// backends). `carebot doctor` runs them on a migrated database.
+pub(crate) const REFERENCES: [(&str, &str); 6] = [
+    (
+        "cases whose customer is missing",
+        "SELECT COUNT(*) FROM cases x WHERE NOT EXISTS (SELECT 1 FROM customers p WHERE p.id = x.customer_id)",
+    ),
+    (
+        "cases whose incident is missing",
+        "SELECT COUNT(*) FROM cases x WHERE x.incident_id IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM incidents p WHERE p.id = x.incident_id)",
+    ),
+    (
+        "mentions whose case is missing",
+        "SELECT COUNT(*) FROM mentions x WHERE NOT EXISTS (SELECT 1 FROM cases p WHERE p.id = x.case_id)",
+    ),
+    (
+        "mentions whose customer is missing",
+        "SELECT COUNT(*) FROM mentions x WHERE NOT EXISTS (SELECT 1 FROM customers p WHERE p.id = x.customer_id)",
+    ),
+    (
+        "timeline events whose case is missing",
+        "SELECT COUNT(*) FROM case_events x WHERE NOT EXISTS (SELECT 1 FROM cases p WHERE p.id = x.case_id)",
+    ),
+    (
+        "SLA clocks whose case is missing",
+        "SELECT COUNT(*) FROM sla_clocks x WHERE NOT EXISTS (SELECT 1 FROM cases p WHERE p.id = x.case_id)",
+    ),
+];
+
 /// What `carebot doctor` found out about a database without changing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbProbe {
@@ -310,13 +342,15 @@ pub enum DbProbe {
     Missing,
     /// Reachable; `applied` of carebot's `known` migrations are in, `pending` are still to do
     /// (carebot applies them when it starts), `unknown` were applied by a newer carebot, and
-    /// `failed` did not finish.
+    /// `failed` did not finish. When all are applied, `broken` counts the rows of each kind
+    /// of [`REFERENCES`] whose referred row is missing (the kinds with none left out).
     Reachable {
         applied: usize,
         known: usize,
         pending: Vec<String>,
         unknown: Vec<i64>,
         failed: Vec<i64>,
+        broken: Vec<(&'static str, i64)>,
     },
 }
 

@@ -528,6 +528,11 @@ impl Tx {
         Ok(known)
     }
 
+    /// The customers of a batch: the stored ones read (their names then are the old names),
+    /// the new ones inserted in order of first appearance, and only the stored ones whose
+    /// name changes updated (an upsert would write a new version of every row it touches).
+    /// Write transactions take turns (an advisory lock), so no other process inserts one of
+    /// these customers in between.
     pub async fn customers_for_mentions(
         &mut self,
         customers: &[CustomerKey<'_>],
@@ -535,53 +540,81 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<CustomersAndCases, StoreError> {
         self.flush().await?;
-        let networks = |keys: &[CustomerKey<'_>]| {
-            keys.iter()
-                .map(|k| k.network.as_str().to_string())
-                .collect::<Vec<_>>()
-        };
-        let handles = |keys: &[CustomerKey<'_>]| {
-            keys.iter()
-                .map(|k| k.handle.as_str().to_string())
-                .collect::<Vec<_>>()
-        };
-        let mut out = CustomersAndCases::default();
-        let rows = sqlx::query(
-            "SELECT cu.network, cu.handle, cu.display_name FROM customers cu
-             JOIN UNNEST($1::text[], $2::text[]) AS k(network, handle) USING (network, handle)",
-        )
-        .bind(networks(old_names_for))
-        .bind(handles(old_names_for))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        out.old_names = rows
-            .iter()
-            .map(|r| (r.get("network"), r.get("handle"), r.get("display_name")))
-            .collect();
         let keys = last_of_each(customers.to_vec(), |k| (k.network.as_str(), k.handle.as_str()));
         let rows = sqlx::query(
-            "INSERT INTO customers (network, handle, display_name, created_at)
-             SELECT n, h, d, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS k(n, h, d)
-             ON CONFLICT (network, handle) DO UPDATE
-                 SET display_name = COALESCE(EXCLUDED.display_name, customers.display_name)
-             RETURNING *",
+            "SELECT cu.* FROM customers cu
+             JOIN UNNEST($1::text[], $2::text[]) AS k(network, handle) USING (network, handle)",
         )
-        .bind(networks(&keys))
-        .bind(handles(&keys))
-        .bind(keys.iter().map(|k| k.display_name).collect::<Vec<_>>())
-        .bind(at)
+        .bind(keys.iter().map(|k| k.network.as_str()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.handle.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut *self.tx)
         .await?;
-        out.customers = rows.iter().map(customer_from_row).collect::<Result<_, _>>()?;
-        let ids: Vec<i64> = out.customers.iter().map(|c| c.id).collect();
-        let rows = sqlx::query(
-            "SELECT * FROM cases WHERE id IN
-                 (SELECT (SELECT max(id) FROM cases WHERE customer_id = k.id) FROM UNNEST($1::bigint[]) AS k(id))",
-        )
-        .bind(ids)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        out.latest_cases = rows.iter().map(case_from_row).collect::<Result<_, _>>()?;
+        let mut stored: HashMap<(String, String), Customer> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let c = customer_from_row(row)?;
+            stored.insert((c.network.as_str().to_string(), c.handle.as_str().to_string()), c);
+        }
+        let key_of = |k: &CustomerKey<'_>| (k.network.as_str().to_string(), k.handle.as_str().to_string());
+        let mut out = CustomersAndCases::default();
+        for k in old_names_for {
+            let (network, handle) = key_of(k);
+            if let Some(c) = stored.get(&(network.clone(), handle.clone())) {
+                out.old_names.push((network, handle, c.display_name.clone()));
+            }
+        }
+        let ids: Vec<i64> = stored.values().map(|c| c.id).collect();
+        let mut new = Vec::new();
+        let mut renamed: Vec<(i64, &str)> = Vec::new();
+        for k in &keys {
+            match stored.get_mut(&key_of(k)) {
+                None => new.push(k),
+                Some(c) => {
+                    if let Some(name) = k.display_name.filter(|n| c.display_name.as_deref() != Some(*n)) {
+                        renamed.push((c.id, name));
+                        c.display_name = Some(name.to_string());
+                    }
+                }
+            }
+        }
+        if !renamed.is_empty() {
+            sqlx::query(
+                "UPDATE customers SET display_name = k.d
+                 FROM UNNEST($1::bigint[], $2::text[]) AS k(id, d) WHERE customers.id = k.id",
+            )
+            .bind(renamed.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(renamed.iter().map(|r| r.1).collect::<Vec<_>>())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        out.customers = stored.into_values().collect();
+        if !new.is_empty() {
+            let rows = sqlx::query(
+                "INSERT INTO customers (network, handle, display_name, created_at)
+                 SELECT n, h, d, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(n, h, d, ord)
+                 ORDER BY ord
+                 RETURNING *",
+            )
+            .bind(new.iter().map(|k| k.network.as_str()).collect::<Vec<_>>())
+            .bind(new.iter().map(|k| k.handle.as_str()).collect::<Vec<_>>())
+            .bind(new.iter().map(|k| k.display_name).collect::<Vec<_>>())
+            .bind(at)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for row in &rows {
+                out.customers.push(customer_from_row(row)?);
+            }
+        }
+        // Only customers stored before have cases.
+        if !ids.is_empty() {
+            let rows = sqlx::query(
+                "SELECT * FROM cases WHERE id IN
+                     (SELECT (SELECT max(id) FROM cases WHERE customer_id = k.id) FROM UNNEST($1::bigint[]) AS k(id))",
+            )
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            out.latest_cases = rows.iter().map(case_from_row).collect::<Result<_, _>>()?;
+        }
         Ok(out)
     }
 

@@ -5,7 +5,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
 use super::{Store, Tx, MIGRATOR};
-use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REMOVED};
+use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REFERENCES, REMOVED};
 
 /// Timeline detail fields that can carry what a customer wrote or who they are.
 const EVENT_TEXT_FIELDS: &str =
@@ -32,6 +32,15 @@ impl Store {
             .iter()
             .filter(|m| m.migration_type.is_up_migration())
             .collect();
+        let failed: Vec<i64> = applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect();
+        let migrated = applied.len() == known.len() && failed.is_empty();
+        let mut broken = Vec::new();
+        for (what, sql) in REFERENCES.iter().filter(|_| migrated) {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+            if n > 0 {
+                broken.push((*what, n));
+            }
+        }
         Ok(DbProbe::Reachable {
             applied: applied.len(),
             known: known.len(),
@@ -45,7 +54,8 @@ impl Store {
                 .filter(|(v, _)| !known.iter().any(|m| m.version == *v))
                 .map(|(v, _)| *v)
                 .collect(),
-            failed: applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect(),
+            failed,
+            broken,
         })
     }
 

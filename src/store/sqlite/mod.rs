@@ -754,7 +754,8 @@ impl Tx {
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              INSERT INTO customers (network, handle, display_name, created_at)
                  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) j WHERE true
-                 ON CONFLICT (network, handle) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name);
+                 ON CONFLICT (network, handle) DO UPDATE SET display_name = excluded.display_name
+                     WHERE excluded.display_name IS NOT NULL AND excluded.display_name IS NOT customers.display_name;
              SELECT json_group_array(json_array({CUSTOMER_FIELDS})) AS customers FROM json_each(?) j
                  JOIN customers cu ON cu.network = j.value ->> 0 AND cu.handle = j.value ->> 1;
              SELECT json_group_array(json_array({CASE_FIELDS})) AS latest_cases FROM cases c

@@ -9,7 +9,7 @@ use sqlx::{ConnectOptions, Row};
 
 use super::conn::TxConn;
 use super::{secs, Store, Tx, MIGRATOR};
-use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REMOVED, TEXT_PURGED};
+use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REFERENCES, REMOVED, TEXT_PURGED};
 
 impl Store {
     /// Opens the database read-only (never creating it), reads which migrations are applied
@@ -55,13 +55,22 @@ impl Store {
             .filter(|(v, _)| !known.iter().any(|m| m.version == *v))
             .map(|(v, _)| *v)
             .collect();
-        let failed = applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect();
+        let failed: Vec<i64> = applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect();
+        let migrated = applied.len() == known.len() && failed.is_empty();
+        let mut broken = Vec::new();
+        for (what, sql) in REFERENCES.iter().filter(|_| migrated) {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+            if n > 0 {
+                broken.push((*what, n));
+            }
+        }
         Ok(DbProbe::Reachable {
             applied: applied.len(),
             known: known.len(),
             pending,
             unknown,
             failed,
+            broken,
         })
     }
 
