@@ -176,11 +176,12 @@ impl<F> Gather<'_, F> {
     /// The similarity below which a playbook without a matched trigger cannot be among the
     /// first `limit` (0: any may be), so that the index need not score it.
     ///
-    /// Every playbook gathered so far is sure of a score: a matched one of its trigger
-    /// points (plus its similarity points once the index gave them), one of the `best` its
-    /// similarity points (one pushed out of `best` later is pushed out by better ones). A
-    /// playbook scoring less than the `limit`-th largest of these ranks after `limit`
-    /// others; an equal score is not enough (ties go by id).
+    /// Every playbook gathered so far is sure of a score: one with a matched trigger, its
+    /// trigger points (plus its similarity points once the index gave them); one of the
+    /// `best`, its similarity points (one pushed out of `best` later is pushed out by
+    /// better ones). A playbook scoring less than the `limit`-th largest of these ranks
+    /// after `limit` others; an equal score is not enough (ties go by id). Exact, then:
+    /// `classify_top(.., limit)` stays the head of `classify`.
     fn rank_bar(&self) -> f32 {
         if self.limit == 0 || self.limit > MAX_SIMILAR {
             return 0.0;
