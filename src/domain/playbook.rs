@@ -663,6 +663,15 @@ template = "Hi {{ customer.name }}"
             set.classify_top("hello there", &twitter(), Segment::Standard, 1),
             set.classify("hello there", &twitter(), Segment::Standard)[..1]
         );
+        // The index is told to skip playbooks that cannot rank in the first `limit`: every
+        // example of the shipped set, each a post that many playbooks are similar to.
+        for example in set.playbooks().iter().flat_map(|p| &p.triggers.examples) {
+            let all = set.classify(example, &twitter(), Segment::Standard);
+            for limit in 1..=3 {
+                let top = set.classify_top(example, &twitter(), Segment::Standard, limit);
+                assert_eq!(top, all[..limit.min(all.len())], "{example:?}, limit {limit}");
+            }
+        }
     }
 
     #[test]

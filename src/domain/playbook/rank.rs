@@ -122,6 +122,11 @@ struct Gather<'a, F> {
     min_similarity: f32,
     floor: f32,
     fallback: Option<usize>,
+    /// How many playbooks the caller shows ([`PlaybookSet::classify_top`]'s `limit`).
+    limit: usize,
+    /// The similarity a playbook without a matched trigger must reach to enter the first
+    /// `limit` (see [`Gather::rank_bar`]); `None`: to be worked out again.
+    rank_bar: Option<f32>,
 }
 
 impl<F: Fn(usize) -> bool> SimilarVisitor for Gather<'_, F> {
@@ -135,19 +140,25 @@ impl<F: Fn(usize) -> bool> SimilarVisitor for Gather<'_, F> {
             }
             return;
         }
+        self.rank_bar = None;
         match self.triggered[s.owner] {
             0 => keep_best(&mut self.best, s, MAX_SIMILAR),
             at => self.candidates[at as usize - 1].similar = Some(s),
         }
     }
 
-    fn bar(&self) -> f32 {
+    fn bar(&mut self) -> f32 {
         // Hints below the minimum are shown only when nothing else is suggested.
         if !self.candidates.is_empty() || !self.best.is_empty() {
-            match self.best.get(MAX_SIMILAR - 1) {
+            let kept = match self.best.get(MAX_SIMILAR - 1) {
                 Some(last) => last.similarity,
                 None => self.min_similarity,
-            }
+            };
+            let ranked = match self.rank_bar {
+                Some(bar) => bar,
+                None => *self.rank_bar.insert(self.rank_bar()),
+            };
+            kept.max(ranked)
         } else {
             match self.weak.get(MAX_WEAK - 1) {
                 Some(last) => last.similarity,
@@ -158,6 +169,49 @@ impl<F: Fn(usize) -> bool> SimilarVisitor for Gather<'_, F> {
 
     fn always(&self, owner: usize) -> bool {
         self.triggered[owner] != 0
+    }
+}
+
+impl<F> Gather<'_, F> {
+    /// The similarity below which a playbook without a matched trigger cannot be among the
+    /// first `limit` (0: any may be), so that the index need not score it.
+    ///
+    /// Every playbook gathered so far is sure of a score: one with a matched trigger, its
+    /// trigger points (plus its similarity points once the index gave them); one of the
+    /// `best`, its similarity points (one pushed out of `best` later is pushed out by
+    /// better ones). A playbook scoring less than the `limit`-th largest of these ranks
+    /// after `limit` others; an equal score is not enough (ties go by id). Exact, then:
+    /// `classify_top(.., limit)` stays the head of `classify`.
+    fn rank_bar(&self) -> f32 {
+        if self.limit == 0 || self.limit > MAX_SIMILAR {
+            return 0.0;
+        }
+        let points = |s: &similarity::SimilarDoc| (s.similarity * SIMILARITY_POINTS).round() as u32;
+        let sure = self
+            .candidates
+            .iter()
+            .map(|c| c.trigger_score + c.similar.as_ref().map_or(0, points))
+            .chain(self.best.iter().take(self.limit).map(points));
+        // The `limit` largest, largest first.
+        let mut top = [0u32; MAX_SIMILAR];
+        let top = &mut top[..self.limit];
+        for score in sure {
+            if score <= top[top.len() - 1] {
+                continue;
+            }
+            let mut at = top.len() - 1;
+            while at > 0 && top[at - 1] < score {
+                top[at] = top[at - 1];
+                at -= 1;
+            }
+            top[at] = score;
+        }
+        match top[top.len() - 1] {
+            0 => 0.0,
+            // `round(x) >= k` exactly when `x >= k - 0.5`: a little below that, for the
+            // rounding of `similarity * SIMILARITY_POINTS`.
+            k => (k as f32 - 0.5) / SIMILARITY_POINTS * (1.0 - 1e-5),
+        }
     }
 }
 
@@ -227,6 +281,8 @@ impl PlaybookSet {
                 min_similarity: self.min_similarity,
                 floor: self.min_similarity * WEAK_FRACTION,
                 fallback: self.fallback,
+                limit,
+                rank_bar: None,
             };
             for (i, c) in gather.candidates.iter().enumerate() {
                 gather.triggered[c.playbook] = i as u32 + 1;

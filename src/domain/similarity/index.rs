@@ -146,7 +146,7 @@ pub trait SimilarVisitor {
     fn visit(&mut self, s: SimilarDoc);
     /// The similarity an owner must now reach to be of use, unless [`Self::always`] wants
     /// it: owners whose closest document is already below it may be skipped.
-    fn bar(&self) -> f32;
+    fn bar(&mut self) -> f32;
     /// Whether `owner` is wanted whatever its similarity.
     fn always(&self, owner: usize) -> bool;
 }
@@ -158,7 +158,7 @@ impl<F: FnMut(SimilarDoc)> SimilarVisitor for Every<F> {
     fn visit(&mut self, s: SimilarDoc) {
         (self.0)(s)
     }
-    fn bar(&self) -> f32 {
+    fn bar(&mut self) -> f32 {
         0.0
     }
     fn always(&self, _: usize) -> bool {

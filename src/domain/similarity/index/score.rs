@@ -23,9 +23,21 @@ type Top3 = (f32, f32, f32, u32);
 /// A document's cosine with the post. One shared word is weak evidence ("bank" in "bank
 /// holidays" is no billing dispute): such a document counts at a fraction of its cosine.
 #[inline]
-fn cosine(dot: f32, shared_words: u16, inv_qnorm: f32) -> f32 {
-    let single = if shared_words < 2 { SINGLE_WORD } else { 1.0 };
+fn cosine([dot, shared_words]: Acc, inv_qnorm: f32) -> f32 {
+    let single = if shared_words < 2.0 { SINGLE_WORD } else { 1.0 };
     dot * inv_qnorm * single
+}
+
+/// A document's dot product with the post and how many of the post's words it shares,
+/// side by side so that a posting adds to both with one load and one store (the count is
+/// a small whole number, exact in an `f32`; the dot's sums are those of a lone `f32`).
+type Acc = [f32; 2];
+
+/// Adds a posting's product (and, for a word, one shared word) to `acc`.
+#[inline(always)]
+fn add(acc: &mut Acc, product: f32, word: f32) {
+    let [dot, shared] = *acc;
+    *acc = [dot + product, shared + word];
 }
 
 /// The largest of `cosines` (0 if none), in four lanes that the compiler vectorises (the
@@ -60,11 +72,10 @@ fn push_top3(top: &mut Top3, cos: f32, d: u32) {
 #[derive(Default)]
 struct Scratch {
     generation: u32,
-    /// Per document: the dot product with the post (then, in the dense walk, the cosine).
-    dots: Vec<f32>,
-    /// Per document: how many of the post's words it shares. A post has at most a few
-    /// hundred distinct words ([`super::text::MAX_ANALYSED_BYTES`]), so this never wraps.
-    shared: Vec<u16>,
+    /// Per document: the dot product with the post and how many of its words it shares.
+    acc: Vec<Acc>,
+    /// Per document (dense walk): its cosine with the post.
+    cos: Vec<f32>,
     doc_seen: Vec<u32>,
     docs: Vec<u32>,
     /// Per term: the generation it was last seen in the post, and its place in `query`.
@@ -94,8 +105,8 @@ impl Scratch {
         self.generation += 1;
         if self.doc_seen.len() < docs {
             self.doc_seen.resize(docs, 0);
-            self.dots.resize(docs, 0.0);
-            self.shared.resize(docs, 0);
+            self.acc.resize(docs, [0.0; 2]);
+            self.cos.resize(docs, 0.0);
         }
         if self.term_seen.len() < terms {
             self.term_seen.resize(terms, (0, 0));
@@ -176,49 +187,40 @@ impl Index {
         // once cost less than marking each document on its first visit.
         let dense = postings * 2 >= n_docs;
         let Scratch {
-            dots,
-            shared,
+            acc,
+            cos,
             doc_seen,
             docs,
             query,
             ..
         } = &mut *s;
         if dense {
-            let (dots, shared) = (&mut dots[..n_docs], &mut shared[..n_docs]);
-            dots.fill(0.0);
-            shared.fill(0);
+            let (acc, cos) = (&mut acc[..n_docs], &mut cos[..n_docs]);
+            acc.fill([0.0; 2]);
             for &(t, qw) in query.iter() {
                 let p = &self.postings[t as usize];
-                // Two loops rather than one with a branch: only words count as shared.
-                if self.bigram[t as usize] {
-                    for (&d, &dw) in p.docs.iter().zip(&p.weights) {
-                        dots[d as usize] += qw * dw;
-                    }
-                } else {
-                    for (&d, &dw) in p.docs.iter().zip(&p.weights) {
-                        dots[d as usize] += qw * dw;
-                        shared[d as usize] += 1;
-                    }
+                // Only words count as shared.
+                let word = if self.bigram[t as usize] { 0.0 } else { 1.0 };
+                for (&d, &dw) in p.docs.iter().zip(&p.weights) {
+                    add(&mut acc[d as usize], qw * dw, word);
                 }
             }
-            for (dot, &n) in dots.iter_mut().zip(shared.iter()) {
-                *dot = cosine(*dot, n, inv_qnorm);
+            for (c, &a) in cos.iter_mut().zip(acc.iter()) {
+                *c = cosine(a, inv_qnorm);
             }
             self.closest_dense(s, min_similarity, visit);
         } else {
             for &(t, qw) in query.iter() {
                 let p = &self.postings[t as usize];
-                let word = u16::from(!self.bigram[t as usize]);
+                let word = if self.bigram[t as usize] { 0.0 } else { 1.0 };
                 for (&d, &dw) in p.docs.iter().zip(&p.weights) {
                     let d = d as usize;
                     if doc_seen[d] != generation {
                         doc_seen[d] = generation;
-                        dots[d] = 0.0;
-                        shared[d] = 0;
+                        acc[d] = [0.0; 2];
                         docs.push(d as u32);
                     }
-                    dots[d] += qw * dw;
-                    shared[d] += word;
+                    add(&mut acc[d], qw * dw, word);
                 }
             }
             // In document order, as the dense walk: equally close documents are then told
@@ -288,18 +290,18 @@ impl Index {
         })
     }
 
-    /// [`Index::closest`] over every document (`s.dots`: each one's cosine), owner by
+    /// [`Index::closest`] over every document (`s.cos`: each one's cosine), owner by
     /// owner. The owners with the closest documents go first; then an owner the visitor
     /// no longer wants is dismissed by its closest document (its similarity is at most
     /// that cosine).
-    fn closest_dense(&self, s: &mut Scratch, min_similarity: f32, visit: &mut impl SimilarVisitor) {
+    fn closest_dense<V: SimilarVisitor>(&self, s: &mut Scratch, min_similarity: f32, visit: &mut V) {
         let Scratch {
-            dots,
+            cos,
             closest: closest_of,
             leads,
             ..
         } = s;
-        let cos = &dots[..self.docs.len()];
+        let cos = &cos[..self.docs.len()];
         closest_of.clear();
         closest_of.extend(
             self.owners
@@ -334,19 +336,24 @@ impl Index {
                 SimilarVisitor::visit(visit, s);
             }
         };
-        for &(_, i) in leads.iter() {
-            score(i as usize, visit);
+        // Whether the visitor may still want owner `i`, whose closest document is `c`. Its
+        // bar changes only when it is given an owner, so it is asked again only then.
+        let wanted = |i: usize, c: f32, bar: f32, visit: &V| {
+            bar <= 0.0 || c * BOUND_SLACK >= bar || visit.always(self.owners[i].0 as usize)
+        };
+        let mut bar = visit.bar();
+        for &(c, i) in leads.iter() {
+            if wanted(i as usize, c, bar, visit) {
+                score(i as usize, visit);
+                bar = visit.bar();
+            }
             closest_of[i as usize] = SCORED;
         }
         for (i, &c) in closest_of.iter().enumerate() {
-            if c == SCORED {
-                continue;
+            if c != SCORED && wanted(i, c, bar, visit) {
+                score(i, visit);
+                bar = visit.bar();
             }
-            let bar = visit.bar();
-            if bar > 0.0 && !visit.always(self.owners[i].0 as usize) && c * BOUND_SLACK < bar {
-                continue;
-            }
-            score(i, visit);
         }
     }
 
@@ -368,7 +375,7 @@ impl Index {
                 current = owner;
                 top = (0.0, 0.0, 0.0, 0);
             }
-            push_top3(&mut top, cosine(s.dots[d], s.shared[d], inv_qnorm), d as u32);
+            push_top3(&mut top, cosine(s.acc[d], inv_qnorm), d as u32);
         }
         if current != u32::MAX {
             if let Some(s) = self.owner_similarity(current, top, min_similarity) {
