@@ -232,13 +232,34 @@ const MENTION_COLUMNS: &str = "case_id, customer_id, source_id, external_id, net
 /// carebot's import of `jsonl` on `url`: (time, stats).
 async fn carebot_import(url: &str, jsonl: &str, now: DateTime<Utc>) -> (StdDuration, IngestStats) {
     let engine = Engine::start(&config_for(url)).await.expect("engine starts");
+    let cpu = process_cpu();
     let start = Instant::now();
     let stats = ingest_jsonl(&engine, jsonl.as_bytes(), now, &mut std::io::stderr())
         .await
         .expect("import");
     let elapsed = start.elapsed();
+    if let (Some(before), Some(after)) = (cpu, process_cpu()) {
+        let used = (after - before).as_secs_f64();
+        println!(
+            "  {:<10} carebot's process: {used:.2} s of CPU in {:.2} s ({:.2} cores busy on average; {} here)",
+            if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" },
+            elapsed.as_secs_f64(),
+            used / elapsed.as_secs_f64(),
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
     engine.store().close().await;
     (elapsed, stats)
+}
+
+/// CPU time this process has used so far, all threads (Linux: `/proc/self/stat`, in clock
+/// ticks of 10 ms); `None` elsewhere.
+fn process_cpu() -> Option<StdDuration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(StdDuration::from_millis(ticks * 10))
 }
 
 /// A SQLite file with the app's journal settings (WAL, `synchronous=NORMAL`).
