@@ -549,24 +549,31 @@ impl Tx {
         .bind(keys.iter().map(|k| k.handle.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut stored: HashMap<(String, String), Customer> = HashMap::with_capacity(rows.len());
+        let place: HashMap<(&str, &str), usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ((k.network.as_str(), k.handle.as_str()), i))
+            .collect();
+        let place_of = |k: &CustomerKey<'_>| place.get(&(k.network.as_str(), k.handle.as_str())).copied();
+        let mut stored: Vec<Option<Customer>> = (0..keys.len()).map(|_| None).collect();
         for row in &rows {
             let c = customer_from_row(row)?;
-            stored.insert((c.network.as_str().to_string(), c.handle.as_str().to_string()), c);
+            if let Some(&i) = place.get(&(c.network.as_str(), c.handle.as_str())) {
+                stored[i] = Some(c);
+            }
         }
-        let key_of = |k: &CustomerKey<'_>| (k.network.as_str().to_string(), k.handle.as_str().to_string());
         let mut out = CustomersAndCases::default();
         for k in old_names_for {
-            let (network, handle) = key_of(k);
-            if let Some(c) = stored.get(&(network.clone(), handle.clone())) {
+            if let Some(Some(c)) = place_of(k).map(|i| &stored[i]) {
+                let (network, handle) = (k.network.as_str().to_string(), k.handle.as_str().to_string());
                 out.old_names.push((network, handle, c.display_name.clone()));
             }
         }
-        let ids: Vec<i64> = stored.values().map(|c| c.id).collect();
+        let ids: Vec<i64> = stored.iter().flatten().map(|c| c.id).collect();
         let mut new = Vec::new();
         let mut renamed: Vec<(i64, &str)> = Vec::new();
-        for k in &keys {
-            match stored.get_mut(&key_of(k)) {
+        for (k, c) in keys.iter().zip(&mut stored) {
+            match c {
                 None => new.push(k),
                 Some(c) => {
                     if let Some(name) = k.display_name.filter(|n| c.display_name.as_deref() != Some(*n)) {
@@ -586,7 +593,7 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         }
-        out.customers = stored.into_values().collect();
+        out.customers = stored.into_iter().flatten().collect();
         if !new.is_empty() {
             let rows = sqlx::query(
                 "INSERT INTO customers (network, handle, display_name, created_at)
