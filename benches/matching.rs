@@ -18,8 +18,9 @@
 //! texts of the same kind classified after that; "best 3" ranks those again but writes the
 //! reasons for the best three only (`classify_top(.., 3)`, what a case card and `/suggest`
 //! show), and "least of 5 runs" times each of those texts five times (five passes) and keeps
-//! its least, the text's own cost without the machine's interruptions; "triggers only" classifies them with the explicit triggers alone (`triggers_only`),
-//! the part of the cost that is not similarity.
+//! its least, the text's own cost without the machine's interruptions; "triggers only"
+//! classifies them with the explicit triggers alone (`triggers_only`), the part of the cost
+//! that is not similarity.
 //!
 //! Last, accuracy on the held-out labelled posts (`tests/data/suggestions-heldout.jsonl`)
 //! with the shipped playbooks: the keyword-only matcher (`triggers_only`) against the full one.
