@@ -139,10 +139,11 @@ impl Engine {
         let category = cases[k].as_mut().category.clone();
         let rate: Rate = self.with_rates(|r| r.record(&category, now));
         if let Some(incident) = open.by_category.get_mut(&category) {
-            if opened && cases[k].as_mut().incident_id.is_none() {
-                cases[k].as_mut().incident_id = Some(incident.id.0);
+            let case = cases[k].as_mut();
+            if opened && case.incident_id.is_none() {
+                case.incident_id = Some(incident.id.0);
             }
-            if cases[k].as_mut().incident_id != Some(incident.id.0) {
+            if case.incident_id != Some(incident.id.0) {
                 return Ok(Grouping::Alone);
             }
             incident.joined(text, opened, rate);
@@ -202,10 +203,10 @@ impl Engine {
         self.enqueue(tx, &post, now).await?;
         self.schedule_incident_check(tx, &incident, now);
         tracing::info!(incident = %incident.id, category = %category, window = rate.window, baseline = rate.baseline, "surge: incident opened");
-        let joined = cases[k].as_mut().incident_id == Some(incident.id.0);
+        let id = incident.id;
         open.by_category.insert(category, incident);
-        Ok(if joined {
-            Grouping::Grouped(IncidentId(cases[k].as_mut().incident_id.unwrap_or_default()))
+        Ok(if cases[k].as_mut().incident_id == Some(id.0) {
+            Grouping::Grouped(id)
         } else {
             Grouping::Alone
         })

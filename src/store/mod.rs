@@ -335,6 +335,28 @@ pub(crate) const REFERENCES: [(&str, &str); 6] = [
     ),
 ];
 
+/// One query giving every count of [`REFERENCES`] in one row, in order.
+pub(crate) fn references_query() -> String {
+    let counts: Vec<String> = REFERENCES.iter().map(|(_, q)| format!("({q})")).collect();
+    format!("SELECT {}", counts.join(", "))
+}
+
+/// The kinds of [`REFERENCES`] that `row` (of [`references_query`]) counts any of.
+pub(crate) fn broken_references<R: sqlx::Row>(row: &R) -> Result<Vec<(&'static str, i64)>, StoreError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut broken = Vec::new();
+    for (i, (what, _)) in REFERENCES.iter().enumerate() {
+        let n: i64 = row.try_get(i)?;
+        if n > 0 {
+            broken.push((*what, n));
+        }
+    }
+    Ok(broken)
+}
+
 /// What `carebot doctor` found out about a database without changing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbProbe {

@@ -5,7 +5,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
 use super::{Store, Tx, MIGRATOR};
-use crate::store::{DbProbe, Erased, OpsSnapshot, StoreError, REFERENCES, REMOVED};
+use crate::store::{broken_references, references_query, DbProbe, Erased, OpsSnapshot, StoreError, REMOVED};
 
 /// Timeline detail fields that can carry what a customer wrote or who they are.
 const EVENT_TEXT_FIELDS: &str =
@@ -34,13 +34,11 @@ impl Store {
             .collect();
         let failed: Vec<i64> = applied.iter().filter(|(_, ok)| !ok).map(|(v, _)| *v).collect();
         let migrated = applied.len() == known.len() && failed.is_empty();
-        let mut broken = Vec::new();
-        for (what, sql) in REFERENCES.iter().filter(|_| migrated) {
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
-            if n > 0 {
-                broken.push((*what, n));
-            }
-        }
+        let broken = if migrated {
+            broken_references(&sqlx::query(&references_query()).fetch_one(&mut conn).await?)?
+        } else {
+            Vec::new()
+        };
         Ok(DbProbe::Reachable {
             applied: applied.len(),
             known: known.len(),

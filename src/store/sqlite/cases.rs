@@ -4,17 +4,19 @@
 //! write-backs (a mention joining a case) change only its counts and times, not the status,
 //! priority or category that three of the table's indexes hold.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::sqlite::SqliteConnection;
 
-use super::{chunk_sizes, secs, secs_opt, values_sql, Writer};
+use super::{chunks, json_list, secs, secs_opt, values_sql, Writer};
 use crate::domain::case::Case;
 use crate::store::pending::CaseChange;
 use crate::store::StoreError;
 
-/// The columns a write-back may change: those the upsert's `DO UPDATE` sets (the others are
-/// fixed when the case opens, and the chat adapter's references are never overwritten).
+/// The columns a write-back may change, and so the ones the upsert's `DO UPDATE` sets (the
+/// others are fixed when the case opens, and the chat adapter's references are never
+/// overwritten).
 const CHANGEABLE: [&str; 14] = [
     "status",
     "priority",
@@ -32,20 +34,19 @@ const CHANGEABLE: [&str; 14] = [
     "incident_id",
 ];
 
-fn json(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
 /// Writes staged cases, new or written back, many to a statement.
 pub(super) async fn write_cases<'a>(
     w: &mut Writer<'a>,
     conn: &mut SqliteConnection,
     cases: &'a [Case],
 ) -> Result<(), StoreError> {
-    let mut rows = cases;
-    for n in chunk_sizes(rows.len()) {
-        let (chunk, rest) = rows.split_at(n);
-        rows = rest;
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let set: Vec<String> = CHANGEABLE.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let upsert = format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "));
+    for chunk in chunks(cases) {
+        let n = chunk.len();
         w.sql.push_str(&values_sql(
             "INSERT INTO cases (id, customer_id, status, priority, priority_reasons, category, title, tags, owner_id,
                                 owner_name, mention_count, unparsed, feed_channel_id, feed_message_id, opened_at,
@@ -54,24 +55,16 @@ pub(super) async fn write_cases<'a>(
             21,
             n,
         ));
-        w.sql.push_str(
-            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
-                priority_reasons = excluded.priority_reasons, category = excluded.category, tags = excluded.tags,
-                owner_id = excluded.owner_id, owner_name = excluded.owner_name,
-                mention_count = excluded.mention_count, updated_at = excluded.updated_at,
-                first_response_at = excluded.first_response_at, last_customer_at = excluded.last_customer_at,
-                resolved_at = excluded.resolved_at, granted = excluded.granted,
-                incident_id = excluded.incident_id",
-        );
+        w.sql.push_str(&upsert);
         for c in chunk {
             w.bind(c.id.0)?;
             w.bind(c.customer_id)?;
             w.bind(c.status.as_str())?;
             w.bind(c.priority.as_str())?;
-            w.bind(json(&c.priority_reasons))?;
+            w.bind(json_list(&c.priority_reasons))?;
             w.bind(c.category.as_str())?;
             w.bind(c.title.as_str())?;
-            w.bind(json(&c.tags))?;
+            w.bind(json_list(&c.tags))?;
             w.bind(c.owner.as_ref().map(|o| o.id.as_str()))?;
             w.bind(c.owner.as_ref().map(|o| o.name.as_str()))?;
             w.bind(c.mention_count)?;
@@ -83,7 +76,7 @@ pub(super) async fn write_cases<'a>(
             w.bind(secs_opt(c.first_response_at))?;
             w.bind(secs(c.last_customer_at))?;
             w.bind(secs_opt(c.resolved_at))?;
-            w.bind(json(&c.granted))?;
+            w.bind(json_list(&c.granted))?;
             w.bind(c.incident_id)?;
         }
         w.end(conn).await?;
@@ -91,44 +84,34 @@ pub(super) async fn write_cases<'a>(
     Ok(())
 }
 
-/// Whether [`CHANGEABLE`] column `col` is stored differently for `a` and `b`.
-fn differs(a: &Case, b: &Case, col: usize) -> bool {
-    let owner_id = |c: &Case| c.owner.as_ref().map(|o| o.id.clone());
-    let owner_name = |c: &Case| c.owner.as_ref().map(|o| o.name.clone());
-    match col {
-        0 => a.status != b.status,
-        1 => a.priority != b.priority,
-        2 => a.priority_reasons != b.priority_reasons,
-        3 => a.category != b.category,
-        4 => a.tags != b.tags,
-        5 => owner_id(a) != owner_id(b),
-        6 => owner_name(a) != owner_name(b),
-        7 => a.mention_count != b.mention_count,
-        8 => secs(a.updated_at) != secs(b.updated_at),
-        9 => secs_opt(a.first_response_at) != secs_opt(b.first_response_at),
-        10 => secs(a.last_customer_at) != secs(b.last_customer_at),
-        11 => secs_opt(a.resolved_at) != secs_opt(b.resolved_at),
-        12 => a.granted != b.granted,
-        _ => a.incident_id != b.incident_id,
-    }
+/// A [`CHANGEABLE`] column's value as stored.
+#[derive(PartialEq)]
+enum Column<'a> {
+    Text(Option<Cow<'a, str>>),
+    Int(Option<i64>),
 }
 
-fn bind_column(w: &mut Writer<'_>, c: &Case, col: usize) -> Result<(), StoreError> {
+/// Column `col` of [`CHANGEABLE`] of case `c`.
+fn column(c: &Case, col: usize) -> Column<'_> {
+    use Column::{Int, Text};
+    fn text(s: &str) -> Column<'_> {
+        Column::Text(Some(Cow::Borrowed(s)))
+    }
     match col {
-        0 => w.bind(c.status.as_str()),
-        1 => w.bind(c.priority.as_str()),
-        2 => w.bind(json(&c.priority_reasons)),
-        3 => w.bind(c.category.clone()),
-        4 => w.bind(json(&c.tags)),
-        5 => w.bind(c.owner.as_ref().map(|o| o.id.clone())),
-        6 => w.bind(c.owner.as_ref().map(|o| o.name.clone())),
-        7 => w.bind(c.mention_count),
-        8 => w.bind(secs(c.updated_at)),
-        9 => w.bind(secs_opt(c.first_response_at)),
-        10 => w.bind(secs(c.last_customer_at)),
-        11 => w.bind(secs_opt(c.resolved_at)),
-        12 => w.bind(json(&c.granted)),
-        _ => w.bind(c.incident_id),
+        0 => text(c.status.as_str()),
+        1 => text(c.priority.as_str()),
+        2 => Text(Some(json_list(&c.priority_reasons).into())),
+        3 => text(&c.category),
+        4 => Text(Some(json_list(&c.tags).into())),
+        5 => Text(c.owner.as_ref().map(|o| Cow::Borrowed(o.id.as_str()))),
+        6 => Text(c.owner.as_ref().map(|o| Cow::Borrowed(o.name.as_str()))),
+        7 => Int(Some(c.mention_count)),
+        8 => Int(Some(secs(c.updated_at))),
+        9 => Int(secs_opt(c.first_response_at)),
+        10 => Int(Some(secs(c.last_customer_at))),
+        11 => Int(secs_opt(c.resolved_at)),
+        12 => Text(Some(json_list(&c.granted).into())),
+        _ => Int(c.incident_id),
     }
 }
 
@@ -157,7 +140,7 @@ pub(super) async fn write_case_changes(
     for id in order {
         let (before, after) = first[&id];
         let mask = (0..CHANGEABLE.len())
-            .filter(|&col| differs(before, after, col))
+            .filter(|&col| column(before, col) != column(after, col))
             .fold(0u16, |m, col| m | 1 << col);
         if mask != 0 {
             by_columns.entry(mask).or_default().push(after);
@@ -171,10 +154,8 @@ pub(super) async fn write_case_changes(
             .map(|(i, &col)| format!("{} = v.column{}", CHANGEABLE[col], i + 2))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut rows = cases.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(cases.as_slice()) {
+            let n = chunk.len();
             let values = values_sql("", cols.len() + 1, n);
             w.sql.push_str(&format!(
                 "UPDATE cases SET {set} FROM ({}) AS v WHERE cases.id = v.column1",
@@ -183,7 +164,10 @@ pub(super) async fn write_case_changes(
             for c in chunk {
                 w.bind(c.id.0)?;
                 for &col in &cols {
-                    bind_column(w, c, col)?;
+                    match column(c, col) {
+                        Column::Text(text) => w.bind(text.map(Cow::into_owned))?,
+                        Column::Int(n) => w.bind(n)?,
+                    }
                 }
             }
             w.end(conn).await?;

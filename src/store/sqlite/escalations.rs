@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
-use super::{case_cards_sql, chunk_sizes, json_rows, secs, secs_opt, values_sql, Store, Tx, Writer};
+use super::{case_cards_sql, chunks, json_rows, secs, secs_opt, values_sql, Store, Tx, Writer};
 use crate::domain::escalation::{Escalation, EscalationId, EscalationStatus};
 use crate::domain::offer::Grant;
 use crate::domain::playbook::{OnTimeout, RemedyKind};
@@ -31,10 +31,8 @@ pub(super) async fn write_grants<'q>(
     conn: &mut SqliteConnection,
     grants: &'q [Grant],
 ) -> Result<(), StoreError> {
-    let mut rows = grants;
-    for n in chunk_sizes(rows.len()) {
-        let (chunk, rest) = rows.split_at(n);
-        rows = rest;
+    for chunk in chunks(grants) {
+        let n = chunk.len();
         w.sql.push_str(&values_sql(
             "INSERT INTO grants (case_id, remedy, remedy_label, unit, amount, granted_by_id, granted_by_name,
                  budget_actor_id, escalation_id, rule, granted_at)",
@@ -73,7 +71,7 @@ pub(super) async fn write_cancellations(
              WHERE escalation_id IN (SELECT value FROM json_each(?)) AND fired_at IS NULL",
         );
         w.bind(secs(same_time[0].1))?;
-        w.bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))?;
+        w.bind(super::json_list(&ids))?;
         w.end(conn).await?;
     }
     Ok(())
@@ -158,10 +156,8 @@ impl Tx {
     /// another transaction): the others are written, so the caller rolls back.
     pub async fn update_escalations(&mut self, list: &[&Escalation]) -> Result<bool, StoreError> {
         let mut written = 0;
-        let mut rows = list;
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(list) {
+            let n = chunk.len();
             let values = values_sql("", 13, n);
             let sql = format!(
                 "UPDATE escalations SET status = v.column2, approver = v.column3, tier = v.column4,
@@ -242,7 +238,7 @@ impl Tx {
             "SELECT json_group_array(json_array({ESCALATION_COLUMNS})) FROM escalations
              WHERE id IN (SELECT value FROM json_each(?))"
         ))
-        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+        .bind(super::json_list(&ids))
         .fetch_one(self.tx.conn().await?)
         .await?;
         json_rows(&rows)?

@@ -32,7 +32,7 @@ impl Tx {
         .bind(i64::from(i.peak_count))
         .bind(i64::from(i.mention_count))
         .bind(i64::from(i.case_count))
-        .bind(serde_json::to_string(&i.samples).unwrap_or_else(|_| "[]".into()))
+        .bind(super::json_list(&i.samples))
         .bind(i.bulk_playbook.as_deref())
         .fetch_one(self.tx.conn().await?)
         .await?;
@@ -50,7 +50,7 @@ impl Tx {
         .bind(i64::from(i.peak_count))
         .bind(i64::from(i.mention_count))
         .bind(i64::from(i.case_count))
-        .bind(serde_json::to_string(&i.samples).unwrap_or_else(|_| "[]".into()))
+        .bind(super::json_list(&i.samples))
         .bind(i.id.0)
         .execute(self.tx.conn().await?)
         .await?;

@@ -124,21 +124,21 @@ fn values_sql(head: &str, cols: usize, rows: usize) -> String {
     format!("{head} VALUES {}", vec![group; rows].join(", "))
 }
 
-/// Splits `n` rows into statements of 128, 64, ..., 2 and 1 rows, so only eight statement
+/// Splits `rows` into statements of 128, 64, ..., 2 and 1 rows, so only eight statement
 /// shapes per table reach the prepared-statement cache.
-fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        if n == 0 {
+        if rows.is_empty() {
             return None;
         }
-        let size = ROWS_PER_INSERT.min(1 << n.ilog2());
-        n -= size;
-        Some(size)
+        let (chunk, rest) = rows.split_at(ROWS_PER_INSERT.min(1 << rows.len().ilog2()));
+        rows = rest;
+        Some(chunk)
     })
 }
 
-/// A JSON array of strings, bound as one parameter and read with `json_each`.
-fn json_list(items: &[&str]) -> String {
+/// A JSON array of `items`, bound as one parameter (read with `json_each` or `->>`).
+fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
@@ -148,7 +148,7 @@ fn json_keys(keys: &[CustomerKey<'_>]) -> String {
         .iter()
         .map(|k| (k.network.as_str(), k.handle.as_str(), k.display_name))
         .collect();
-    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+    json_list(&rows)
 }
 
 /// Statements of one flush: either gathered into one multi-statement text and sent at the
@@ -569,10 +569,8 @@ impl Tx {
         cases::write_case_changes(&mut w, conn, &pending.case_changes).await?;
         sla::write_clocks(&mut w, conn, &pending.clocks).await?;
         escalations::write_grants(&mut w, conn, &pending.grants).await?;
-        let mut rows = pending.ignored.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(pending.ignored.as_slice()) {
+            let n = chunk.len();
             w.sql.push_str(&values_sql(
                 "INSERT OR IGNORE INTO ignored_posts (source_id, reason, received_at)",
                 3,
@@ -585,10 +583,8 @@ impl Tx {
             }
             w.end(conn).await?;
         }
-        let mut rows = pending.mentions.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(pending.mentions.as_slice()) {
+            let n = chunk.len();
             w.sql.push_str(&values_sql(
                 "INSERT INTO mentions (case_id, customer_id, source_id, external_id, network, handle, display_name,
                                        text, url, followers, unparsed, feed_channel_id, feed_message_id, posted_at,
@@ -616,10 +612,8 @@ impl Tx {
             }
             w.end(conn).await?;
         }
-        let mut rows = pending.events.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(pending.events.as_slice()) {
+            let n = chunk.len();
             w.sql.push_str(&values_sql(
                 "INSERT INTO case_events (case_id, at, actor, kind, detail)",
                 5,
@@ -634,10 +628,8 @@ impl Tx {
             }
             w.end(conn).await?;
         }
-        let mut rows = pending.outbox.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(pending.outbox.as_slice()) {
+            let n = chunk.len();
             w.sql.push_str(&values_sql(
                 "INSERT INTO outbox (case_id, payload, created_at, next_attempt_at)",
                 4,
@@ -665,10 +657,8 @@ impl Tx {
             w.end(conn).await?;
         }
         escalations::write_cancellations(&mut w, conn, &pending.cancelled_escalations).await?;
-        let mut rows = pending.timers.as_slice();
-        for n in chunk_sizes(rows.len()) {
-            let (chunk, rest) = rows.split_at(n);
-            rows = rest;
+        for chunk in chunks(pending.timers.as_slice()) {
+            let n = chunk.len();
             w.sql.push_str(&values_sql(
                 "INSERT INTO timers (kind, case_id, escalation_id, tier, detail, due_at, created_at, clock_id)",
                 8,
@@ -858,7 +848,7 @@ impl Tx {
 
     async fn cards_of(&mut self, ids: &[CaseId], card: bool) -> Result<CaseCards, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
-        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let ids = json_list(&ids);
         let rows = self
             .flush_then(&case_cards_sql("SELECT value FROM json_each(?)", card), |w| {
                 w.bind(ids.clone())?;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use super::{chunk_sizes, json_list, json_rows, secs, secs_opt, values_sql, Tx, Writer};
+use super::{chunks, json_list, json_rows, secs, secs_opt, values_sql, Tx, Writer};
 use crate::domain::sla::{Clock, Outcome};
 use crate::domain::CaseId;
 use crate::store::records::{decode, ClockRow};
@@ -33,10 +33,8 @@ pub(super) async fn write_clocks(
     conn: &mut SqliteConnection,
     clocks: &[Clock],
 ) -> Result<(), StoreError> {
-    let mut rows = clocks;
-    for n in chunk_sizes(rows.len()) {
-        let (chunk, rest) = rows.split_at(n);
-        rows = rest;
+    for chunk in chunks(clocks) {
+        let n = chunk.len();
         w.sql.push_str(&values_sql(
             "INSERT INTO sla_clocks (id, case_id, target, policy, budget_secs, business_hours, warn_at, started_at,
                  elapsed_secs, running_since, due_at, warn_due_at, stopped_at, outcome, margin_secs, warned,
